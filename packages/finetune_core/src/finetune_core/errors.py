@@ -1,0 +1,86 @@
+"""The exception tree of finetune_core; adapters map these to status codes.
+
+    FinetuneError
+    ├── NotFoundError            a project, source, job... does not exist (404)
+    ├── ConflictError            the action clashes with the current state (409)
+    │   └── JobAlreadyFinishedError
+    ├── InvalidInputError        well-formed but cannot be honoured (400)
+    │   ├── UrlNotAllowedError   scheme or address refused before any fetch
+    │   └── UnknownPluginError   no generator/exporter/... registered by that name
+    ├── UnsupportedFileTypeError MIME type, read from the bytes, not accepted (415)
+    ├── FileTooLargeError        over the per-file or per-project limit (413)
+    ├── SourceLoadError          a file or page could not be turned into a Document
+    ├── GenerationError          a generator failed in a way that stops the job
+    ├── JobCancelledError        raised inside a job when its cancel flag is seen
+    └── PluginError              a plugin misbehaved at registration
+        └── DuplicateNameError   two plugins registered the same name
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FinetuneError(Exception):
+    """Base of every error raised on purpose by finetune_core."""
+
+    error_code = "FINETUNE_ERROR"
+
+    def __init__(self, message: str, *, error_code: str | None = None, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if error_code:
+            self.error_code = error_code
+        self.context = context
+
+
+class NotFoundError(FinetuneError):
+    error_code = "NOT_FOUND"
+
+
+class ConflictError(FinetuneError):
+    error_code = "CONFLICT"
+
+
+class JobAlreadyFinishedError(ConflictError):
+    error_code = "JOB_ALREADY_FINISHED"
+
+
+class InvalidInputError(FinetuneError):
+    error_code = "INVALID_INPUT"
+
+
+class UrlNotAllowedError(InvalidInputError):
+    error_code = "URL_NOT_ALLOWED"
+
+
+class UnknownPluginError(InvalidInputError):
+    error_code = "UNKNOWN_PLUGIN"
+
+
+class UnsupportedFileTypeError(FinetuneError):
+    error_code = "UNSUPPORTED_FILE_TYPE"
+
+
+class FileTooLargeError(FinetuneError):
+    error_code = "FILE_TOO_LARGE"
+
+
+class SourceLoadError(FinetuneError):
+    error_code = "SOURCE_LOAD_FAILED"
+
+
+class GenerationError(FinetuneError):
+    error_code = "GENERATION_FAILED"
+
+
+class JobCancelledError(FinetuneError):
+    error_code = "JOB_CANCELLED"
+
+
+class PluginError(FinetuneError):
+    error_code = "PLUGIN_ERROR"
+
+
+class DuplicateNameError(PluginError):
+    error_code = "DUPLICATE_PLUGIN_NAME"

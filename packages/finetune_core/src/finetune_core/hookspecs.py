@@ -1,0 +1,58 @@
+"""Hook specifications of the `finetune` plugin system (pluggy).
+
+Every hook receives a `register` callable that takes one item with a `name`;
+a name already taken raises DuplicateNameError. Implementations may accept
+fewer arguments than the spec, so specs can grow without breaking plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("finetune")
+hookimpl = pluggy.HookimplMarker("finetune")
+
+Register = Callable[[Any], None]
+
+
+@hookspec
+def finetune_register_sources(register: Register) -> None:
+    """Register FileLoader (by MIME type) and UrlLoader (by URL pattern) instances."""
+
+
+@hookspec
+def finetune_register_chunkers(register: Register) -> None:
+    """Register Chunker instances (e.g. `token`, `markdown-heading`)."""
+
+
+@hookspec
+def finetune_register_generators(register: Register) -> None:
+    """Register Generator subclasses by their `name` (e.g. `extractive`, `openai`)."""
+
+
+@hookspec
+def finetune_register_validators(register: Register) -> None:
+    """Register Validator instances that flag examples with error codes."""
+
+
+@hookspec
+def finetune_register_exporters(register: Register) -> None:
+    """Register Exporter instances, one per output format."""
+
+
+@hookspec
+def finetune_register_trainers(register: Register) -> None:
+    """Register fine-tuning backends (hosted or local)."""
+
+
+@hookspec
+def finetune_register_chat_models(register: Register) -> None:
+    """Register chat models for chats, agents and model keys."""
+
+
+@hookspec
+def finetune_register_commands(cli: Any) -> None:
+    """Add subcommands to the `finetune` click group."""
