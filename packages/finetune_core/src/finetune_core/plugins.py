@@ -134,3 +134,9 @@ def registries(*, refresh: bool = False) -> Registries:
     if _registries is None:
         _registries = Registries()
     return _registries
+
+
+def invalidate() -> None:
+    """Rebuild the registries on next use (after registering or unregistering a plugin by hand)."""
+    global _registries
+    _registries = None

@@ -35,13 +35,18 @@ class FetchContext:
 
 @dataclass(frozen=True)
 class FileLoader:
-    """Turns the bytes of one file into a Document (raw_doc) or a RecordSet (dataset_upload)."""
+    """Turns the bytes of one file into a Document (raw_doc) or a RecordSet (dataset_upload).
+
+    When several loaders accept a MIME type, the highest `priority` wins, so a plugin
+    can take over a type from a built-in (built-ins use 0).
+    """
 
     name: str
     source_type: SourceType
     mime_types: tuple[str, ...]
     load: Callable[[bytes, LoadOptions], Document | RecordSet]
     kind: SourceKind = SourceKind.RAW_DOC
+    priority: int = 0
 
 
 @dataclass(frozen=True)

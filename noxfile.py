@@ -1,0 +1,64 @@
+"""Sessions: tests, lint, typecheck, demo, bench. Each one builds its own virtualenv.
+
+    python3 -m pip install nox && python3 -m nox -s demo    # the main job, end to end
+    python3 -m pip install nox && python3 -m nox -s tests   # the test suite (CI runs this)
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+
+PYTHON = "3.11"
+PACKAGES = [
+    "packages/finetune_core",
+    "packages/finetune_providers",
+    "packages/finetune_local_gpu",
+    "apps/web",
+    "apps/worker",
+]
+TEST_DEPS = ["pytest>=8", "pytest-timeout", "hypothesis>=6.100", "fpdf2>=2.7", "datasets>=3", "tokenizers>=0.19"]
+# torch has to come first, pinned, or a dependency pulls a multi-GB CUDA build (see README)
+TORCH = "torch==2.13.0"
+
+
+def install_project(session: nox.Session, *extra: str) -> None:
+    session.install(*[arg for package in PACKAGES for arg in ("-e", package)], *extra)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Unit, integration and end-to-end tests."""
+    install_project(session, *TEST_DEPS)
+    session.run("pytest", *(session.posargs or ["-q"]), env={"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff over everything."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy, strict on the core library."""
+    install_project(session, "mypy>=1.10", "types-requests", *TEST_DEPS)
+    session.run("mypy", "--strict", "packages/finetune_core/src/finetune_core")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job: the whole pipeline on the bundled samples, offline; prints a summary and export paths."""
+    install_project(session)
+    session.run("finetune", "--workspace", "finetune-workspace", "demo", "--samples", "samples", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks; prints ratios measured in one run."""
+    install_project(session, "fpdf2>=2.7")
+    session.run("python", "benchmarks/bench_core.py", *session.posargs)

@@ -1,0 +1,70 @@
+"""Run one job by id: claim it, call its handler, record the outcome. Safe to call from any process."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from finetune_core.domain import JobStatus, utcnow
+from finetune_core.errors import FinetuneError, JobCancelledError
+from finetune_core.jobs.context import JobContext
+from finetune_core.jobs.handlers import handler_for
+
+if TYPE_CHECKING:
+    from finetune_core.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+def execute_job(workspace: Workspace, job_id: str) -> JobStatus:
+    """Run the job unless another worker holds it; returns its final status."""
+    stale_before = utcnow() - timedelta(seconds=workspace.settings.job_stale_after_s)
+    with workspace.unit_of_work() as repo:
+        job = repo.get_job(job_id)
+        if job.status.finished:
+            return job.status
+        if job.cancel_requested:
+            repo.update_job(job_id, status=JobStatus.CANCELLED.value, finished_at=utcnow())
+            return JobStatus.CANCELLED
+        if not repo.claim_job(job_id, stale_before=stale_before):
+            return repo.get_job(job_id).status
+        repo.add_event(job_id, "log", {"message": f"{job.type} started", "attempt": job.attempts + 1})
+
+    context = JobContext(workspace, job_id)
+    status = JobStatus.SUCCESS
+    summary: dict[str, object] = {}
+    error: str | None = None
+    try:
+        summary = handler_for(job.type)(context, **job.params)
+    except JobCancelledError:
+        status = JobStatus.CANCELLED
+    except FinetuneError as exc:
+        status, error = JobStatus.FAILED, exc.message
+    except Exception as exc:  # a job must end recorded, whatever the bug
+        log.exception("job %s (%s) crashed", job_id, job.type)
+        status, error = JobStatus.FAILED, f"{type(exc).__name__}: {exc}"
+
+    with workspace.unit_of_work() as repo:
+        values: dict[str, object] = {"status": status.value, "finished_at": utcnow(), "error_message": error}
+        if status is JobStatus.SUCCESS:
+            values.update(progress_pct=100.0, result_summary=summary)
+        repo.update_job(job_id, **values)
+        if status is JobStatus.SUCCESS:
+            repo.add_event(job_id, "complete", {"result_summary": summary})
+        elif status is JobStatus.FAILED:
+            repo.add_event(job_id, "error", {"message": error})
+        else:
+            repo.add_event(job_id, "log", {"message": "cancelled"})
+    return status
+
+
+def execute_job_in(database_url: str, files_root: str, job_id: str) -> str:
+    """Entry point for out-of-process workers: JSON-serialisable arguments only."""
+    from finetune_core.workspace import Workspace
+
+    workspace = Workspace.open(files_root, database_url=database_url)
+    try:
+        return execute_job(workspace, job_id).value
+    finally:
+        workspace.close()

@@ -1,0 +1,34 @@
+"""Job types and the plain core functions that run them (dotted paths, so RQ can enqueue them too)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from finetune_core.errors import InvalidInputError
+
+JobHandler = Callable[..., dict[str, Any]]
+
+HANDLERS: dict[str, str] = {
+    "ingest": "finetune_core.services.sources:ingest_job",
+    "chunk": "finetune_core.services.chunks:chunk_job",
+    "dataset_preview": "finetune_core.services.generation:preview_job",
+    "dataset_generate": "finetune_core.services.generation:generate_job",
+    "curate": "finetune_core.services.curation:curate_job",
+    "export": "finetune_core.services.exports:export_job",
+}
+
+
+def register_job_type(type: str, dotted_path: str) -> None:
+    """Let a plugin add a job type (e.g. local training) run by the same runners."""
+    HANDLERS[type] = dotted_path
+
+
+def handler_for(type: str) -> JobHandler:
+    try:
+        module_name, _, attribute = HANDLERS[type].partition(":")
+    except KeyError:
+        raise InvalidInputError(f"unknown job type '{type}'", type=type) from None
+    handler: JobHandler = getattr(importlib.import_module(module_name), attribute)
+    return handler

@@ -1,0 +1,58 @@
+"""Job runners: where queued jobs get executed. In-process threads are the embedded default."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Protocol
+
+from finetune_core.domain import Job
+
+if TYPE_CHECKING:
+    from finetune_core.workspace import Workspace
+
+
+class JobRunner(Protocol):
+    """Accepts a stored, queued job and sees that `execute_job` runs it somewhere."""
+
+    def submit(self, workspace: Workspace, job: Job) -> None: ...
+
+    def shutdown(self, wait: bool = True) -> None: ...
+
+
+class InProcessRunner:
+    """Runs jobs on a small thread pool of this process; no Redis needed."""
+
+    def __init__(self, threads: int = 2) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="finetune-job")
+        self._futures: dict[str, Future[object]] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, workspace: Workspace, job: Job) -> None:
+        from finetune_core.jobs.execute import execute_job
+
+        future: Future[object] = self._pool.submit(execute_job, workspace, job.id)
+        with self._lock:
+            self._futures[job.id] = future
+
+    def wait(self, job_id: str, timeout: float | None = None) -> None:
+        """Block until a job submitted here has finished (handy for scripts and tests)."""
+        with self._lock:
+            future = self._futures.get(job_id)
+        if future is not None:
+            future.result(timeout=timeout)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+
+
+class InlineRunner:
+    """Runs each job synchronously inside `submit` (deterministic; used by the CLI and tests)."""
+
+    def submit(self, workspace: Workspace, job: Job) -> None:
+        from finetune_core.jobs.execute import execute_job
+
+        execute_job(workspace, job.id)
+
+    def shutdown(self, wait: bool = True) -> None:
+        return None

@@ -1,0 +1,80 @@
+"""Use cases on chunks: cut each loaded Document into token-bounded pieces."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from finetune_core.chunking.tokenizers import get_tokenizer
+from finetune_core.domain import Chunk, SourceKind, SourceStatus
+from finetune_core.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from finetune_core.jobs.context import JobContext
+    from finetune_core.workspace import Workspace
+
+
+def chunk_project(
+    workspace: Workspace,
+    project_id: str,
+    *,
+    size: int | None = None,
+    overlap: int | None = None,
+    chunker: str | None = None,
+    context: JobContext | None = None,
+) -> dict[str, Any]:
+    """(Re)chunk every ready document of the project; sizes default to the project's config."""
+    with workspace.unit_of_work() as repo:
+        project = repo.find_project(project_id)
+        sources, _ = repo.list_sources(project.id, kind=SourceKind.RAW_DOC.value, status=SourceStatus.READY.value)
+    config = project.config
+    size = size or config.chunk_size_tokens
+    overlap = config.chunk_overlap_tokens if overlap is None else overlap
+    if overlap >= size:
+        raise InvalidInputError(f"chunk overlap ({overlap}) must be smaller than chunk size ({size})")
+    strategy = workspace.plugins.chunkers.get(chunker or config.chunker)
+    tokenizer = get_tokenizer(config.tokenizer)
+    total_chunks = 0
+    for done, source in enumerate(sources):
+        if context:
+            context.progress(done, len(sources), f"chunking {source.name}")
+        with workspace.unit_of_work() as repo:
+            document = repo.get_document(source.id)
+        if document is None:
+            continue
+        spans = strategy.chunk(document, tokenizer=tokenizer, size=size, overlap=overlap)
+        chunks = [
+            Chunk(
+                project_id=project.id,
+                source_id=source.id,
+                chunk_index=index,
+                content=span.text,
+                token_count=span.token_count,
+                char_start=span.char_start,
+                char_end=span.char_end,
+                page_start=span.page_start,
+                page_end=span.page_end,
+                heading=span.heading,
+                metadata={"source_name": source.name, "language": document.language},
+            )
+            for index, span in enumerate(spans)
+        ]
+        with workspace.unit_of_work() as repo:
+            repo.replace_chunks(source.id, chunks)
+        total_chunks += len(chunks)
+    if context:
+        context.progress(len(sources), len(sources), force=True)
+    return {"sources": len(sources), "chunks": total_chunks, "chunk_size_tokens": size,
+            "chunk_overlap_tokens": overlap}
+
+
+def chunk_job(context: JobContext, *, project_id: str, size: int | None = None, overlap: int | None = None,
+              chunker: str | None = None) -> dict[str, Any]:
+    return chunk_project(context.workspace, project_id, size=size, overlap=overlap, chunker=chunker,
+                         context=context)
+
+
+def list_chunks(workspace: Workspace, project_id: str, *, source_id: str | None = None, limit: int | None = 50,
+                offset: int = 0) -> tuple[list[Chunk], int]:
+    with workspace.unit_of_work() as repo:
+        project = repo.find_project(project_id)
+        return repo.list_chunks(project.id, source_id=source_id, limit=limit, offset=offset)

@@ -1,0 +1,83 @@
+"""Use cases on curation: validate every example, then split the valid ones train/eval."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from finetune_core.chunking.tokenizers import get_tokenizer
+from finetune_core.curation.base import ValidationContext
+from finetune_core.curation.split import assign_splits
+from finetune_core.curation.stats import dataset_stats
+from finetune_core.domain import Example, Project
+
+if TYPE_CHECKING:
+    from finetune_core.jobs.context import JobContext
+    from finetune_core.storage.repository import Repository
+    from finetune_core.workspace import Workspace
+
+
+def _validate(workspace: Workspace, repo: Repository, project: Project,
+              examples: Sequence[Example]) -> dict[str, list[str]]:
+    """Error codes per example id: what the draft carried plus what every installed validator finds."""
+    chunk_ids = {example.chunk_id for example in examples if example.chunk_id}
+    context = ValidationContext(config=project.config, tokenizer=get_tokenizer(project.config.tokenizer),
+                                chunks=repo.chunks_by_id(chunk_ids))
+    codes = {example.id: list(example.metadata.get("draft_errors", [])) for example in examples}
+    for validator in workspace.plugins.validators:
+        for example_id, code in validator.validate(examples, context):
+            if code not in codes[example_id]:
+                codes[example_id].append(code)
+    return codes
+
+
+def curate_project(workspace: Workspace, project_id: str) -> dict[str, Any]:
+    """Re-validate the generated and uploaded examples and assign a seeded, source-grouped split."""
+    with workspace.unit_of_work() as repo:
+        project = repo.find_project(project_id)
+        examples = list(repo.iter_examples(project.id, exclude_split="preview"))
+        codes = _validate(workspace, repo, project, examples)
+        valid = [example for example in examples if not codes[example.id]]
+        splits = assign_splits(valid, project.config.train_eval_split, project.config.seed)
+        repo.update_examples({
+            example.id: {"is_valid": not codes[example.id], "validation_errors": codes[example.id],
+                         "split": splits.get(example.id, "unassigned")}
+            for example in examples
+        })
+        return dataset_stats(repo.iter_examples(project.id, exclude_split="preview"))
+
+
+def validate_preview(workspace: Workspace, project_id: str) -> dict[str, Any]:
+    with workspace.unit_of_work() as repo:
+        project = repo.find_project(project_id)
+        examples = list(repo.iter_examples(project.id, split="preview"))
+        codes = _validate(workspace, repo, project, examples)
+        repo.update_examples({example.id: {"is_valid": not codes[example.id],
+                                           "validation_errors": codes[example.id]} for example in examples})
+        return dataset_stats(repo.iter_examples(project.id, split="preview"))
+
+
+def curate_job(context: JobContext, *, project_id: str) -> dict[str, Any]:
+    return curate_project(context.workspace, project_id)
+
+
+def stats(workspace: Workspace, project_id: str, *, include_preview: bool = False) -> dict[str, Any]:
+    """Dataset statistics in the finetuneflow §6 shape."""
+    with workspace.unit_of_work() as repo:
+        project = repo.find_project(project_id)
+        return dataset_stats(
+            repo.iter_examples(project.id, exclude_split=None if include_preview else "preview")
+        )
+
+
+def list_examples(workspace: Workspace, project_id: str, *, split: str | None = None,
+                  is_valid: bool | None = None, limit: int | None = 50, offset: int = 0) -> tuple[list[Example], int]:
+    with workspace.unit_of_work() as repo:
+        project = repo.find_project(project_id)
+        return repo.list_examples(project.id, split=split, is_valid=is_valid, limit=limit, offset=offset)
+
+
+def delete_example(workspace: Workspace, project_id: str, example_id: str) -> None:
+    with workspace.unit_of_work() as repo:
+        project = repo.find_project(project_id)
+        repo.delete_example(project.id, example_id)

@@ -1,0 +1,204 @@
+"""Use cases on generation: preview and full runs that resume with only the missing work.
+
+Every request is keyed "<prefix><chunk id>:<round>"; its examples are stored in
+one transaction under that key with a unique (key, position), so a rerun after
+a crash or cancel skips finished keys and can never store an example twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from finetune_core.chunking.tokenizers import get_tokenizer
+from finetune_core.domain import Chunk, Example, Project
+from finetune_core.errors import InvalidInputError
+from finetune_core.generation.base import GenerationRequest, GenerationResult, Generator, GeneratorSettings
+from finetune_core.generation.language import detect_language
+from finetune_core.services.curation import curate_project, validate_preview
+
+if TYPE_CHECKING:
+    from finetune_core.chunking.base import Tokenizer
+    from finetune_core.jobs.context import JobContext
+    from finetune_core.workspace import Workspace
+
+PREVIEW_PREFIX = "preview:"
+GENERATE_PREFIX = "gen:"
+FAILED = "generation_failed"
+FAILED_POSITION = -1
+MAX_ROUNDS = 20  # beyond this a chunk is asked too often to give anything new
+FLUSH_EVERY_S = 0.5
+FLUSH_EVERY_EXAMPLES = 256
+
+
+def _examples_from(result: GenerationResult, request: GenerationRequest, project: Project, generator: str,
+                   tokenizer: Tokenizer) -> list[Example]:
+    chunk = request.chunk
+    base_metadata = {
+        "source_name": request.source_name,
+        "chunk_index": chunk.chunk_index,
+        "page_start": chunk.page_start,
+        "page_end": chunk.page_end,
+        "heading": chunk.heading,
+        "language": request.language,
+    }
+    common = {"project_id": project.id, "source_id": chunk.source_id, "chunk_id": chunk.id,
+              "request_key": request.key, "generator": generator,
+              "split": "preview" if request.key.startswith(PREVIEW_PREFIX) else "unassigned"}
+    if result.error is not None:
+        # position -1 marks a failed request: kept for the record, retried by the next run
+        return [Example(**common, position=FAILED_POSITION, messages=[], is_valid=False, validation_errors=[FAILED],
+                        metadata={**base_metadata, "error": result.error, "raw": result.raw_text,
+                                  "draft_errors": [FAILED]})]
+    examples = []
+    for position, draft in enumerate(result.drafts):
+        text = "\n".join(message.content for message in draft.messages)
+        examples.append(Example(
+            **common, position=position, messages=draft.messages, evidence=draft.evidence,
+            is_valid=not draft.errors, validation_errors=list(draft.errors),
+            token_count=tokenizer.count(text) if text else 0,
+            metadata={**base_metadata, **draft.metadata, "draft_errors": list(draft.errors),
+                      **({"raw": draft.raw} if draft.raw else {})},
+        ))
+    return examples
+
+
+class _Run:
+    """One generation run: plans requests lazily and stores results in small transactions."""
+
+    def __init__(self, workspace: Workspace, project: Project, chunks: list[Chunk], *, prefix: str, target: int,
+                 per_chunk: int, generator: Generator, context: JobContext | None) -> None:
+        self.workspace, self.project, self.chunks = workspace, project, chunks
+        self.prefix, self.target, self.per_chunk = prefix, target, per_chunk
+        self.generator, self.context = generator, context
+        self.tokenizer = get_tokenizer(project.config.tokenizer)
+        self.languages: dict[str, str] = {}
+        with workspace.unit_of_work() as repo:
+            repo.delete_failed_requests(project.id, prefix)  # the next run retries what failed
+            self.done_keys = repo.request_keys(project.id, prefix)
+            self.produced = repo.count_requested_examples(project.id, prefix)
+        self.in_flight_estimate = 0
+        self.buffer: list[Example] = []
+        self.last_flush = time.monotonic()
+        self.stored = self.requests = self.failed = 0
+
+    def _language(self, chunk: Chunk) -> str:
+        configured = self.project.config.language
+        if configured:
+            return configured
+        language = chunk.metadata.get("language")
+        if isinstance(language, str) and language:
+            return language
+        return self.languages.setdefault(chunk.source_id, detect_language(chunk.content))
+
+    def plan(self) -> Iterator[GenerationRequest]:
+        """Requests round by round over the chunks, until enough examples are on their way."""
+        rounds = min(MAX_ROUNDS, max(1, math.ceil(self.target / max(1, len(self.chunks) * self.per_chunk))))
+        for round_ in range(rounds):
+            for chunk in self.chunks:
+                if self.produced + self.in_flight_estimate >= self.target:
+                    return
+                key = f"{self.prefix}{chunk.id}:{round_}"
+                if key in self.done_keys:
+                    continue
+                wanted = min(self.per_chunk, self.target - self.produced - self.in_flight_estimate)
+                self.in_flight_estimate += wanted
+                self.requests += 1
+                yield GenerationRequest(
+                    key=key, chunk=chunk, round=round_, task_type=self.project.task_type,
+                    language=self._language(chunk), n_examples=wanted,
+                    system_prompt=self.project.config.system_prompt,
+                    source_name=str(chunk.metadata.get("source_name") or ""),
+                )
+
+    def accept(self, result: GenerationResult, request: GenerationRequest) -> None:
+        self.in_flight_estimate -= request.n_examples
+        examples = _examples_from(result, request, self.project, self.generator.name, self.tokenizer)
+        if result.error is not None:
+            self.failed += 1
+        else:
+            self.produced += len(examples)
+        self.buffer.extend(examples)
+        if len(self.buffer) >= FLUSH_EVERY_EXAMPLES or time.monotonic() - self.last_flush > FLUSH_EVERY_S:
+            self.flush()
+        if self.context:
+            self.context.progress(min(self.produced, self.target), self.target,
+                                  f"{self.produced} examples from {self.requests} requests")
+
+    def flush(self) -> None:
+        if self.buffer:
+            with self.workspace.unit_of_work() as repo:
+                self.stored += repo.add_examples(self.buffer)
+            self.buffer = []
+        self.last_flush = time.monotonic()
+
+    async def drive(self, concurrency: int) -> None:
+        requests: dict[str, GenerationRequest] = {}
+
+        def tracked() -> Iterator[GenerationRequest]:
+            for request in self.plan():
+                requests[request.key] = request
+                yield request
+
+        try:
+            async for result in self.generator.generate(tracked(), concurrency=concurrency):
+                self.accept(result, requests.pop(result.key))
+        finally:
+            self.flush()
+            await self.generator.aclose()
+
+
+def generate(
+    workspace: Workspace,
+    project_id: str,
+    *,
+    preview: bool = False,
+    target: int | None = None,
+    examples_per_chunk: int | None = None,
+    generator: str | None = None,
+    settings: dict[str, Any] | None = None,
+    context: JobContext | None = None,
+) -> dict[str, Any]:
+    """Generate examples from the project's chunks; a rerun continues where the last one stopped."""
+    with workspace.unit_of_work() as repo:
+        project = repo.find_project(project_id)
+        chunks, _ = repo.list_chunks(project.id, limit=None)
+        if preview:
+            repo.delete_examples(project.id, split="preview")  # a new preview replaces the last one
+    if not chunks:
+        raise InvalidInputError("the project has no chunks yet: add sources, then run chunking")
+    config = project.config
+    name = generator or config.generator
+    generator_settings = GeneratorSettings.model_validate({"model": config.model, **(settings or {})})
+    instance: Generator = workspace.plugins.generators.get(name)(generator_settings)
+    prefix = PREVIEW_PREFIX if preview else GENERATE_PREFIX
+    run = _Run(workspace, project, chunks, prefix=prefix,
+               target=target or (10 if preview else config.num_examples_target),
+               per_chunk=examples_per_chunk or config.examples_per_chunk, generator=instance, context=context)
+    started = time.monotonic()
+    asyncio.run(run.drive(generator_settings.concurrency))
+    summary: dict[str, Any] = {
+        "generator": name, "requests": run.requests, "failed_requests": run.failed, "new_examples": run.stored,
+        "total_generated": run.produced, "seconds": round(time.monotonic() - started, 3),
+    }
+    if preview:
+        summary.update(validate_preview(workspace, project.id))
+    else:
+        summary.update(curate_project(workspace, project.id))
+    return summary
+
+
+def preview_job(context: JobContext, *, project_id: str, num_examples: int = 10, generator: str | None = None,
+                settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    return generate(context.workspace, project_id, preview=True, target=num_examples, generator=generator,
+                    settings=settings, context=context)
+
+
+def generate_job(context: JobContext, *, project_id: str, num_examples_target: int | None = None,
+                 examples_per_chunk: int | None = None, generator: str | None = None,
+                 settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    return generate(context.workspace, project_id, target=num_examples_target,
+                    examples_per_chunk=examples_per_chunk, generator=generator, settings=settings, context=context)

@@ -1,0 +1,77 @@
+"""Use cases on jobs: enqueue, look up, list, cancel, wait."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from finetune_core.domain import Job, JobEvent, JobStatus, utcnow
+from finetune_core.errors import JobAlreadyFinishedError
+from finetune_core.jobs.handlers import handler_for
+
+if TYPE_CHECKING:
+    from finetune_core.workspace import Workspace
+
+
+def enqueue(workspace: Workspace, type: str, *, project_id: str | None, **params: Any) -> Job:
+    """Store a queued job and hand it to the workspace's runner; its handler gets `project_id` too."""
+    handler_for(type)  # refuse an unknown type before anything is stored
+    if project_id is not None:
+        params = {"project_id": project_id, **params}
+    job = Job(type=type, project_id=project_id, params=params)
+    with workspace.unit_of_work() as repo:
+        repo.add_job(job)
+    workspace.runner.submit(workspace, job)
+    return get_job(workspace, job.id)
+
+
+def get_job(workspace: Workspace, job_id: str) -> Job:
+    with workspace.unit_of_work() as repo:
+        return repo.get_job(job_id)
+
+
+def list_jobs(
+    workspace: Workspace,
+    *,
+    project_id: str | None = None,
+    type: str | None = None,
+    status: str | None = None,
+    limit: int | None = 50,
+    offset: int = 0,
+) -> tuple[list[Job], int]:
+    with workspace.unit_of_work() as repo:
+        return repo.list_jobs(project_id=project_id, type=type, status=status, limit=limit, offset=offset)
+
+
+def cancel_job(workspace: Workspace, job_id: str) -> Job:
+    """Set the cancel flag; a queued job ends at once, a running one at its next check."""
+    with workspace.unit_of_work() as repo:
+        job = repo.get_job(job_id)
+        if job.status.finished:
+            raise JobAlreadyFinishedError(
+                f"job '{job_id}' already ended with status '{job.status.value}'", job_id=job_id
+            )
+        values: dict[str, Any] = {"cancel_requested": True}
+        if job.status is JobStatus.QUEUED:
+            values.update(status=JobStatus.CANCELLED.value, finished_at=utcnow())
+        repo.update_job(job_id, **values)
+        repo.add_event(job_id, "log", {"message": "cancel requested"})
+        return repo.get_job(job_id)
+
+
+def events(workspace: Workspace, job_id: str, *, after_seq: int = 0) -> list[JobEvent]:
+    with workspace.unit_of_work() as repo:
+        repo.get_job(job_id)
+        return repo.events(job_id, after_seq=after_seq)
+
+
+def wait_for(workspace: Workspace, job_id: str, *, timeout_s: float = 3600.0, poll_s: float = 0.2) -> Job:
+    """Poll the database until the job has finished (works whichever process runs it)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = get_job(workspace, job_id)
+        if job.status.finished:
+            return job
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job '{job_id}' still {job.status.value} after {timeout_s:.0f}s")
+        time.sleep(poll_s)

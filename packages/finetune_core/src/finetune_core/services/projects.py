@@ -1,0 +1,62 @@
+"""Use cases on projects."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from finetune_core.domain import Project, ProjectConfig, TaskType
+
+if TYPE_CHECKING:
+    from finetune_core.workspace import Workspace
+
+
+def create_project(
+    workspace: Workspace,
+    name: str,
+    *,
+    task_type: TaskType | str = TaskType.QA,
+    description: str | None = None,
+    config: dict[str, Any] | None = None,
+    owner_id: str | None = None,
+) -> Project:
+    project = Project(
+        name=name,
+        task_type=TaskType(task_type),
+        description=description,
+        config=ProjectConfig.model_validate(config or {}),
+        owner_id=owner_id,
+    )
+    with workspace.unit_of_work() as repo:
+        return repo.add_project(project)
+
+
+def get_project(workspace: Workspace, ref: str) -> Project:
+    """A project by id or by name."""
+    with workspace.unit_of_work() as repo:
+        return repo.find_project(ref)
+
+
+def list_projects(
+    workspace: Workspace, *, status: str | None = None, owner_id: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[Project], int]:
+    with workspace.unit_of_work() as repo:
+        return repo.list_projects(status=status, owner_id=owner_id, limit=limit, offset=offset)
+
+
+def update_project(workspace: Workspace, ref: str, **changes: Any) -> Project:
+    """Partial update; `config` is merged key by key into the current config and re-validated."""
+    with workspace.unit_of_work() as repo:
+        project = repo.find_project(ref)
+        values = project.model_dump()
+        config_patch = changes.pop("config", None) or {}
+        values.update({key: value for key, value in changes.items() if value is not None})
+        values["config"] = {**project.config.model_dump(), **config_patch}
+        return repo.save_project(Project.model_validate(values))
+
+
+def delete_project(workspace: Workspace, ref: str) -> None:
+    """Remove the project's rows (cascading) and every file it stored."""
+    with workspace.unit_of_work() as repo:
+        project = repo.find_project(ref)
+        repo.delete_project(project.id)
+    workspace.files.delete_prefix(project.id)

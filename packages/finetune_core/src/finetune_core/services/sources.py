@@ -1,0 +1,256 @@
+"""Use cases on sources: add files and URLs, load them into Documents or uploaded examples."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from finetune_core.domain import (
+    Document,
+    Example,
+    RecordSet,
+    Source,
+    SourceKind,
+    SourceStatus,
+    SourceType,
+)
+from finetune_core.errors import (
+    FileTooLargeError,
+    FinetuneError,
+    InvalidInputError,
+    SourceLoadError,
+    UnsupportedFileTypeError,
+)
+from finetune_core.generation.language import detect_language
+from finetune_core.sources.base import FetchContext, FileLoader, LoadOptions, UrlLoader
+from finetune_core.sources.fetch import SafeFetcher, check_url
+from finetune_core.sources.names import sanitize_filename
+from finetune_core.sources.sniff import detect_mime
+
+if TYPE_CHECKING:
+    from finetune_core.jobs.context import JobContext
+    from finetune_core.workspace import Workspace
+
+MB = 1024 * 1024
+UPLOAD_REQUEST_PREFIX = "upload:"
+
+
+def _file_loader(workspace: Workspace, mime: str, kind: SourceKind | None, name: str) -> FileLoader:
+    loaders = [item for item in workspace.plugins.sources if isinstance(item, FileLoader) and mime in item.mime_types]
+    matching = sorted((loader for loader in loaders if kind is None or loader.kind == kind),
+                      key=lambda loader: -loader.priority)
+    if not matching:
+        accepted = sorted(
+            {m for item in workspace.plugins.sources if isinstance(item, FileLoader) for m in item.mime_types
+             if kind is None or item.kind == kind}
+        )
+        raise UnsupportedFileTypeError(
+            f"File '{name}' has unsupported MIME type '{mime}'"
+            + (f" for kind '{kind.value}'" if kind else "")
+            + f" (accepted: {', '.join(accepted)})",
+            filename=name,
+            mime_type=mime,
+        )
+    return matching[0]
+
+
+def _url_loader(workspace: Workspace, url: str) -> UrlLoader:
+    loaders = sorted(
+        (item for item in workspace.plugins.sources if isinstance(item, UrlLoader)),
+        key=lambda loader: -loader.priority,
+    )
+    for loader in loaders:
+        if loader.matches(url):
+            return loader
+    raise InvalidInputError(f"no installed source loader accepts the URL '{url}'", url=url)
+
+
+def add_file(
+    workspace: Workspace,
+    project_id: str,
+    filename: str,
+    data: bytes,
+    *,
+    kind: SourceKind | str | None = None,
+    description: str | None = None,
+) -> Source:
+    """Check and store one file as a pending source; the type is read from the bytes, not the name."""
+    requested_kind = SourceKind(kind) if kind else None
+    name = sanitize_filename(filename)
+    settings = workspace.settings
+    if len(data) > settings.max_file_bytes:
+        raise FileTooLargeError(
+            f"File exceeds maximum size of {settings.max_file_bytes // MB} MB",
+            filename=name,
+            size_bytes=len(data),
+        )
+    sha256 = hashlib.sha256(data).hexdigest()
+    with workspace.unit_of_work() as repo:
+        project = repo.find_project(project_id)
+        existing = repo.source_with_hash(project.id, sha256)
+        if existing is not None and existing.name == name:
+            return existing  # an idempotent retry of the same upload
+        if repo.project_bytes(project.id) + len(data) > settings.max_project_bytes:
+            raise FileTooLargeError(
+                f"Project storage limit of {settings.max_project_bytes // MB} MB would be exceeded",
+                project_id=project.id,
+            )
+    source = Source(project_id=project.id, name=name, type=SourceType.TEXT, size_bytes=len(data), sha256=sha256,
+                    description=description)
+    if not data:
+        source.kind = requested_kind or SourceKind.RAW_DOC
+        source.status, source.error_message = SourceStatus.ERROR, "the file is empty"
+    else:
+        mime = detect_mime(data, name)
+        loader = _file_loader(workspace, mime, requested_kind, name)
+        source.kind, source.type, source.mime_type = loader.kind, loader.source_type, mime
+        source.storage_key = f"{project.id}/{source.id}/{name}"
+        workspace.files.put(source.storage_key, data)
+    try:
+        with workspace.unit_of_work() as repo:
+            return repo.add_source(source)
+    except BaseException:
+        if source.storage_key:
+            workspace.files.delete(source.storage_key)  # no orphan file when the row did not land
+        raise
+
+
+def add_path(workspace: Workspace, project_id: str, path: str | Path, **options: Any) -> Source:
+    path = Path(path)
+    return add_file(workspace, project_id, path.name, path.read_bytes(), **options)
+
+
+def add_url(workspace: Workspace, project_id: str, url: str, *, name: str | None = None,
+            description: str | None = None) -> Source:
+    """Refuse a disallowed URL at once (before any job); otherwise store a pending URL source."""
+    check_url(url, allow_loopback=workspace.settings.allow_loopback_urls)
+    loader = _url_loader(workspace, url)
+    with workspace.unit_of_work() as repo:
+        project = repo.find_project(project_id)
+        source = Source(project_id=project.id, name=(name or url)[:255], type=loader.source_type, url=url,
+                        description=description, metadata={"loader": loader.name})
+        return repo.add_source(source)
+
+
+def fetch_context(workspace: Workspace) -> FetchContext:
+    settings = workspace.settings
+    fetcher = SafeFetcher(
+        allow_loopback=settings.allow_loopback_urls,
+        max_bytes=settings.fetch_max_bytes,
+        timeout=settings.fetch_timeout_s,
+        transport=workspace.http_transport,
+    )
+    return FetchContext(fetcher=fetcher, languages=settings.transcript_languages,
+                        requests_session=workspace.requests_session)
+
+
+def _load(workspace: Workspace, source: Source) -> Document | RecordSet:
+    if source.url:
+        return _url_loader(workspace, source.url).fetch(source.url, fetch_context(workspace))
+    if not source.storage_key or not source.mime_type:
+        raise SourceLoadError("the source has no stored file")
+    loader = _file_loader(workspace, source.mime_type, source.kind, source.name)
+    options = LoadOptions(filename=source.name, languages=workspace.settings.transcript_languages)
+    return loader.load(workspace.files.get(source.storage_key), options)
+
+
+def _upload_examples(source: Source, records: RecordSet) -> list[Example]:
+    examples = []
+    for position, draft in enumerate(records.records):
+        examples.append(Example(
+            project_id=source.project_id, source_id=source.id, request_key=f"{UPLOAD_REQUEST_PREFIX}{source.id}",
+            position=position, messages=draft.messages, evidence=draft.evidence, is_valid=not draft.errors,
+            validation_errors=list(draft.errors), generator="upload",
+            metadata={**draft.metadata, "source_name": source.name, "row": position,
+                      "draft_errors": list(draft.errors)},
+        ))
+    return examples
+
+
+def load_source(workspace: Workspace, source_id: str) -> Source:
+    """Load one source; any failure marks only this source `error` with a clear message."""
+    with workspace.unit_of_work() as repo:
+        source = repo.get_source(source_id)
+        source.status, source.error_message = SourceStatus.PROCESSING, None
+        repo.save_source(source)
+    try:
+        loaded = _load(workspace, source)
+        if isinstance(loaded, Document) and not loaded.text.strip():
+            raise SourceLoadError("no text could be extracted from this source")
+    except FinetuneError as exc:
+        return _mark_error(workspace, source, exc.message)
+    except Exception as exc:  # a loader bug must not take the project down with it
+        return _mark_error(workspace, source, f"could not read this source ({type(exc).__name__}: {exc})")
+
+    with workspace.unit_of_work() as repo:
+        if isinstance(loaded, Document):
+            loaded.language = loaded.language or detect_language(loaded.text[:20_000])
+            repo.save_document(source.id, loaded)
+            source.metadata.update(title=loaded.title, language=loaded.language, characters=len(loaded.text),
+                                   pages=len(loaded.pages) or None, **loaded.metadata)
+        else:
+            repo.delete_examples(source.project_id, source_id=source.id)
+            repo.add_examples(_upload_examples(source, loaded))
+            source.metadata.update(row_count=loaded.row_count, columns=loaded.columns, mapping=loaded.mapping,
+                                   preview=loaded.preview)
+        source.status = SourceStatus.READY
+        return repo.save_source(source)
+
+
+def _mark_error(workspace: Workspace, source: Source, message: str) -> Source:
+    with workspace.unit_of_work() as repo:
+        source.status, source.error_message = SourceStatus.ERROR, message
+        return repo.save_source(source)
+
+
+def ingest_job(context: JobContext, *, project_id: str, source_ids: list[str] | None = None) -> dict[str, Any]:
+    """Load the given sources, or every pending one of the project."""
+    workspace = context.workspace
+    with workspace.unit_of_work() as repo:
+        if source_ids is None:
+            pending, _ = repo.list_sources(project_id, status=SourceStatus.PENDING.value)
+            source_ids = [source.id for source in pending]
+    results: dict[str, int] = {"ready": 0, "error": 0}
+    errors: dict[str, str] = {}
+    for done, source_id in enumerate(source_ids):
+        context.progress(done, len(source_ids), f"loading source {done + 1}/{len(source_ids)}")
+        source = load_source(workspace, source_id)
+        results[source.status.value] = results.get(source.status.value, 0) + 1
+        if source.error_message:
+            errors[source.name] = source.error_message
+            context.log(f"{source.name}: {source.error_message}", source_id=source.id)
+    context.progress(len(source_ids), len(source_ids), force=True)
+    return {"sources": len(source_ids), **results, "errors": errors}
+
+
+def list_sources(workspace: Workspace, project_id: str, *, kind: str | None = None, limit: int | None = None,
+                 offset: int = 0) -> tuple[list[Source], int]:
+    with workspace.unit_of_work() as repo:
+        project = repo.find_project(project_id)
+        return repo.list_sources(project.id, kind=kind, limit=limit, offset=offset)
+
+
+def get_source(workspace: Workspace, source_id: str) -> Source:
+    with workspace.unit_of_work() as repo:
+        return repo.get_source(source_id)
+
+
+def update_source(workspace: Workspace, source_id: str, *, name: str | None = None,
+                  description: str | None = None) -> Source:
+    with workspace.unit_of_work() as repo:
+        source = repo.get_source(source_id)
+        if name is not None:
+            source.name = name
+        if description is not None:
+            source.description = description
+        return repo.save_source(source)
+
+
+def delete_source(workspace: Workspace, source_id: str) -> None:
+    """Remove a source, its chunks and examples (cascade) and its stored file."""
+    with workspace.unit_of_work() as repo:
+        source = repo.get_source(source_id)
+        repo.delete_source(source_id)
+    if source.storage_key:
+        workspace.files.delete_prefix(f"{source.project_id}/{source.id}")

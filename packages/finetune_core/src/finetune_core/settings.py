@@ -1,0 +1,37 @@
+"""Workspace settings: embedded defaults, overridable by arguments or FINETUNE_* variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MB = 1024 * 1024
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    root: Path = Path("finetune-workspace")
+    database_url: str | None = None  # None: SQLite in `root`; a SQLAlchemy URL selects PostgreSQL
+    max_file_bytes: int = Field(50 * MB, gt=0)
+    max_project_bytes: int = Field(500 * MB, gt=0)
+    fetch_max_bytes: int = Field(20 * MB, gt=0)
+    fetch_timeout_s: float = Field(30.0, gt=0)
+    allow_loopback_urls: bool = False  # tests only: lets URL sources reach 127.0.0.1
+    transcript_languages: tuple[str, ...] = ("en", "fr")
+    job_threads: int = Field(2, ge=1)
+    job_stale_after_s: float = Field(300.0, gt=0)  # a running job with no heartbeat for this long is abandoned
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Defaults < FINETUNE_* environment variables < explicit overrides."""
+        env: dict[str, Any] = {}
+        for name in cls.model_fields:
+            value = os.environ.get(f"FINETUNE_{name.upper()}")
+            if value is not None:
+                env[name] = value.split(",") if name == "transcript_languages" else value
+        env.update({key: value for key, value in overrides.items() if value is not None})
+        return cls.model_validate(env)

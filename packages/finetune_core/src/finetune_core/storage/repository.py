@@ -1,0 +1,409 @@
+"""Repositories: the only code that turns rows into domain models and back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from finetune_core.domain import (
+    Chunk,
+    Document,
+    Example,
+    Job,
+    JobEvent,
+    JobStatus,
+    Project,
+    Source,
+    utcnow,
+)
+from finetune_core.errors import NotFoundError
+from finetune_core.storage.tables import (
+    Base,
+    ChunkRow,
+    DocumentRow,
+    ExampleRow,
+    JobEventRow,
+    JobRow,
+    ProjectRow,
+    SourceRow,
+)
+
+_RENAMED = {"metadata": "metadata_"}
+
+
+def _to_row_values(model: Any, exclude: set[str] | None = None) -> dict[str, Any]:
+    values = model.model_dump(mode="json", exclude=exclude)
+    for field in ("created_at", "updated_at", "started_at", "finished_at", "heartbeat_at"):
+        if field in values:
+            values[field] = getattr(model, field)
+    return {_RENAMED.get(key, key): value for key, value in values.items()}
+
+
+def _row_values(row: Base) -> dict[str, Any]:
+    values = {column.key: getattr(row, column.key) for column in row.__mapper__.column_attrs}
+    if "metadata_" in values:
+        values["metadata"] = values.pop("metadata_")
+    return values
+
+
+def _insert_ignoring_conflicts(session: Session, row_type: type[Base], rows: list[dict[str, Any]]) -> int:
+    """Insert rows, silently skipping those that hit a unique constraint; returns rows inserted."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    table = row_type.__table__
+    if dialect == "sqlite":
+        stmt: Any = sqlite.insert(table).on_conflict_do_nothing()
+    elif dialect == "postgresql":
+        stmt = postgresql.insert(table).on_conflict_do_nothing()
+    else:  # pragma: no cover - other backends get a plain insert
+        stmt = table.insert()
+    result = session.execute(stmt, rows)
+    return int(getattr(result, "rowcount", len(rows)) or 0)
+
+
+def _page(session: Session, query: Select[Any], limit: int | None, offset: int) -> tuple[list[Any], int]:
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query.offset(offset))), int(total)
+
+
+class Repository:
+    """Reads and writes the domain through one SQLAlchemy session (the unit of work)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # projects -----------------------------------------------------------------
+    def add_project(self, project: Project) -> Project:
+        self.session.add(ProjectRow(**_to_row_values(project)))
+        self.session.flush()
+        return project
+
+    def _project_row(self, project_id: str) -> ProjectRow:
+        row = self.session.get(ProjectRow, project_id)
+        if row is None:
+            raise NotFoundError(f"project '{project_id}' not found", project_id=project_id)
+        return row
+
+    def get_project(self, project_id: str) -> Project:
+        return Project.model_validate(_row_values(self._project_row(project_id)))
+
+    def find_project(self, ref: str) -> Project:
+        """A project by id, or by name when no id matches (the CLI's `--project NAME`)."""
+        row = self.session.get(ProjectRow, ref)
+        if row is None:
+            row = self.session.scalars(
+                select(ProjectRow).where(ProjectRow.name == ref).order_by(ProjectRow.created_at)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"project '{ref}' not found", project=ref)
+        return Project.model_validate(_row_values(row))
+
+    def list_projects(
+        self, *, status: str | None = None, owner_id: str | None = None, limit: int | None = 50, offset: int = 0
+    ) -> tuple[list[Project], int]:
+        query = select(ProjectRow).order_by(ProjectRow.created_at.desc(), ProjectRow.id)
+        if status:
+            query = query.where(ProjectRow.status == status)
+        if owner_id:
+            query = query.where(ProjectRow.owner_id == owner_id)
+        rows, total = _page(self.session, query, limit, offset)
+        return [Project.model_validate(_row_values(row)) for row in rows], total
+
+    def save_project(self, project: Project) -> Project:
+        project.updated_at = utcnow()
+        row = self._project_row(project.id)
+        for key, value in _to_row_values(project, exclude={"id", "created_at"}).items():
+            setattr(row, key, value)
+        self.session.flush()
+        return project
+
+    def delete_project(self, project_id: str) -> None:
+        self.session.delete(self._project_row(project_id))
+        self.session.flush()
+
+    # sources ------------------------------------------------------------------
+    def add_source(self, source: Source) -> Source:
+        self.session.add(SourceRow(**_to_row_values(source)))
+        self.session.flush()
+        return source
+
+    def _source_row(self, source_id: str) -> SourceRow:
+        row = self.session.get(SourceRow, source_id)
+        if row is None:
+            raise NotFoundError(f"source '{source_id}' not found", source_id=source_id)
+        return row
+
+    def get_source(self, source_id: str) -> Source:
+        return Source.model_validate(_row_values(self._source_row(source_id)))
+
+    def list_sources(
+        self,
+        project_id: str | None,
+        *,
+        kind: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[Source], int]:
+        query = select(SourceRow).order_by(SourceRow.created_at, SourceRow.id)
+        if project_id:
+            query = query.where(SourceRow.project_id == project_id)
+        if kind:
+            query = query.where(SourceRow.kind == kind)
+        if status:
+            query = query.where(SourceRow.status == status)
+        rows, total = _page(self.session, query, limit, offset)
+        return [Source.model_validate(_row_values(row)) for row in rows], total
+
+    def save_source(self, source: Source) -> Source:
+        source.updated_at = utcnow()
+        row = self._source_row(source.id)
+        for key, value in _to_row_values(source, exclude={"id", "created_at"}).items():
+            setattr(row, key, value)
+        self.session.flush()
+        return source
+
+    def delete_source(self, source_id: str) -> None:
+        self.session.delete(self._source_row(source_id))
+        self.session.flush()
+
+    def project_bytes(self, project_id: str) -> int:
+        total = self.session.scalar(
+            select(func.coalesce(func.sum(SourceRow.size_bytes), 0)).where(SourceRow.project_id == project_id)
+        )
+        return int(total or 0)
+
+    def source_with_hash(self, project_id: str, sha256: str) -> Source | None:
+        row = self.session.scalars(
+            select(SourceRow).where(SourceRow.project_id == project_id, SourceRow.sha256 == sha256)
+        ).first()
+        return Source.model_validate(_row_values(row)) if row else None
+
+    # documents ----------------------------------------------------------------
+    def save_document(self, source_id: str, document: Document) -> None:
+        self.session.merge(DocumentRow(source_id=source_id, body=document.model_dump(mode="json")))
+        self.session.flush()
+
+    def get_document(self, source_id: str) -> Document | None:
+        row = self.session.get(DocumentRow, source_id)
+        return Document.model_validate(row.body) if row else None
+
+    # chunks -------------------------------------------------------------------
+    def replace_chunks(self, source_id: str, chunks: Sequence[Chunk]) -> None:
+        """Swap a source's chunks in one transaction; examples keep their text via chunk_id SET NULL."""
+        self.session.execute(delete(ChunkRow).where(ChunkRow.source_id == source_id))
+        if chunks:
+            self.session.execute(
+                ChunkRow.__table__.insert(), [_to_row_values(chunk) for chunk in chunks]
+            )
+        self.session.flush()
+
+    def list_chunks(
+        self, project_id: str, *, source_id: str | None = None, limit: int | None = 50, offset: int = 0
+    ) -> tuple[list[Chunk], int]:
+        query = (
+            select(ChunkRow)
+            .where(ChunkRow.project_id == project_id)
+            .order_by(ChunkRow.created_at, ChunkRow.source_id, ChunkRow.chunk_index)
+        )
+        if source_id:
+            query = query.where(ChunkRow.source_id == source_id)
+        rows, total = _page(self.session, query, limit, offset)
+        return [Chunk.model_validate(_row_values(row)) for row in rows], total
+
+    def chunks_by_id(self, chunk_ids: Iterable[str]) -> dict[str, Chunk]:
+        ids = list(set(chunk_ids))
+        found: dict[str, Chunk] = {}
+        for start in range(0, len(ids), 500):
+            rows = self.session.scalars(select(ChunkRow).where(ChunkRow.id.in_(ids[start : start + 500])))
+            found.update({row.id: Chunk.model_validate(_row_values(row)) for row in rows})
+        return found
+
+    def count_chunks(self, project_id: str) -> int:
+        return int(self.session.scalar(select(func.count()).where(ChunkRow.project_id == project_id)) or 0)
+
+    # examples -----------------------------------------------------------------
+    def add_examples(self, examples: Sequence[Example]) -> int:
+        """Store examples exactly once per (request_key, position); returns how many were new."""
+        return _insert_ignoring_conflicts(self.session, ExampleRow, [_to_row_values(e) for e in examples])
+
+    def request_keys(self, project_id: str, prefix: str) -> set[str]:
+        rows = self.session.scalars(
+            select(ExampleRow.request_key)
+            .where(ExampleRow.project_id == project_id, ExampleRow.request_key.startswith(prefix))
+            .distinct()
+        )
+        return {key for key in rows if key}
+
+    def delete_failed_requests(self, project_id: str, prefix: str) -> int:
+        """Drop the placeholders (position -1) of failed generation requests so they run again."""
+        result = self.session.execute(
+            delete(ExampleRow).where(
+                ExampleRow.project_id == project_id,
+                ExampleRow.request_key.startswith(prefix),
+                ExampleRow.position < 0,
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def count_requested_examples(self, project_id: str, prefix: str) -> int:
+        query = select(func.count()).where(
+            ExampleRow.project_id == project_id, ExampleRow.request_key.startswith(prefix), ExampleRow.position >= 0
+        )
+        return int(self.session.scalar(query) or 0)
+
+    def _examples_query(
+        self, project_id: str, *, split: str | None, is_valid: bool | None, source_id: str | None = None
+    ) -> Select[Any]:
+        query = select(ExampleRow).where(ExampleRow.project_id == project_id)
+        if split:
+            query = query.where(ExampleRow.split == split)
+        if is_valid is not None:
+            query = query.where(ExampleRow.is_valid.is_(is_valid))
+        if source_id:
+            query = query.where(ExampleRow.source_id == source_id)
+        return query.order_by(ExampleRow.created_at, ExampleRow.request_key, ExampleRow.position, ExampleRow.id)
+
+    def list_examples(
+        self,
+        project_id: str,
+        *,
+        split: str | None = None,
+        is_valid: bool | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+    ) -> tuple[list[Example], int]:
+        rows, total = _page(self.session, self._examples_query(project_id, split=split, is_valid=is_valid), limit, offset)
+        return [Example.model_validate(_row_values(row)) for row in rows], total
+
+    def iter_examples(
+        self,
+        project_id: str,
+        *,
+        split: str | None = None,
+        is_valid: bool | None = None,
+        exclude_split: str | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[Example]:
+        """Stream examples in a stable order with constant memory (server-side batches)."""
+        query = self._examples_query(project_id, split=split, is_valid=is_valid)
+        if exclude_split:
+            query = query.where(ExampleRow.split != exclude_split)
+        result = self.session.execute(query.execution_options(yield_per=batch_size))
+        for row in result.scalars():
+            yield Example.model_validate(_row_values(row))
+
+    def update_examples(self, changes: Mapping[str, dict[str, Any]]) -> None:
+        """Apply per-example column changes ({id: {column: value}}) in bulk."""
+        if changes:
+            self.session.execute(update(ExampleRow), [{"id": key, **values} for key, values in changes.items()])
+            self.session.flush()
+
+    def get_example(self, project_id: str, example_id: str) -> Example:
+        row = self.session.get(ExampleRow, example_id)
+        if row is None or row.project_id != project_id:
+            raise NotFoundError(f"example '{example_id}' not found", example_id=example_id)
+        return Example.model_validate(_row_values(row))
+
+    def delete_example(self, project_id: str, example_id: str) -> None:
+        self.get_example(project_id, example_id)
+        self.session.execute(delete(ExampleRow).where(ExampleRow.id == example_id))
+
+    def delete_examples(self, project_id: str, *, split: str | None = None, source_id: str | None = None) -> int:
+        stmt = delete(ExampleRow).where(ExampleRow.project_id == project_id)
+        if split:
+            stmt = stmt.where(ExampleRow.split == split)
+        if source_id:
+            stmt = stmt.where(ExampleRow.source_id == source_id)
+        result = self.session.execute(stmt)
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def count_examples(self, project_id: str, *, is_valid: bool | None = None) -> int:
+        query = select(func.count()).where(ExampleRow.project_id == project_id)
+        if is_valid is not None:
+            query = query.where(ExampleRow.is_valid.is_(is_valid))
+        return int(self.session.scalar(query) or 0)
+
+    # jobs ---------------------------------------------------------------------
+    def add_job(self, job: Job) -> Job:
+        self.session.add(JobRow(**_to_row_values(job)))
+        self.session.flush()
+        return job
+
+    def _job_row(self, job_id: str) -> JobRow:
+        row = self.session.get(JobRow, job_id)
+        if row is None:
+            raise NotFoundError(f"job '{job_id}' not found", job_id=job_id)
+        return row
+
+    def get_job(self, job_id: str) -> Job:
+        row = self._job_row(job_id)
+        self.session.refresh(row)
+        return Job.model_validate(_row_values(row))
+
+    def update_job(self, job_id: str, **values: Any) -> None:
+        result = self.session.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
+        if not getattr(result, "rowcount", 1):
+            raise NotFoundError(f"job '{job_id}' not found", job_id=job_id)
+
+    def claim_job(self, job_id: str, *, stale_before: datetime) -> bool:
+        """Atomically move a queued (or abandoned running) job to running; False if another took it."""
+        now = utcnow()
+        result = self.session.execute(
+            update(JobRow)
+            .where(
+                JobRow.id == job_id,
+                (JobRow.status == JobStatus.QUEUED.value)
+                | ((JobRow.status == JobStatus.RUNNING.value) & (JobRow.heartbeat_at < stale_before)),
+            )
+            .values(
+                status=JobStatus.RUNNING.value,
+                started_at=func.coalesce(JobRow.started_at, now),
+                heartbeat_at=now,
+                attempts=JobRow.attempts + 1,
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    def list_jobs(
+        self,
+        *,
+        project_id: str | None = None,
+        type: str | None = None,
+        status: str | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+    ) -> tuple[list[Job], int]:
+        query = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id)
+        if project_id:
+            query = query.where(JobRow.project_id == project_id)
+        if type:
+            query = query.where(JobRow.type == type)
+        if status:
+            query = query.where(JobRow.status == status)
+        rows, total = _page(self.session, query, limit, offset)
+        return [Job.model_validate(_row_values(row)) for row in rows], total
+
+    def add_event(self, job_id: str, type: str, data: dict[str, Any]) -> JobEvent:
+        seq = (self.session.scalar(select(func.max(JobEventRow.seq)).where(JobEventRow.job_id == job_id)) or 0) + 1
+        event = JobEvent(seq=seq, job_id=job_id, type=type, data=data)
+        self.session.add(JobEventRow(**_to_row_values(event)))
+        self.session.flush()
+        return event
+
+    def events(self, job_id: str, *, after_seq: int = 0, limit: int = 1000) -> list[JobEvent]:
+        rows = self.session.scalars(
+            select(JobEventRow)
+            .where(JobEventRow.job_id == job_id, JobEventRow.seq > after_seq)
+            .order_by(JobEventRow.seq)
+            .limit(limit)
+        )
+        return [JobEvent.model_validate(_row_values(row)) for row in rows]

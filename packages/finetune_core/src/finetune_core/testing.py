@@ -1,0 +1,66 @@
+"""Helpers for testing finetune and its plugins; loaded as a pytest plugin (`finetune`).
+
+    def test_my_loader(finetune_workspace, register_finetune_plugin):
+        register_finetune_plugin(my_plugin_module)
+        ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from finetune_core.jobs.runner import InlineRunner
+from finetune_core.plugins import invalidate, load_plugins, pm
+from finetune_core.workspace import Workspace
+
+
+@contextmanager
+def registered_plugin(plugin: object, name: str | None = None) -> Iterator[str]:
+    """Register a plugin object (module or instance with hookimpls) for the duration of the block."""
+    load_plugins()
+    registered = pm.register(plugin, name=name)
+    assert registered is not None, f"plugin {name or plugin!r} is already registered"
+    invalidate()
+    try:
+        yield registered
+    finally:
+        pm.unregister(name=registered)
+        invalidate()
+
+
+def open_test_workspace(root: Path, **settings: object) -> Workspace:
+    """A workspace whose jobs run inline (deterministic) and whose URL fetches may reach 127.0.0.1."""
+    values: dict[str, object] = {"allow_loopback_urls": True, **settings}
+    return Workspace.open(root, runner=InlineRunner(), **values)
+
+
+@pytest.fixture
+def finetune_workspace(tmp_path: Path) -> Iterator[Workspace]:
+    workspace = open_test_workspace(tmp_path / "workspace")
+    try:
+        yield workspace
+    finally:
+        workspace.close()
+
+
+@pytest.fixture
+def register_finetune_plugin() -> Iterator[Callable[..., str]]:
+    """Register throwaway plugins in a test; all are unregistered afterwards."""
+    names: list[str] = []
+
+    def register(plugin: object, name: str | None = None) -> str:
+        load_plugins()
+        registered = pm.register(plugin, name=name)
+        assert registered is not None
+        names.append(registered)
+        invalidate()
+        return registered
+
+    yield register
+    for name in names:
+        pm.unregister(name=name)
+    invalidate()

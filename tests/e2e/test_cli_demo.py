@@ -1,0 +1,105 @@
+"""The real `finetune` executable, as a newcomer runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "samples"
+FINETUNE = shutil.which("finetune")
+
+pytestmark = pytest.mark.skipif(FINETUNE is None, reason="the finetune console script is not installed")
+
+
+def finetune(workspace: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    assert FINETUNE is not None
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([FINETUNE, "--workspace", str(workspace), *args], capture_output=True, text=True,
+                          check=check, env=env, timeout=600)
+
+
+def finetune_json(workspace: Path, *args: str) -> Any:
+    return json.loads(finetune(workspace, "--json", *args).stdout)
+
+
+def check_openai_chat_line(record: dict[str, Any]) -> None:
+    """OpenAI's documented rules for chat fine-tuning data."""
+    assert set(record) == {"messages"}
+    messages = record["messages"]
+    roles = [message["role"] for message in messages]
+    if roles[0] == "system":
+        roles = roles[1:]
+    assert roles and roles[-1] == "assistant"
+    assert all(role == ("user" if i % 2 == 0 else "assistant") for i, role in enumerate(roles))
+    assert all(isinstance(m["content"], str) and m["content"].strip() for m in messages)
+
+
+def test_demo_exports_every_format_with_examples_from_every_sample(tmp_path: Path) -> None:
+    result = finetune_json(tmp_path / "ws", "demo", "--samples", str(SAMPLES))
+    samples = sorted(p.name for p in SAMPLES.iterdir() if p.is_file() and not p.name.startswith(("make_", ".")))
+    assert result["stats"]["valid"] > 50
+    assert set(result["exports"]) >= {"openai", "anthropic", "mistral", "alpaca", "sharegpt", "hf-chat"}
+    for export in result["exports"].values():
+        assert export["count"] > 0
+        assert Path(export["path"]).stat().st_size > 0
+
+    sources = finetune_json(tmp_path / "ws", "sources", "--project", "demo")["items"]
+    assert sorted(source["name"] for source in sources) == samples
+    assert all(source["status"] == "ready" for source in sources)
+
+    sources_by_id = {source["id"]: source["name"] for source in sources}
+    lines = Path(result["exports"]["hf-chat"]["path"]).read_text().splitlines()
+    seen = {sources_by_id[json.loads(line)["metadata"]["source_id"]] for line in lines}
+    assert seen == set(samples), "every sample document yields valid examples"
+
+    for line in Path(result["exports"]["openai"]["path"]).read_text().splitlines():
+        check_openai_chat_line(json.loads(line))
+
+
+def test_step_by_step_commands_with_json_output(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    created = finetune_json(ws, "project", "create", "handbook", "--task-type", "instruction",
+                            "--config", '{"num_examples_target": 40}')
+    assert created["task_type"] == "instruction"
+
+    ingested = finetune_json(ws, "ingest", "--project", "handbook", str(SAMPLES / "handbook.pdf"),
+                             str(SAMPLES / "missing.pdf"))
+    assert [s["status"] for s in ingested["sources"]] == ["ready"]
+    assert "missing.pdf" in next(iter(ingested["refused"]))
+
+    chunked = finetune_json(ws, "chunk", "--project", "handbook", "--size", "200", "--overlap", "20")
+    assert chunked["chunks"] > 1
+    chunks = finetune_json(ws, "chunks", "--project", "handbook", "--limit", "5")
+    assert chunks["total"] == chunked["chunks"]
+    first = chunks["items"][0]
+    assert first["token_count"] <= 200 and first["page_start"] >= 1 and first["content"]
+
+    preview = finetune_json(ws, "generate", "--project", "handbook", "--preview", "3")
+    assert preview["total_generated"] == 3
+    generated = finetune_json(ws, "generate", "--project", "handbook")
+    assert generated["total_generated"] >= 1
+    stats = finetune_json(ws, "stats", "--project", "handbook")
+    assert stats["total"] == generated["total_generated"]
+    assert stats["valid"] == stats["by_split"].get("train", {}).get("count", 0) + stats["by_split"].get(
+        "eval", {}).get("count", 0)
+
+    out = tmp_path / "alpaca.jsonl"
+    exported = finetune_json(ws, "export", "--project", "handbook", "--format", "alpaca", "--out", str(out))
+    assert exported["count"] == stats["valid"]
+    assert len(out.read_text().splitlines()) == stats["valid"]
+
+
+def test_errors_are_one_clear_line_and_exit_code_1(tmp_path: Path) -> None:
+    result = finetune(tmp_path / "ws", "stats", "--project", "nope", check=False)
+    assert result.returncode == 1
+    assert "project 'nope' not found" in result.stderr
+    assert "Traceback" not in result.stderr
+    unknown = finetune(tmp_path / "ws", "--json", "export", "--project", "nope", "--format", "x", check=False)
+    assert json.loads(unknown.stdout)["error"]["error_code"] in {"NOT_FOUND", "UNKNOWN_PLUGIN"}
