@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = (
-    "sourdough starter flour water salt dough gluten fermentation oven crust crumb hydration levain "
-    "temperature proof shape bake loaf yeast bacteria acidity rye wheat knead fold rest bowl steam "
-    "la pâte le levain farine eau sel cuisson four croûte mie température façonnage"
-).split()
+WORDS = """
+sourdough starter flour water salt dough gluten fermentation oven crust crumb hydration levain
+temperature proof shape bake loaf yeast bacteria acidity rye wheat knead fold rest bowl steam la
+pâte le levain farine eau sel cuisson four croûte mie température façonnage
+""".split()  # noqa: SIM905 - one readable block of words
 
 
 def make_text(megabytes: float, seed: int = 7) -> str:
@@ -86,10 +86,9 @@ def bench_ingest_chunk(text_mb: float) -> None:
 
 
 def bench_pdf(pages: int) -> None:
-    from fpdf import FPDF
-
     from finetune_core.plugins import registries
     from finetune_core.sources.base import LoadOptions
+    from fpdf import FPDF
 
     pdf = FPDF()
     pdf.set_font("helvetica", size=11)

@@ -69,7 +69,7 @@ def test_step_by_step_commands_with_json_output(tmp_path: Path) -> None:
                             "--config", '{"num_examples_target": 40}')
     assert created["task_type"] == "instruction"
 
-    ingested = finetune_json(ws, "ingest", "--project", "handbook", str(SAMPLES / "handbook.pdf"),
+    ingested = finetune_json(ws, "ingest", "--project", "handbook", str(SAMPLES / "sourdough-handbook.pdf"),
                              str(SAMPLES / "missing.pdf"))
     assert [s["status"] for s in ingested["sources"]] == ["ready"]
     assert "missing.pdf" in next(iter(ingested["refused"]))

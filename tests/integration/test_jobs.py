@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from finetune_core import FinetuneError, InvalidInputError, JobAlreadyFinishedError, JobStatus, Workspace
 from finetune_core.jobs import InProcessRunner, JobContext, register_job_type
 from finetune_core.services import jobs

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from finetune_core import DuplicateNameError, Workspace
 from finetune_core.plugins import registries
 from finetune_core.services import sources

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-
 from finetune_core import Example, Message, Project, Workspace
 from finetune_core.domain import Job, JobStatus
 from finetune_core.storage.tables import Base

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from finetune_core.jobs.runner import InlineRunner
+from finetune_core.jobs.runner import InlineRunner, JobRunner
 from finetune_core.plugins import invalidate, load_plugins, pm
 from finetune_core.workspace import Workspace
 
@@ -32,10 +33,10 @@ def registered_plugin(plugin: object, name: str | None = None) -> Iterator[str]:
         invalidate()
 
 
-def open_test_workspace(root: Path, **settings: object) -> Workspace:
-    """A workspace whose jobs run inline (deterministic) and whose URL fetches may reach 127.0.0.1."""
-    values: dict[str, object] = {"allow_loopback_urls": True, **settings}
-    return Workspace.open(root, runner=InlineRunner(), **values)
+def open_test_workspace(root: Path, *, runner: JobRunner | None = None, **settings: Any) -> Workspace:
+    """A workspace whose jobs run inline unless told otherwise, and whose URL fetches may reach 127.0.0.1."""
+    values: dict[str, Any] = {"allow_loopback_urls": True, **settings}
+    return Workspace.open(root, runner=runner or InlineRunner(), **values)
 
 
 @pytest.fixture

@@ -9,9 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from finetune_core.facade import WorkspaceFacade
+from finetune_core.domain import Chunk, Example, Job, JobStatus, Project, Source, SourceKind, TaskType
+from finetune_core.errors import FinetuneError
 from finetune_core.jobs.runner import InProcessRunner, JobRunner
 from finetune_core.plugins import Registries, registries
+from finetune_core.services import chunks as chunks_service
+from finetune_core.services import curation as curation_service
+from finetune_core.services import exports as exports_service
+from finetune_core.services import jobs as jobs_service
+from finetune_core.services import projects as projects_service
+from finetune_core.services import sources as sources_service
 from finetune_core.settings import Settings
 from finetune_core.storage.database import make_engine, sqlite_url, upgrade
 from finetune_core.storage.files import LocalFileStore
@@ -21,11 +28,18 @@ if TYPE_CHECKING:
     import httpx
     import requests
 
+    from finetune_core.export.writer import ExportResult
+
 DATABASE_FILE = "finetune.db"
 
 
-class Workspace(WorkspaceFacade):
-    """Open one with `Workspace.open(path)`; every service function takes it as first argument."""
+class Workspace:
+    """Open one with `Workspace.open(path)`.
+
+    The methods below the plumbing are the library surface: one per use case, each a thin
+    call into `finetune_core.services` (whose functions take the workspace as first argument).
+    Pipeline steps run as recorded jobs and wait for them to finish.
+    """
 
     def __init__(self, settings: Settings, *, runner: JobRunner | None = None) -> None:
         self.settings = settings
@@ -83,3 +97,62 @@ class Workspace(WorkspaceFacade):
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    # the library surface ---------------------------------------------------------
+    def create_project(self, name: str, *, task_type: TaskType | str = TaskType.QA,
+                       description: str | None = None, config: dict[str, Any] | None = None) -> Project:
+        return projects_service.create_project(self, name, task_type=task_type, description=description, config=config)
+
+    def project(self, ref: str) -> Project:
+        """A project by id or name."""
+        return projects_service.get_project(self, ref)
+
+    def add_file(self, project: str, path: str | Path, *, kind: SourceKind | str | None = None) -> Source:
+        return sources_service.add_path(self, project, path, kind=kind)
+
+    def add_url(self, project: str, url: str) -> Source:
+        return sources_service.add_url(self, project, url)
+
+    def sources(self, project: str) -> list[Source]:
+        return sources_service.list_sources(self, project)[0]
+
+    def run_job(self, type: str, project: str, **params: Any) -> Job:
+        """Enqueue a job, wait for it, and raise if it did not succeed."""
+        project_id = self.project(project).id
+        queued = jobs_service.enqueue(self, type, project_id=project_id, **params)
+        job = jobs_service.wait_for(self, queued.id)
+        if job.status is not JobStatus.SUCCESS:
+            raise FinetuneError(f"{type} job {job.status.value}: {job.error_message or 'no detail'}",
+                                job_id=job.id)
+        return job
+
+    def ingest(self, project: str) -> Job:
+        return self.run_job("ingest", project)
+
+    def chunk(self, project: str, *, size: int | None = None, overlap: int | None = None) -> Job:
+        return self.run_job("chunk", project, size=size, overlap=overlap)
+
+    def chunks(self, project: str, *, limit: int | None = None) -> list[Chunk]:
+        return chunks_service.list_chunks(self, project, limit=limit)[0]
+
+    def preview(self, project: str, num_examples: int = 10, *, generator: str | None = None) -> Job:
+        return self.run_job("dataset_preview", project, num_examples=num_examples, generator=generator)
+
+    def generate(self, project: str, *, target: int | None = None, examples_per_chunk: int | None = None,
+                 generator: str | None = None, settings: dict[str, Any] | None = None) -> Job:
+        return self.run_job("dataset_generate", project, num_examples_target=target,
+                            examples_per_chunk=examples_per_chunk, generator=generator, settings=settings)
+
+    def examples(self, project: str, *, split: str | None = None, is_valid: bool | None = None,
+                 limit: int | None = None) -> list[Example]:
+        return curation_service.list_examples(self, project, split=split, is_valid=is_valid, limit=limit)[0]
+
+    def curate(self, project: str) -> dict[str, Any]:
+        return curation_service.curate_project(self, self.project(project).id)
+
+    def stats(self, project: str) -> dict[str, Any]:
+        return curation_service.stats(self, project)
+
+    def export(self, project: str, format: str, *, out: str | Path | None = None,
+               split: str | None = None, system_prompt: str | None = None) -> ExportResult:
+        return exports_service.export_dataset(self, project, format, out=out, split=split, system_prompt=system_prompt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -32,10 +33,8 @@ def demo(samples: Path | None, target: int, task_type: str) -> None:
     """Run the whole pipeline on the sample documents with the offline generator and export every format."""
     workspace = state().workspace
     folder = _find_samples(samples)
-    try:
+    with contextlib.suppress(NotFoundError):
         projects.delete_project(workspace, DEMO_PROJECT)  # a rerun starts clean
-    except NotFoundError:
-        pass
     project = projects.create_project(workspace, DEMO_PROJECT, task_type=task_type,
                                       description=f"Demo on {folder}", config={"num_examples_target": target})
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "make_"))):

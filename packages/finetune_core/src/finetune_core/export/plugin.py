@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from finetune_core.export.formats import (
+    AlpacaExporter,
+    AnthropicExporter,
+    HFChatExporter,
+    MistralExporter,
+    OpenAIExporter,
+    ShareGPTExporter,
+)
 from finetune_core.hookspecs import Register, hookimpl
 
 
 @hookimpl
 def finetune_register_exporters(register: Register) -> None:
-    """TODO(helper): register the built-ins."""
+    for exporter in (
+        OpenAIExporter(),
+        AnthropicExporter(),
+        MistralExporter(),
+        AlpacaExporter(),
+        ShareGPTExporter(),
+        HFChatExporter(),
+    ):
+        register(exporter)

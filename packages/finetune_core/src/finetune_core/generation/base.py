@@ -95,5 +95,5 @@ class Generator(ABC):
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most generators hold nothing
         """Release clients; called once the run ends."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from finetune_core.generation.extractive import ExtractiveGenerator
 from finetune_core.hookspecs import Register, hookimpl
 
 
 @hookimpl
 def finetune_register_generators(register: Register) -> None:
-    """TODO(helper): register the built-ins."""
+    """Register the offline `extractive` generator (a class: the core instantiates it with settings)."""
+    register(ExtractiveGenerator)

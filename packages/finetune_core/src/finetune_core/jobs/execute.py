@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from finetune_core.workspace import Workspace
 
 log = logging.getLogger(__name__)
+MAX_ERROR_CHARS = 500  # the full traceback goes to the log; the job keeps a readable line
 
 
 def execute_job(workspace: Workspace, job_id: str) -> JobStatus:
@@ -43,7 +44,7 @@ def execute_job(workspace: Workspace, job_id: str) -> JobStatus:
         status, error = JobStatus.FAILED, exc.message
     except Exception as exc:  # a job must end recorded, whatever the bug
         log.exception("job %s (%s) crashed", job_id, job.type)
-        status, error = JobStatus.FAILED, f"{type(exc).__name__}: {exc}"
+        status, error = JobStatus.FAILED, f"{type(exc).__name__}: {str(exc)[:MAX_ERROR_CHARS]}"
 
     with workspace.unit_of_work() as repo:
         values: dict[str, object] = {"status": status.value, "finished_at": utcnow(), "error_message": error}

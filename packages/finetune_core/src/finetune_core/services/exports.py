@@ -30,7 +30,8 @@ def export_dataset(
         project = repo.find_project(project_id)
     if out is None:
         suffix = f"-{split}" if split else ""
-        out = workspace.root / "exports" / sanitize_filename(project.name) / f"{format}{suffix}.{exporter.file_extension}"
+        filename = f"{format}{suffix}.{exporter.file_extension}"
+        out = workspace.root / "exports" / sanitize_filename(project.name) / filename
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     options = ExportOptions(system_prompt=system_prompt or project.config.system_prompt,

@@ -45,9 +45,11 @@ def _examples_from(result: GenerationResult, request: GenerationRequest, project
         "heading": chunk.heading,
         "language": request.language,
     }
-    common = {"project_id": project.id, "source_id": chunk.source_id, "chunk_id": chunk.id,
-              "request_key": request.key, "generator": generator,
-              "split": "preview" if request.key.startswith(PREVIEW_PREFIX) else "unassigned"}
+    common: dict[str, Any] = {
+        "project_id": project.id, "source_id": chunk.source_id, "chunk_id": chunk.id,
+        "request_key": request.key, "generator": generator,
+        "split": "preview" if request.key.startswith(PREVIEW_PREFIX) else "unassigned",
+    }
     if result.error is not None:
         # position -1 marks a failed request: kept for the record, retried by the next run
         return [Example(**common, position=FAILED_POSITION, messages=[], is_valid=False, validation_errors=[FAILED],

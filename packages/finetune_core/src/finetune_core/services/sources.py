@@ -187,8 +187,8 @@ def load_source(workspace: Workspace, source_id: str) -> Source:
         if isinstance(loaded, Document):
             loaded.language = loaded.language or detect_language(loaded.text[:20_000])
             repo.save_document(source.id, loaded)
-            source.metadata.update(title=loaded.title, language=loaded.language, characters=len(loaded.text),
-                                   pages=len(loaded.pages) or None, **loaded.metadata)
+            source.metadata.update({**loaded.metadata, "title": loaded.title, "language": loaded.language,
+                                    "characters": len(loaded.text), "pages": len(loaded.pages) or None})
         else:
             repo.delete_examples(source.project_id, source_id=source.id)
             repo.add_examples(_upload_examples(source, loaded))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -36,12 +36,18 @@ from finetune_core.storage.tables import (
 _RENAMED = {"metadata": "metadata_"}
 
 
-def _to_row_values(model: Any, exclude: set[str] | None = None) -> dict[str, Any]:
-    values = model.model_dump(mode="json", exclude=exclude)
+def _column_values(model: Any, exclude: set[str] | None = None) -> dict[str, Any]:
+    """Values keyed by column name, for Core inserts (datetimes kept as objects)."""
+    values: dict[str, Any] = model.model_dump(mode="json", exclude=exclude)
     for field in ("created_at", "updated_at", "started_at", "finished_at", "heartbeat_at"):
         if field in values:
             values[field] = getattr(model, field)
-    return {_RENAMED.get(key, key): value for key, value in values.items()}
+    return values
+
+
+def _to_row_values(model: Any, exclude: set[str] | None = None) -> dict[str, Any]:
+    """Values keyed by ORM attribute name (`metadata` is `metadata_` on the row classes)."""
+    return {_RENAMED.get(key, key): value for key, value in _column_values(model, exclude).items()}
 
 
 def _row_values(row: Base) -> dict[str, Any]:
@@ -56,7 +62,7 @@ def _insert_ignoring_conflicts(session: Session, row_type: type[Base], rows: lis
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
-    table = row_type.__table__
+    table = cast(Table, row_type.__table__)
     if dialect == "sqlite":
         stmt: Any = sqlite.insert(table).on_conflict_do_nothing()
     elif dialect == "postgresql":
@@ -202,7 +208,7 @@ class Repository:
         self.session.execute(delete(ChunkRow).where(ChunkRow.source_id == source_id))
         if chunks:
             self.session.execute(
-                ChunkRow.__table__.insert(), [_to_row_values(chunk) for chunk in chunks]
+                insert(ChunkRow), [_to_row_values(chunk) for chunk in chunks]
             )
         self.session.flush()
 
@@ -233,7 +239,7 @@ class Repository:
     # examples -----------------------------------------------------------------
     def add_examples(self, examples: Sequence[Example]) -> int:
         """Store examples exactly once per (request_key, position); returns how many were new."""
-        return _insert_ignoring_conflicts(self.session, ExampleRow, [_to_row_values(e) for e in examples])
+        return _insert_ignoring_conflicts(self.session, ExampleRow, [_column_values(e) for e in examples])
 
     def request_keys(self, project_id: str, prefix: str) -> set[str]:
         rows = self.session.scalars(
@@ -281,7 +287,8 @@ class Repository:
         limit: int | None = 50,
         offset: int = 0,
     ) -> tuple[list[Example], int]:
-        rows, total = _page(self.session, self._examples_query(project_id, split=split, is_valid=is_valid), limit, offset)
+        query = self._examples_query(project_id, split=split, is_valid=is_valid)
+        rows, total = _page(self.session, query, limit, offset)
         return [Example.model_validate(_row_values(row)) for row in rows], total
 
     def iter_examples(

@@ -44,7 +44,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {JsonDict: JSON, list[Any]: JSON, datetime: UtcDateTime}
+    type_annotation_map = {JsonDict: JSON, list[Any]: JSON, datetime: UtcDateTime}  # noqa: RUF012
 
 
 class ProjectRow(Base):
