@@ -20,7 +20,15 @@ PACKAGES = [
     "apps/web",
     "apps/worker",
 ]
-TEST_DEPS = ["pytest>=8", "pytest-timeout", "hypothesis>=6.100", "fpdf2>=2.7", "datasets>=3", "tokenizers>=0.19"]
+TEST_DEPS = [
+    "pytest>=8",
+    "pytest-timeout",
+    "hypothesis>=6.100",
+    "fpdf2>=2.7",  # builds test PDFs on the spot
+    "datasets>=3",  # loads exported Alpaca/ShareGPT files as a user would
+    "tokenizers>=0.19",  # trains a tokenizer on the spot for the hf: tokenizer tests
+    "psycopg[binary]>=3.1",  # the PostgreSQL tests (a throwaway server is started when initdb exists)
+]
 # torch has to come first, pinned, or a dependency pulls a multi-GB CUDA build (see README)
 TORCH = "torch==2.13.0"
 

@@ -104,15 +104,16 @@ def bench_pdf(pages: int) -> None:
     print(f"[pdf] {pages} pages, {len(data) / 1e6:.2f} MB: {pages / seconds:.1f} pages/s")
 
 
+# VmHWM, not ru_maxrss: after fork+exec, ru_maxrss can report the parent's peak.
 EXPORT_CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from finetune_core import Workspace
 from finetune_core.jobs import InlineRunner
 ws = Workspace.open(sys.argv[1], runner=InlineRunner())
 start = time.perf_counter()
 result = ws.export("bench", "openai", out=sys.argv[2])
 print(json.dumps({"count": result.count, "bytes": result.bytes, "seconds": time.perf_counter() - start,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024}))
 """
 
 

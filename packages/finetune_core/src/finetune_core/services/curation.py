@@ -7,14 +7,22 @@ from typing import TYPE_CHECKING, Any
 
 from finetune_core.chunking.tokenizers import get_tokenizer
 from finetune_core.curation.base import ValidationContext
-from finetune_core.curation.split import assign_splits
+from finetune_core.curation.split import assign_splits, default_group_key
 from finetune_core.curation.stats import dataset_stats
 from finetune_core.domain import Example, Project
+from finetune_core.services.sources import UPLOAD_GENERATOR
 
 if TYPE_CHECKING:
     from finetune_core.jobs.context import JobContext
     from finetune_core.storage.repository import Repository
     from finetune_core.workspace import Workspace
+
+
+def _split_group(example: Example) -> str:
+    """Generated examples group by source document; rows of an uploaded dataset are independent."""
+    if example.generator == UPLOAD_GENERATOR:
+        return f"row:{example.id}"
+    return default_group_key(example)
 
 
 def _validate(workspace: Workspace, repo: Repository, project: Project,
@@ -38,7 +46,7 @@ def curate_project(workspace: Workspace, project_id: str) -> dict[str, Any]:
         examples = list(repo.iter_examples(project.id, exclude_split="preview"))
         codes = _validate(workspace, repo, project, examples)
         valid = [example for example in examples if not codes[example.id]]
-        splits = assign_splits(valid, project.config.train_eval_split, project.config.seed)
+        splits = assign_splits(valid, project.config.train_eval_split, project.config.seed, group_key=_split_group)
         repo.update_examples({
             example.id: {"is_valid": not codes[example.id], "validation_errors": codes[example.id],
                          "split": splits.get(example.id, "unassigned")}

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 MB = 1024 * 1024
 UPLOAD_REQUEST_PREFIX = "upload:"
+UPLOAD_GENERATOR = "upload"  # the `generator` of examples that came from a dataset file
 
 
 def _file_loader(workspace: Workspace, mime: str, kind: SourceKind | None, name: str) -> FileLoader:
@@ -161,7 +162,7 @@ def _upload_examples(source: Source, records: RecordSet) -> list[Example]:
         examples.append(Example(
             project_id=source.project_id, source_id=source.id, request_key=f"{UPLOAD_REQUEST_PREFIX}{source.id}",
             position=position, messages=draft.messages, evidence=draft.evidence, is_valid=not draft.errors,
-            validation_errors=list(draft.errors), generator="upload",
+            validation_errors=list(draft.errors), generator=UPLOAD_GENERATOR,
             metadata={**draft.metadata, "source_name": source.name, "row": position,
                       "draft_errors": list(draft.errors)},
         ))

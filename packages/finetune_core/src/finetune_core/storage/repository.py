@@ -58,7 +58,10 @@ def _row_values(row: Base) -> dict[str, Any]:
 
 
 def _insert_ignoring_conflicts(session: Session, row_type: type[Base], rows: list[dict[str, Any]]) -> int:
-    """Insert rows, silently skipping those that hit a unique constraint; returns rows inserted."""
+    """Insert rows, silently skipping those that hit a unique constraint; returns rows inserted.
+
+    Counted through RETURNING: drivers disagree on executemany's rowcount (psycopg gives -1).
+    """
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
@@ -69,8 +72,8 @@ def _insert_ignoring_conflicts(session: Session, row_type: type[Base], rows: lis
         stmt = postgresql.insert(table).on_conflict_do_nothing()
     else:  # pragma: no cover - other backends get a plain insert
         stmt = table.insert()
-    result = session.execute(stmt, rows)
-    return int(getattr(result, "rowcount", len(rows)) or 0)
+    result = session.execute(stmt.returning(table.c.id), rows)
+    return len(result.all())
 
 
 def _page(session: Session, query: Select[Any], limit: int | None, offset: int) -> tuple[list[Any], int]:
