@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from finetune_core.curation.near_duplicates import NearDuplicateValidator
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
 from finetune_core.curation.validators import (
     DuplicateValidator,
     EmptyFieldValidator,
@@ -12,7 +14,22 @@ from finetune_core.curation.validators import (
     RolesValidator,
     TooShortValidator,
 )
+from finetune_core.domain import Example
 from finetune_core.hookspecs import Register, hookimpl
+
+if TYPE_CHECKING:
+    from finetune_core.curation.base import ValidationContext
+
+
+class _NearDuplicates:
+    """Defers importing datasketch (and scipy, ~0.7 s) until a dataset is actually validated."""
+
+    name = "near_duplicate"
+
+    def validate(self, examples: Sequence[Example], context: ValidationContext) -> Iterator[tuple[str, str]]:
+        from finetune_core.curation.near_duplicates import NearDuplicateValidator
+
+        return NearDuplicateValidator().validate(examples, context)
 
 
 @hookimpl
@@ -25,6 +42,6 @@ def finetune_register_validators(register: Register) -> None:
         MaxTokensValidator(),
         EvidenceValidator(),
         DuplicateValidator(),
-        NearDuplicateValidator(),
+        _NearDuplicates(),
     ):
         register(validator)

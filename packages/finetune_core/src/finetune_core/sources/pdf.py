@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Any
-
-from pypdf import PdfReader
-from pypdf.errors import DependencyError, FileNotDecryptedError
+from typing import TYPE_CHECKING, Any
 
 from finetune_core.domain import Document, PageSpan, SourceType
 from finetune_core.errors import SourceLoadError
 from finetune_core.sources.base import FileLoader, LoadOptions
 from finetune_core.sources.sniff import PDF
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 PAGE_SEPARATOR = "\n\n"
 
@@ -20,6 +20,10 @@ _log = logging.getLogger(__name__)
 
 
 def _open(data: bytes) -> PdfReader:
+    # imported here: pypdf costs a quarter second, paid only when a PDF is actually read
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError, FileNotDecryptedError
+
     if not data.strip():
         raise SourceLoadError("the PDF file is empty")
     try:
