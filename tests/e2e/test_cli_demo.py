@@ -85,6 +85,7 @@ def test_step_by_step_commands_with_json_output(tmp_path: Path) -> None:
     assert preview["total_generated"] == 3
     generated = finetune_json(ws, "generate", "--project", "handbook")
     assert generated["total_generated"] >= 1
+    assert finetune_json(ws, "project", "show", "handbook")["status"] == "ready"
     stats = finetune_json(ws, "stats", "--project", "handbook")
     assert stats["total"] == generated["total_generated"]
     assert stats["valid"] == stats["by_split"].get("train", {}).get("count", 0) + stats["by_split"].get(

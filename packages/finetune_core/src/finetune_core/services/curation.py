@@ -9,7 +9,7 @@ from finetune_core.chunking.tokenizers import get_tokenizer
 from finetune_core.curation.base import ValidationContext
 from finetune_core.curation.split import assign_splits, default_group_key
 from finetune_core.curation.stats import dataset_stats
-from finetune_core.domain import Example, Project
+from finetune_core.domain import Example, Project, ProjectStatus
 from finetune_core.services.sources import UPLOAD_GENERATOR
 
 if TYPE_CHECKING:
@@ -52,6 +52,9 @@ def curate_project(workspace: Workspace, project_id: str) -> dict[str, Any]:
                          "split": splits.get(example.id, "unassigned")}
             for example in examples
         })
+        if valid and project.status in (ProjectStatus.DRAFT, ProjectStatus.PROCESSING):
+            project.status = ProjectStatus.READY  # a dataset is there to export or train on
+            repo.save_project(project)
         return dataset_stats(repo.iter_examples(project.id, exclude_split="preview"))
 
 
