@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from finetune_core.domain import ExampleDraft, TaskType
 from finetune_core.generation.base import GenerationRequest
-from finetune_core.generation.extractive import ExtractiveGenerator, extract_examples
+from finetune_core.generation.extractive import ExtractiveGenerator, extract_examples, source_label
 from finetune_core.generation.plugin import finetune_register_generators
 
 MakeRequest = Callable[..., GenerationRequest]
@@ -232,3 +232,17 @@ def test_plugin_registers_the_class() -> None:
     finetune_register_generators(registered.append)
     assert registered == [ExtractiveGenerator]
     assert ExtractiveGenerator.name == "extractive"
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("employee_handbook.pdf", "employee handbook"),
+        ("docs/guides/Onboarding Guide.docx", "Onboarding Guide"),
+        ("https://example.com/help/faq/", "example.com/help/faq"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_source_label(name: str | None, label: str | None) -> None:
+    assert source_label(name) == label

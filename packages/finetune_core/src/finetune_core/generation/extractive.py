@@ -9,6 +9,7 @@ after that nothing, so a small chunk gives fewer examples instead of duplicates.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,7 +18,8 @@ from typing import ClassVar, Literal
 from finetune_core.domain import Chunk, ExampleDraft, Message, TaskType
 from finetune_core.domain.models import Role
 from finetune_core.generation.base import GenerationRequest, GenerationResult, Generator
-from finetune_core.generation.language import Passage, Sentence, detect_language, source_label
+from finetune_core.generation.language import detect_language
+from finetune_core.generation.passage import Passage, Sentence
 from finetune_core.generation.prompts import SummaryStyle, summary_user_content
 
 Strategy = Literal["definition", "heading", "key_sentence"]
@@ -227,6 +229,24 @@ class _Builder:
             evidence = min(chosen, key=lambda s: (-s.score, s.index))
             units.append(_Unit("key_sentence", evidence, ((("user", user), ("assistant", answer)),)))
         return units
+
+
+_FOLDERS = re.compile(r"[\\/]")
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+
+
+def source_label(name: str | None) -> str | None:
+    """A document name fit for a question: no folders, extension or underscores."""
+    if not name or not name.strip():
+        return None
+    label = name.strip()
+    if "://" in label:
+        label = label.split("://", 1)[1].rstrip("/")
+    else:
+        label = _FOLDERS.split(label)[-1]
+        label = _EXTENSION.sub("", label)
+    label = " ".join(label.replace("_", " ").split())
+    return label or None
 
 
 _OBLIGATIONS = frozenset({"must", "should", "doit", "doivent", "devrait", "devraient"})
