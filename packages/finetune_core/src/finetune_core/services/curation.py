@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from finetune_core.chunking.tokenizers import get_tokenizer
@@ -18,11 +20,24 @@ if TYPE_CHECKING:
     from finetune_core.workspace import Workspace
 
 
-def _split_group(example: Example) -> str:
-    """Generated examples group by source document; rows of an uploaded dataset are independent."""
-    if example.generator == UPLOAD_GENERATOR:
-        return f"row:{example.id}"
-    return default_group_key(example)
+def _split_groups(repo: Repository, project_id: str) -> Callable[[Example], str]:
+    """Generated examples group by source document; rows of an uploaded dataset are independent.
+
+    Keys are made of content (a file's sha256, a URL, a row's messages), not of database ids, so the
+    same documents split the same way in any workspace, on any backend.
+    """
+    sources, _ = repo.list_sources(project_id)
+    identity = {source.id: source.sha256 or source.url or source.id for source in sources}
+
+    def group(example: Example) -> str:
+        if example.generator == UPLOAD_GENERATOR:
+            row = json.dumps([[m.role, m.content] for m in example.messages], ensure_ascii=False)
+            return f"row:{identity.get(example.source_id or '', '')}:{hashlib.sha256(row.encode()).hexdigest()}"
+        if example.source_id in identity:
+            return f"source:{identity[example.source_id]}"
+        return default_group_key(example)
+
+    return group
 
 
 def _validate(workspace: Workspace, repo: Repository, project: Project,
@@ -46,7 +61,7 @@ def curate_project(workspace: Workspace, project_id: str) -> dict[str, Any]:
         examples = list(repo.iter_examples(project.id, exclude_split="preview"))
         codes = _validate(workspace, repo, project, examples)
         valid = [example for example in examples if not codes[example.id]]
-        splits = assign_splits(valid, project.config.train_eval_split, project.config.seed, group_key=_split_group)
+        splits = assign_splits(valid, project.config.train_eval_split, project.config.seed, group_key=_split_groups(repo, project.id))
         repo.update_examples({
             example.id: {"is_valid": not codes[example.id], "validation_errors": codes[example.id],
                          "split": splits.get(example.id, "unassigned")}

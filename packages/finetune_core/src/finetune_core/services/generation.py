@@ -83,6 +83,7 @@ class _Run:
             self.done_keys = repo.request_keys(project.id, prefix)
             self.produced = repo.count_requested_examples(project.id, prefix)
         self.in_flight_estimate = 0
+        self.failed_estimate = 0  # examples asked of failed requests: left to the next run, which retries them
         self.buffer: list[Example] = []
         self.last_flush = time.monotonic()
         self.stored = self.requests = self.failed = 0
@@ -97,16 +98,20 @@ class _Run:
         return self.languages.setdefault(chunk.source_id, detect_language(chunk.content))
 
     def plan(self) -> Iterator[GenerationRequest]:
-        """Requests round by round over the chunks, until enough examples are on their way."""
-        rounds = min(MAX_ROUNDS, max(1, math.ceil(self.target / max(1, len(self.chunks) * self.per_chunk))))
-        for round_ in range(rounds):
+        """Requests round by round over the chunks, until enough examples are on their way.
+
+        Each key is planned once per run; a pass ends when the estimate reaches the target, and
+        `drive` starts another pass if the answers came back with fewer examples than asked.
+        """
+        for round_ in range(MAX_ROUNDS):
             for chunk in self.chunks:
-                if self.produced + self.in_flight_estimate >= self.target:
+                if self._expected() >= self.target:
                     return
                 key = f"{self.prefix}{chunk.id}:{round_}"
                 if key in self.done_keys:
                     continue
-                wanted = min(self.per_chunk, self.target - self.produced - self.in_flight_estimate)
+                self.done_keys.add(key)
+                wanted = min(self.per_chunk, self.target - self._expected())
                 self.in_flight_estimate += wanted
                 self.requests += 1
                 yield GenerationRequest(
@@ -116,11 +121,15 @@ class _Run:
                     source_name=str(chunk.metadata.get("source_name") or ""),
                 )
 
+    def _expected(self) -> int:
+        return self.produced + self.in_flight_estimate + self.failed_estimate
+
     def accept(self, result: GenerationResult, request: GenerationRequest) -> None:
         self.in_flight_estimate -= request.n_examples
         examples = _examples_from(result, request, self.project, self.generator.name, self.tokenizer)
         if result.error is not None:
             self.failed += 1
+            self.failed_estimate += request.n_examples
         else:
             self.produced += len(examples)
         self.buffer.extend(examples)
@@ -138,6 +147,7 @@ class _Run:
         self.last_flush = time.monotonic()
 
     async def drive(self, concurrency: int) -> None:
+        """Passes over `plan` until the target is met or no request is left to ask (a top-up after short answers)."""
         requests: dict[str, GenerationRequest] = {}
 
         def tracked() -> Iterator[GenerationRequest]:
@@ -146,12 +156,15 @@ class _Run:
                 yield request
 
         try:
-            async for result in self.generator.generate(tracked(), concurrency=concurrency):
-                self.accept(result, requests.pop(result.key))
+            while self._expected() < self.target:
+                planned, produced = self.requests, self.produced
+                async for result in self.generator.generate(tracked(), concurrency=concurrency):
+                    self.accept(result, requests.pop(result.key))
+                if self.requests == planned or self.produced == produced:
+                    break  # nothing left to ask (every chunk asked MAX_ROUNDS times), or a pass that gave nothing
         finally:
             self.flush()
             await self.generator.aclose()
-
 
 def generate(
     workspace: Workspace,

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finetune_core.chunking.tokenizers import get_tokenizer
 from finetune_core.domain import (
     Document,
     Example,
@@ -29,6 +30,7 @@ from finetune_core.sources.names import sanitize_filename
 from finetune_core.sources.sniff import detect_mime
 
 if TYPE_CHECKING:
+    from finetune_core.chunking.base import Tokenizer
     from finetune_core.jobs.context import JobContext
     from finetune_core.workspace import Workspace
 
@@ -88,16 +90,8 @@ def add_file(
         )
     sha256 = hashlib.sha256(data).hexdigest()
     with workspace.unit_of_work() as repo:
-        project = repo.find_project(project_id)
-        existing = repo.source_with_hash(project.id, sha256)
-        if existing is not None and existing.name == name:
-            return existing  # an idempotent retry of the same upload
-        if repo.project_bytes(project.id) + len(data) > settings.max_project_bytes:
-            raise FileTooLargeError(
-                f"Project storage limit of {settings.max_project_bytes // MB} MB would be exceeded",
-                project_id=project.id,
-            )
-    source = Source(project_id=project.id, name=name, type=SourceType.TEXT, size_bytes=len(data), sha256=sha256,
+        project_id = repo.find_project(project_id).id
+    source = Source(project_id=project_id, name=name, type=SourceType.TEXT, size_bytes=len(data), sha256=sha256,
                     description=description)
     if not data:
         source.kind = requested_kind or SourceKind.RAW_DOC
@@ -106,13 +100,27 @@ def add_file(
         mime = detect_mime(data, name)
         loader = _file_loader(workspace, mime, requested_kind, name)
         source.kind, source.type, source.mime_type = loader.kind, loader.source_type, mime
-        source.storage_key = f"{project.id}/{source.id}/{name}"
-        workspace.files.put(source.storage_key, data)
+    stored = False
     try:
+        # one transaction, the project locked: concurrent uploads cannot both pass the quota, and an upload
+        # racing its own retry lands once
         with workspace.unit_of_work() as repo:
+            repo.lock_project(project_id)
+            existing = repo.source_with_content(project_id, sha256, name)
+            if existing is not None:
+                return existing  # an idempotent retry of the same upload
+            if repo.project_bytes(project_id) + len(data) > settings.max_project_bytes:
+                raise FileTooLargeError(
+                    f"Project storage limit of {settings.max_project_bytes // MB} MB would be exceeded",
+                    project_id=project_id,
+                )
+            if data:
+                source.storage_key = f"{project_id}/{source.id}/{name}"
+                workspace.files.put(source.storage_key, data)
+                stored = True
             return repo.add_source(source)
     except BaseException:
-        if source.storage_key:
+        if stored and source.storage_key:
             workspace.files.delete(source.storage_key)  # no orphan file when the row did not land
         raise
 
@@ -156,13 +164,16 @@ def _load(workspace: Workspace, source: Source) -> Document | RecordSet:
     return loader.load(workspace.files.get(source.storage_key), options)
 
 
-def _upload_examples(source: Source, records: RecordSet) -> list[Example]:
+def _upload_examples(source: Source, records: RecordSet, tokenizer: Tokenizer) -> list[Example]:
+    """The rows of a dataset file as examples, token-counted like generated ones."""
     examples = []
     for position, draft in enumerate(records.records):
+        text = "\n".join(message.content for message in draft.messages)
         examples.append(Example(
             project_id=source.project_id, source_id=source.id, request_key=f"{UPLOAD_REQUEST_PREFIX}{source.id}",
             position=position, messages=draft.messages, evidence=draft.evidence, is_valid=not draft.errors,
             validation_errors=list(draft.errors), generator=UPLOAD_GENERATOR,
+            token_count=tokenizer.count(text) if text else 0,
             metadata={**draft.metadata, "source_name": source.name, "row": position,
                       "draft_errors": list(draft.errors)},
         ))
@@ -191,8 +202,9 @@ def load_source(workspace: Workspace, source_id: str) -> Source:
             source.metadata.update({**loaded.metadata, "title": loaded.title, "language": loaded.language,
                                     "characters": len(loaded.text), "pages": len(loaded.pages) or None})
         else:
+            tokenizer = get_tokenizer(repo.get_project(source.project_id).config.tokenizer)
             repo.delete_examples(source.project_id, source_id=source.id)
-            repo.add_examples(_upload_examples(source, loaded))
+            repo.add_examples(_upload_examples(source, loaded, tokenizer))
             source.metadata.update(row_count=loaded.row_count, columns=loaded.columns, mapping=loaded.mapping,
                                    preview=loaded.preview)
         source.status = SourceStatus.READY

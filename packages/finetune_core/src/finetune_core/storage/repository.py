@@ -190,9 +190,26 @@ class Repository:
         )
         return int(total or 0)
 
-    def source_with_hash(self, project_id: str, sha256: str) -> Source | None:
+    def lock_project(self, project_id: str) -> None:
+        """Hold the project's row for writing until the transaction ends: check-then-insert steps on one
+        project (quota, idempotent uploads) then run one at a time, across threads and processes.
+
+        An UPDATE rather than SELECT ... FOR UPDATE because it locks on both backends: a row lock on
+        PostgreSQL, the database's write lock on SQLite (taken before anything is read, so the checks see
+        every committed upload).
+        """
+        result = self.session.execute(
+            update(ProjectRow).where(ProjectRow.id == project_id).values(updated_at=utcnow())
+        )
+        if not cast(Any, result).rowcount:
+            raise NotFoundError(f"project '{project_id}' not found", project_id=project_id)
+
+    def source_with_content(self, project_id: str, sha256: str, name: str) -> Source | None:
+        """The source of `project_id` holding these bytes under this name (an upload's retry), if any."""
         row = self.session.scalars(
-            select(SourceRow).where(SourceRow.project_id == project_id, SourceRow.sha256 == sha256)
+            select(SourceRow)
+            .where(SourceRow.project_id == project_id, SourceRow.sha256 == sha256, SourceRow.name == name)
+            .order_by(SourceRow.created_at)
         ).first()
         return Source.model_validate(_row_values(row)) if row else None
 
