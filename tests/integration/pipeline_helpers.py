@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import random
 import re
 import sys
 import zipfile
@@ -31,6 +30,7 @@ from finetune_core import (
 )
 from finetune_core.generation.parsing import parse_examples
 from finetune_core.services import sources as sources_service
+from finetune_core.testing import made_up_text
 from pypdf import PdfReader, PdfWriter
 from requests.adapters import BaseAdapter
 
@@ -103,25 +103,11 @@ def all_examples(workspace: Workspace, project_id: str) -> list[Example]:
 
 # --- text sources ----------------------------------------------------------------------------------
 
-_SYLLABLES = ["ka", "lo", "mi", "ser", "tan", "vo", "ru", "pe", "dal", "quin", "zo", "fen", "bri", "gol", "hu",
-              "nex", "ta", "wim", "jor", "cel"]
-
-
-def random_words_text(seed: int, sentences: int = 8) -> str:
-    """Sentences of made-up words, distinct per seed, so generated examples are never near-duplicates."""
-    rng = random.Random(seed)
-    out = []
-    for _ in range(sentences):
-        words = ["".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))) for _ in range(rng.randint(9, 13))]
-        out.append(" ".join(words).capitalize() + ".")
-    return " ".join(out) + "\n"
-
-
 def add_text_sources(workspace: Workspace, project_id: str, count: int, *, sentences: int = 8) -> list[str]:
     """`count` small text sources of made-up words; returns their ids."""
     return [
         sources_service.add_file(workspace, project_id, f"note-{index:02d}.txt",
-                                 random_words_text(index, sentences).encode()).id
+                                 made_up_text(index, sentences).encode()).id
         for index in range(count)
     ]
 

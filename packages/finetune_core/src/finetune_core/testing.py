@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,20 @@ def registered_plugin(plugin: object, name: str | None = None) -> Iterator[str]:
     finally:
         pm.unregister(name=registered)
         invalidate()
+
+
+_SYLLABLES = ("ka", "lo", "mi", "ser", "tan", "vo", "ru", "pe", "dal", "quin", "zo", "fen", "bri", "gol", "hu",
+              "nex", "ta", "wim", "jor", "cel")
+
+
+def made_up_text(seed: int, sentences: int = 8) -> str:
+    """Sentences of made-up words, distinct per seed, so examples drawn from two seeds are never near-duplicates."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(sentences):
+        words = ["".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))) for _ in range(rng.randint(9, 13))]
+        out.append(" ".join(words).capitalize() + ".")
+    return " ".join(out) + "\n"
 
 
 def open_test_workspace(root: Path, *, runner: JobRunner | None = None, **settings: Any) -> Workspace:

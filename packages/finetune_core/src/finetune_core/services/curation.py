@@ -61,7 +61,8 @@ def curate_project(workspace: Workspace, project_id: str) -> dict[str, Any]:
         examples = list(repo.iter_examples(project.id, exclude_split="preview"))
         codes = _validate(workspace, repo, project, examples)
         valid = [example for example in examples if not codes[example.id]]
-        splits = assign_splits(valid, project.config.train_eval_split, project.config.seed, group_key=_split_groups(repo, project.id))
+        splits = assign_splits(valid, project.config.train_eval_split, project.config.seed,
+                               group_key=_split_groups(repo, project.id))
         repo.update_examples({
             example.id: {"is_valid": not codes[example.id], "validation_errors": codes[example.id],
                          "split": splits.get(example.id, "unassigned")}

@@ -8,7 +8,6 @@ a crash or cancel skips finished keys and can never store an example twice.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
