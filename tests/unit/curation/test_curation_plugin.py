@@ -10,6 +10,7 @@ def test_registers_every_builtin_validator_once() -> None:
     plugin.finetune_register_validators(registered.append)
     names = [validator.name for validator in registered]
     assert sorted(names) == sorted(
-        ["json", "empty_field", "roles", "too_short", "max_tokens", "evidence", "duplicate", "near_duplicate"]
+        ["json", "empty_field", "roles", "too_short", "max_tokens", "evidence", "duplicate", "near_duplicate",
+         "judge_threshold"]
     )
     assert all(callable(validator.validate) for validator in registered)

@@ -14,6 +14,7 @@ Quick start::
         ws.export(project.id, "openai", out="train.jsonl")
 """
 
+from finetune_core.chat.base import ChatModel, ChatReply, ChatSettings
 from finetune_core.chunking.base import Chunker, ChunkSpan, Tokenizer
 from finetune_core.curation.base import ValidationContext, Validator
 from finetune_core.domain import (
@@ -21,6 +22,8 @@ from finetune_core.domain import (
     Document,
     Example,
     ExampleDraft,
+    FineTune,
+    FineTuneStatus,
     Heading,
     Job,
     JobEvent,
@@ -30,12 +33,14 @@ from finetune_core.domain import (
     Project,
     ProjectConfig,
     ProjectStatus,
+    ProviderKey,
     RecordSet,
     Source,
     SourceKind,
     SourceStatus,
     SourceType,
     TaskType,
+    TrainedModel,
 )
 from finetune_core.errors import (
     ConflictError,
@@ -43,12 +48,16 @@ from finetune_core.errors import (
     FileTooLargeError,
     FinetuneError,
     GenerationError,
+    InvalidApiKeyError,
     InvalidInputError,
     JobAlreadyFinishedError,
     JobCancelledError,
+    MissingApiKeyError,
     NotFoundError,
+    NotSupportedError,
     PluginError,
     SourceLoadError,
+    TrainingError,
     UnknownPluginError,
     UnsupportedFileTypeError,
     UrlNotAllowedError,
@@ -56,13 +65,18 @@ from finetune_core.errors import (
 from finetune_core.export.base import Exporter, ExportOptions
 from finetune_core.generation.base import GenerationRequest, GenerationResult, Generator, GeneratorSettings
 from finetune_core.hookspecs import hookimpl
+from finetune_core.keys.provider import ProviderSpec
 from finetune_core.settings import Settings
 from finetune_core.sources.base import FetchContext, FileLoader, LoadOptions, UrlLoader
+from finetune_core.training.base import FineTuneRequest, Trainer, TrainingRun
 from finetune_core.workspace import Workspace
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChatModel",
+    "ChatReply",
+    "ChatSettings",
     "Chunk",
     "ChunkSpan",
     "Chunker",
@@ -76,6 +90,9 @@ __all__ = [
     "FetchContext",
     "FileLoader",
     "FileTooLargeError",
+    "FineTune",
+    "FineTuneRequest",
+    "FineTuneStatus",
     "FinetuneError",
     "GenerationError",
     "GenerationRequest",
@@ -83,6 +100,7 @@ __all__ = [
     "Generator",
     "GeneratorSettings",
     "Heading",
+    "InvalidApiKeyError",
     "InvalidInputError",
     "Job",
     "JobAlreadyFinishedError",
@@ -91,12 +109,16 @@ __all__ = [
     "JobStatus",
     "LoadOptions",
     "Message",
+    "MissingApiKeyError",
     "NotFoundError",
+    "NotSupportedError",
     "PageSpan",
     "PluginError",
     "Project",
     "ProjectConfig",
     "ProjectStatus",
+    "ProviderKey",
+    "ProviderSpec",
     "RecordSet",
     "Settings",
     "Source",
@@ -106,6 +128,10 @@ __all__ = [
     "SourceType",
     "TaskType",
     "Tokenizer",
+    "TrainedModel",
+    "Trainer",
+    "TrainingError",
+    "TrainingRun",
     "UnknownPluginError",
     "UnsupportedFileTypeError",
     "UrlLoader",

@@ -6,11 +6,15 @@
     │   └── JobAlreadyFinishedError
     ├── InvalidInputError        well-formed but cannot be honoured (400)
     │   ├── UrlNotAllowedError   scheme or address refused before any fetch
-    │   └── UnknownPluginError   no generator/exporter/... registered by that name
+    │   ├── UnknownPluginError   no generator/exporter/... registered by that name
+    │   ├── InvalidApiKeyError   a provider key that cannot be one of that provider
+    │   └── NotSupportedError    the provider has no such capability (Anthropic fine-tuning)
+    ├── MissingApiKeyError       the provider's key is neither stored nor in the environment (401)
     ├── UnsupportedFileTypeError MIME type, read from the bytes, not accepted (415)
     ├── FileTooLargeError        over the per-file or per-project limit (413)
     ├── SourceLoadError          a file or page could not be turned into a Document
     ├── GenerationError          a generator failed in a way that stops the job
+    ├── TrainingError            a trainer failed: the fine-tuning ends in `error`
     ├── JobCancelledError        raised inside a job when its cancel flag is seen
     └── PluginError              a plugin misbehaved at registration
         └── DuplicateNameError   two plugins registered the same name
@@ -58,6 +62,18 @@ class UnknownPluginError(InvalidInputError):
     error_code = "UNKNOWN_PLUGIN"
 
 
+class InvalidApiKeyError(InvalidInputError):
+    error_code = "INVALID_API_KEY"
+
+
+class NotSupportedError(InvalidInputError):
+    error_code = "NOT_SUPPORTED"
+
+
+class MissingApiKeyError(FinetuneError):
+    error_code = "API_KEY_MISSING"
+
+
 class UnsupportedFileTypeError(FinetuneError):
     error_code = "UNSUPPORTED_FILE_TYPE"
 
@@ -72,6 +88,10 @@ class SourceLoadError(FinetuneError):
 
 class GenerationError(FinetuneError):
     error_code = "GENERATION_FAILED"
+
+
+class TrainingError(FinetuneError):
+    error_code = "TRAINING_FAILED"
 
 
 class JobCancelledError(FinetuneError):

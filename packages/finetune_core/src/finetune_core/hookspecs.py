@@ -54,5 +54,10 @@ def finetune_register_chat_models(register: Register) -> None:
 
 
 @hookspec
+def finetune_register_providers(register: Register) -> None:
+    """Register ProviderSpec instances: the providers whose API keys the key store holds (openai, ...)."""
+
+
+@hookspec
 def finetune_register_commands(cli: Any) -> None:
     """Add subcommands to the `finetune` click group."""

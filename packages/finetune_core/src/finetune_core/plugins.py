@@ -120,6 +120,7 @@ class Registries:
         self.exporters = collect("finetune_register_exporters", "exporter")
         self.trainers = collect("finetune_register_trainers", "trainer")
         self.chat_models = collect("finetune_register_chat_models", "chat model")
+        self.providers = collect("finetune_register_providers", "provider")
 
 
 _registries: Registries | None = None

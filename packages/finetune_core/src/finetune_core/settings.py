@@ -24,6 +24,9 @@ class Settings(BaseModel):
     transcript_languages: tuple[str, ...] = ("en", "fr")
     job_threads: int = Field(2, ge=1)
     job_stale_after_s: float = Field(300.0, gt=0)  # a running job with no heartbeat for this long is abandoned
+    # encrypts stored provider keys; the same on every host sharing a database. None: a random secret kept in
+    # the workspace folder (secret.key), fine for one machine
+    secret_key: str | None = Field(None, min_length=16, repr=False)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

@@ -9,14 +9,27 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from finetune_core.domain import Chunk, Example, Job, JobStatus, Project, Source, SourceKind, TaskType
+from finetune_core.domain import (
+    Chunk,
+    Example,
+    FineTune,
+    Job,
+    JobStatus,
+    Project,
+    ProviderKey,
+    Source,
+    SourceKind,
+    TaskType,
+)
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs.runner import InProcessRunner, JobRunner
 from finetune_core.plugins import Registries, registries
 from finetune_core.services import chunks as chunks_service
 from finetune_core.services import curation as curation_service
 from finetune_core.services import exports as exports_service
+from finetune_core.services import fine_tunes as fine_tunes_service
 from finetune_core.services import jobs as jobs_service
+from finetune_core.services import keys as keys_service
 from finetune_core.services import projects as projects_service
 from finetune_core.services import sources as sources_service
 from finetune_core.settings import Settings
@@ -156,3 +169,22 @@ class Workspace:
     def export(self, project: str, format: str, *, out: str | Path | None = None,
                split: str | None = None, system_prompt: str | None = None) -> ExportResult:
         return exports_service.export_dataset(self, project, format, out=out, split=split, system_prompt=system_prompt)
+
+    def judge(self, project: str, chat_model: str, *, settings: dict[str, Any] | None = None,
+              threshold: float | None = None, rejudge: bool = False) -> Job:
+        """Score examples with a chat model (1-5); with `threshold`, lower-scored ones leave the exports."""
+        return self.run_job("dataset_judge", project, chat_model=chat_model, settings=settings, threshold=threshold,
+                            rejudge=rejudge)
+
+    def set_key(self, provider: str, key: str, *, owner_id: str | None = None) -> ProviderKey:
+        """Store a provider API key, encrypted; the answer and every later read show it masked."""
+        return keys_service.set_key(self, provider, key, owner_id=owner_id)[0]
+
+    def fine_tune(self, project: str, *, trainer: str, base_model: str, method: str | None = None,
+                  hyperparameters: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
+                  wait: bool = True) -> FineTune:
+        """Start a fine-tuning with a registered trainer; by default wait for it to end."""
+        started = fine_tunes_service.create_fine_tune(self, project, trainer=trainer, base_model=base_model,
+                                                      method=method, hyperparameters=hyperparameters,
+                                                      options=options)
+        return fine_tunes_service.wait_for(self, started.id) if wait else started

@@ -178,6 +178,13 @@ class Packer:
             if taken:  # a single word that does not fit starts the next chunk
                 best = max(lv for lv in LEVELS if latest[lv] >= 0)
                 return self._cut(stack, taken, latest[best]), 0
+            if piece.tokens <= self.size and piece.inner == TOKEN:
+                # the rest of a cut word carries an estimate: an underestimate would pass for a word that fits a
+                # chunk, and the caller would give up the overlap for it
+                exact = self.count(self.text[piece.start : piece.end])
+                if exact != piece.tokens:
+                    stack[-1] = piece = piece._replace(tokens=exact)
+                    continue
             if piece.tokens > self.size:  # a word longer than a chunk: the last resort, cut inside it
                 parts = self._cut_word(piece, budget)
                 if parts:

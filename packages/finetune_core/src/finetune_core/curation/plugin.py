@@ -10,6 +10,7 @@ from finetune_core.curation.validators import (
     EmptyFieldValidator,
     EvidenceValidator,
     JsonValidator,
+    JudgeThresholdValidator,
     MaxTokensValidator,
     RolesValidator,
     TooShortValidator,
@@ -43,5 +44,6 @@ def finetune_register_validators(register: Register) -> None:
         EvidenceValidator(),
         DuplicateValidator(),
         _NearDuplicates(),
+        JudgeThresholdValidator(),
     ):
         register(validator)

@@ -199,3 +199,18 @@ class DuplicateValidator:
                 yield example.id, self.code
             else:
                 seen.add(key)
+
+
+class JudgeThresholdValidator:
+    """A judged example whose score is under the project's `judge_threshold` (see services/judging)."""
+
+    name = "judge_threshold"
+    code = "judge_below_threshold"
+
+    def validate(self, examples: Sequence[Example], context: ValidationContext) -> Iterator[tuple[str, str]]:
+        threshold = context.config.judge_threshold
+        if threshold is None:
+            return
+        for example in examples:
+            if example.judge_score is not None and example.judge_score < threshold:
+                yield example.id, self.code

@@ -99,6 +99,7 @@ class ProjectConfig(BaseModel):
     system_prompt: str | None = None
     min_output_chars: int = Field(20, ge=0)
     near_duplicate_threshold: float = Field(0.85, gt=0.0, le=1.0)
+    judge_threshold: float | None = Field(None, ge=1.0, le=5.0)  # judged examples scoring less (1-5) are invalid
     seed: int = 42
 
 
@@ -267,6 +268,7 @@ class Job(BaseModel):
     id: str = Field(default_factory=new_id)
     project_id: str | None = None
     type: str
+    queue: str = "default"  # where a queue-based runner sends it: "default", or "gpu" for local training
     status: JobStatus = JobStatus.QUEUED
     progress_pct: float = 0.0
     params: dict[str, Any] = Field(default_factory=dict)
@@ -283,3 +285,84 @@ class Job(BaseModel):
     @classmethod
     def _clamp(cls, value: float) -> float:
         return max(0.0, min(100.0, value))
+
+
+class FineTuneStatus(StrEnum):
+    """queued -> preparing -> training -> completed / cancelled / error (fintune-platform)."""
+
+    QUEUED = "queued"
+    PREPARING = "preparing"
+    TRAINING = "training"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+    @property
+    def finished(self) -> bool:
+        return self in (FineTuneStatus.COMPLETED, FineTuneStatus.CANCELLED, FineTuneStatus.ERROR)
+
+
+class FineTune(BaseModel):
+    """One training run of a project's dataset: at a provider (hosted) or on this machine (local).
+
+    `job_id` is the core job that drives it (its event log is the training stream); `external_id`
+    the provider's job id; `state` what a trainer needs to resume after a crash (uploaded file ids...);
+    `model_id` the TrainedModel it registered once completed.
+    """
+
+    id: str = Field(default_factory=new_id)
+    project_id: str
+    owner_id: str | None = None
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    trainer: str  # a registered trainer: openai, mistral, together, local...
+    method: str | None = None  # lora, qlora, full, supervised, dpo...: what the trainer accepts
+    base_model: str
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)  # the trainer's own: base_url, suffix, poll_interval_s...
+    status: FineTuneStatus = FineTuneStatus.QUEUED
+    progress: float = 0.0
+    metrics: dict[str, Any] = Field(default_factory=dict)  # step, total_steps, train_loss, valid_loss...
+    external_id: str | None = None
+    state: dict[str, Any] = Field(default_factory=dict)
+    job_id: str | None = None
+    model_id: str | None = None
+    error_message: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    @field_validator("progress")
+    @classmethod
+    def _clamp(cls, value: float) -> float:
+        return max(0.0, min(100.0, value))
+
+
+class TrainedModel(BaseModel):
+    """A fine-tuned result that chats, agents and issued keys can point at."""
+
+    id: str = Field(default_factory=new_id)
+    owner_id: str | None = None
+    project_id: str | None = None
+    fine_tune_id: str | None = None
+    name: str = Field(min_length=1, max_length=200)
+    base_model: str
+    provider: str  # the trainer (openai, mistral, together, local) or any chat-model provider
+    provider_model_id: str | None = None  # "ft:gpt-4o-mini:org::abc" at a provider
+    artifact_path: str | None = None  # a local adapter, in the workspace's file store
+    version: str = "1"
+    status: str = "ready"
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ProviderKey(BaseModel):
+    """A provider API key as everyone but the trainer sees it: masked, never the key."""
+
+    id: str = Field(default_factory=new_id)
+    owner_id: str | None = None
+    provider: str
+    masked: str
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

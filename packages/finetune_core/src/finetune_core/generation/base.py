@@ -53,13 +53,14 @@ class GenerationResult(BaseModel):
     drafts: list[ExampleDraft] = Field(default_factory=list)
     error: str | None = None  # the request failed as a whole; stored, never dropped
     raw_text: str | None = None
-    usage: dict[str, float] = Field(default_factory=dict)
+    usage: dict[str, float] = Field(default_factory=dict)  # requests, tokens, cost_usd...: summed per job
 
 
 class Generator(ABC):
     """Base class for generator plugins: implement `generate_one`."""
 
     name: ClassVar[str]
+    key_provider: ClassVar[str | None] = None  # the key-store provider whose key it needs (core fills `api_key`)
 
     def __init__(self, settings: GeneratorSettings | None = None) -> None:
         self.settings = settings or GeneratorSettings()

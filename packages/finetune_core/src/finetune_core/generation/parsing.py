@@ -214,6 +214,11 @@ def _values(raw: str, depth: int = 0) -> list[tuple[Any, bool]]:
     return _scan(stripped)
 
 
+def json_values(raw: str) -> list[Any]:
+    """The JSON values found in a model's answer: whole, fenced, or among prose, repaired where slightly broken."""
+    return [value for value, _ in _values(raw)]
+
+
 _KNOWN_FIELDS = frozenset({
     "question", "q", "answer", "a", "prompt", "response", "instruction", "task", "input", "output",
     "summary", "evidence", "messages", "conversation", "turns",

@@ -17,6 +17,8 @@ HANDLERS: dict[str, str] = {
     "dataset_generate": "finetune_core.services.generation:generate_job",
     "curate": "finetune_core.services.curation:curate_job",
     "export": "finetune_core.services.exports:export_job",
+    "fine_tune": "finetune_core.services.fine_tunes:fine_tune_job",
+    "dataset_judge": "finetune_core.services.judging:judge_job",
 }
 
 

@@ -17,6 +17,7 @@ from finetune_core.domain import Chunk, Example, Project
 from finetune_core.errors import InvalidInputError
 from finetune_core.generation.base import GenerationRequest, GenerationResult, Generator, GeneratorSettings
 from finetune_core.generation.language import detect_language
+from finetune_core.services import keys as keys_service
 from finetune_core.services.curation import curate_project, validate_preview
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ class _Run:
         self.buffer: list[Example] = []
         self.last_flush = time.monotonic()
         self.stored = self.requests = self.failed = 0
+        self.usage: dict[str, float] = {}
 
     def _language(self, chunk: Chunk) -> str:
         configured = self.project.config.language
@@ -125,6 +127,8 @@ class _Run:
 
     def accept(self, result: GenerationResult, request: GenerationRequest) -> None:
         self.in_flight_estimate -= request.n_examples
+        for key, value in result.usage.items():
+            self.usage[key] = self.usage.get(key, 0.0) + value
         examples = _examples_from(result, request, self.project, self.generator.name, self.tokenizer)
         if result.error is not None:
             self.failed += 1
@@ -187,7 +191,11 @@ def generate(
     config = project.config
     name = generator or config.generator
     generator_settings = GeneratorSettings.model_validate({"model": config.model, **(settings or {})})
-    instance: Generator = workspace.plugins.generators.get(name)(generator_settings)
+    generator_type: type[Generator] = workspace.plugins.generators.get(name)
+    if generator_settings.api_key is None and generator_type.key_provider:
+        generator_settings.api_key = keys_service.stored_key(workspace, generator_type.key_provider,
+                                                             owner_id=project.owner_id)
+    instance = generator_type(generator_settings)
     prefix = PREVIEW_PREFIX if preview else GENERATE_PREFIX
     run = _Run(workspace, project, chunks, prefix=prefix,
                target=target or (10 if preview else config.num_examples_target),
@@ -197,6 +205,7 @@ def generate(
     summary: dict[str, Any] = {
         "generator": name, "requests": run.requests, "failed_requests": run.failed, "new_examples": run.stored,
         "total_generated": run.produced, "seconds": round(time.monotonic() - started, 3),
+        "usage": {key: round(value, 6) for key, value in run.usage.items()},
     }
     if preview:
         summary.update(validate_preview(workspace, project.id))

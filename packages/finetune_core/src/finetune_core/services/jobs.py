@@ -13,16 +13,27 @@ if TYPE_CHECKING:
     from finetune_core.workspace import Workspace
 
 
-def enqueue(workspace: Workspace, type: str, *, project_id: str | None, **params: Any) -> Job:
-    """Store a queued job and hand it to the workspace's runner; its handler gets `project_id` too."""
+def new_job(type: str, *, project_id: str | None, queue: str = "default", **params: Any) -> Job:
+    """A queued job, not stored yet (for callers that store it with other rows in one transaction)."""
     handler_for(type)  # refuse an unknown type before anything is stored
     if project_id is not None:
         params = {"project_id": project_id, **params}
-    job = Job(type=type, project_id=project_id, params=params)
-    with workspace.unit_of_work() as repo:
-        repo.add_job(job)
+    return Job(type=type, project_id=project_id, queue=queue, params=params)
+
+
+def submit(workspace: Workspace, job: Job) -> Job:
+    """Hand a stored job to the workspace's runner."""
     workspace.runner.submit(workspace, job)
     return get_job(workspace, job.id)
+
+
+def enqueue(workspace: Workspace, type: str, *, project_id: str | None, queue: str = "default",
+            **params: Any) -> Job:
+    """Store a queued job and hand it to the workspace's runner; its handler gets `project_id` too."""
+    job = new_job(type, project_id=project_id, queue=queue, **params)
+    with workspace.unit_of_work() as repo:
+        repo.add_job(job)
+    return submit(workspace, job)
 
 
 def get_job(workspace: Workspace, job_id: str) -> Job:

@@ -14,11 +14,14 @@ from finetune_core.domain import (
     Chunk,
     Document,
     Example,
+    FineTune,
     Job,
     JobEvent,
     JobStatus,
     Project,
+    ProviderKey,
     Source,
+    TrainedModel,
     utcnow,
 )
 from finetune_core.errors import NotFoundError
@@ -27,10 +30,13 @@ from finetune_core.storage.tables import (
     ChunkRow,
     DocumentRow,
     ExampleRow,
+    FineTuneRow,
     JobEventRow,
     JobRow,
     ProjectRow,
+    ProviderKeyRow,
     SourceRow,
+    TrainedModelRow,
 )
 
 _RENAMED = {"metadata": "metadata_"}
@@ -39,7 +45,7 @@ _RENAMED = {"metadata": "metadata_"}
 def _column_values(model: Any, exclude: set[str] | None = None) -> dict[str, Any]:
     """Values keyed by column name, for Core inserts (datetimes kept as objects)."""
     values: dict[str, Any] = model.model_dump(mode="json", exclude=exclude)
-    for field in ("created_at", "updated_at", "started_at", "finished_at", "heartbeat_at"):
+    for field in ("created_at", "updated_at", "started_at", "finished_at", "completed_at", "heartbeat_at"):
         if field in values:
             values[field] = getattr(model, field)
     return values
@@ -434,3 +440,131 @@ class Repository:
             .limit(limit)
         )
         return [JobEvent.model_validate(_row_values(row)) for row in rows]
+
+    # fine-tunes ------------------------------------------------------------------
+    def add_fine_tune(self, fine_tune: FineTune) -> FineTune:
+        self.session.add(FineTuneRow(**_to_row_values(fine_tune)))
+        self.session.flush()
+        return fine_tune
+
+    def _fine_tune_row(self, fine_tune_id: str) -> FineTuneRow:
+        row = self.session.get(FineTuneRow, fine_tune_id)
+        if row is None:
+            raise NotFoundError(f"fine-tuning '{fine_tune_id}' not found", fine_tune_id=fine_tune_id)
+        return row
+
+    def get_fine_tune(self, fine_tune_id: str) -> FineTune:
+        row = self._fine_tune_row(fine_tune_id)
+        self.session.refresh(row)
+        return FineTune.model_validate(_row_values(row))
+
+    def save_fine_tune(self, fine_tune: FineTune) -> FineTune:
+        fine_tune.updated_at = utcnow()
+        row = self._fine_tune_row(fine_tune.id)
+        for key, value in _to_row_values(fine_tune, exclude={"id", "created_at"}).items():
+            setattr(row, key, value)
+        self.session.flush()
+        return fine_tune
+
+    def update_fine_tune(self, fine_tune_id: str, **values: Any) -> None:
+        result = self.session.execute(
+            update(FineTuneRow).where(FineTuneRow.id == fine_tune_id).values(**values, updated_at=utcnow())
+        )
+        if not getattr(result, "rowcount", 1):
+            raise NotFoundError(f"fine-tuning '{fine_tune_id}' not found", fine_tune_id=fine_tune_id)
+
+    def delete_fine_tune(self, fine_tune_id: str) -> None:
+        self.session.delete(self._fine_tune_row(fine_tune_id))
+        self.session.flush()
+
+    def list_fine_tunes(
+        self,
+        *,
+        project_id: str | None = None,
+        owner_id: str | None = None,
+        statuses: Sequence[str] | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+    ) -> tuple[list[FineTune], int]:
+        query = select(FineTuneRow).order_by(FineTuneRow.created_at.desc(), FineTuneRow.id)
+        if project_id:
+            query = query.where(FineTuneRow.project_id == project_id)
+        if owner_id:
+            query = query.where(FineTuneRow.owner_id == owner_id)
+        if statuses:
+            query = query.where(FineTuneRow.status.in_(list(statuses)))
+        rows, total = _page(self.session, query, limit, offset)
+        return [FineTune.model_validate(_row_values(row)) for row in rows], total
+
+    # trained models ----------------------------------------------------------------
+    def add_model(self, model: TrainedModel) -> TrainedModel:
+        """Insert `model`; for a fine-tune that already registered one, return that one instead."""
+        if model.fine_tune_id is not None:
+            existing = self.session.scalars(
+                select(TrainedModelRow).where(TrainedModelRow.fine_tune_id == model.fine_tune_id)
+            ).first()
+            if existing is not None:
+                return TrainedModel.model_validate(_row_values(existing))
+        self.session.add(TrainedModelRow(**_to_row_values(model)))
+        self.session.flush()
+        return model
+
+    def get_model(self, model_id: str) -> TrainedModel:
+        row = self.session.get(TrainedModelRow, model_id)
+        if row is None:
+            raise NotFoundError(f"model '{model_id}' not found", model_id=model_id)
+        return TrainedModel.model_validate(_row_values(row))
+
+    def list_models(self, *, owner_id: str | None = None, project_id: str | None = None, limit: int | None = 50,
+                    offset: int = 0) -> tuple[list[TrainedModel], int]:
+        query = select(TrainedModelRow).order_by(TrainedModelRow.created_at.desc(), TrainedModelRow.id)
+        if owner_id:
+            query = query.where(TrainedModelRow.owner_id == owner_id)
+        if project_id:
+            query = query.where(TrainedModelRow.project_id == project_id)
+        rows, total = _page(self.session, query, limit, offset)
+        return [TrainedModel.model_validate(_row_values(row)) for row in rows], total
+
+    # provider keys -------------------------------------------------------------------
+    def _key_row(self, owner_id: str, provider: str) -> ProviderKeyRow | None:
+        return self.session.scalars(
+            select(ProviderKeyRow).where(ProviderKeyRow.owner_id == owner_id, ProviderKeyRow.provider == provider)
+        ).first()
+
+    def put_provider_key(self, owner_id: str, provider: str, encrypted_key: str,
+                         masked: str) -> tuple[ProviderKey, bool]:
+        """Insert or replace the key of (owner, provider); True when it was created."""
+        row = self._key_row(owner_id, provider)
+        created = row is None
+        if row is None:
+            key = ProviderKey(owner_id=owner_id, provider=provider, masked=masked)
+            row = ProviderKeyRow(**_to_row_values(key), encrypted_key=encrypted_key)
+            self.session.add(row)
+        else:
+            row.encrypted_key, row.masked, row.updated_at = encrypted_key, masked, utcnow()
+        self.session.flush()
+        return self._provider_key(row), created
+
+    def encrypted_provider_key(self, owner_id: str, provider: str) -> str | None:
+        row = self._key_row(owner_id, provider)
+        return row.encrypted_key if row else None
+
+    def list_provider_keys(self, owner_id: str) -> list[ProviderKey]:
+        rows = self.session.scalars(
+            select(ProviderKeyRow).where(ProviderKeyRow.owner_id == owner_id).order_by(ProviderKeyRow.provider)
+        )
+        return [self._provider_key(row) for row in rows]
+
+    def delete_provider_key(self, owner_id: str, provider: str) -> bool:
+        row = self._key_row(owner_id, provider)
+        if row is None:
+            return False
+        self.session.delete(row)
+        self.session.flush()
+        return True
+
+    @staticmethod
+    def _provider_key(row: ProviderKeyRow) -> ProviderKey:
+        values = _row_values(row)
+        values.pop("encrypted_key")
+        return ProviderKey.model_validate(values)

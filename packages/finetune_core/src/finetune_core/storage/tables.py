@@ -147,6 +147,7 @@ class JobRow(Base):
         ForeignKey("projects.id", ondelete="CASCADE"), index=True
     )
     type: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str] = mapped_column(String(32), default="default", server_default="default")
     status: Mapped[str] = mapped_column(String(16), index=True)
     progress_pct: Mapped[float] = mapped_column(Float, default=0.0)
     params: Mapped[JsonDict]
@@ -170,3 +171,66 @@ class JobEventRow(Base):
     type: Mapped[str] = mapped_column(String(32))
     data: Mapped[JsonDict]
     created_at: Mapped[datetime]
+
+
+class FineTuneRow(Base):
+    __tablename__ = "fine_tunes"
+    __table_args__ = (Index("ix_fine_tunes_project_status", "project_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    trainer: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str | None] = mapped_column(String(32))
+    base_model: Mapped[str] = mapped_column(String(300))
+    hyperparameters: Mapped[JsonDict]
+    options: Mapped[JsonDict]
+    status: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    metrics: Mapped[JsonDict]
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[JsonDict]
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    model_id: Mapped[str | None] = mapped_column(String(36))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+
+class TrainedModelRow(Base):
+    __tablename__ = "models"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"), index=True)
+    # one model per fine-tune: a resumed run that registers again finds the first one
+    fine_tune_id: Mapped[str | None] = mapped_column(ForeignKey("fine_tunes.id", ondelete="SET NULL"), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    base_model: Mapped[str] = mapped_column(String(300))
+    provider: Mapped[str] = mapped_column(String(64))
+    provider_model_id: Mapped[str | None] = mapped_column(String(300))
+    artifact_path: Mapped[str | None] = mapped_column(String(500))
+    version: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    metrics: Mapped[JsonDict]
+    created_at: Mapped[datetime]
+
+
+class ProviderKeyRow(Base):
+    """A provider API key, encrypted (Fernet) with the workspace secret; `masked` is what reads show."""
+
+    __tablename__ = "provider_keys"
+    # owner "" is the local single user: NULLs would not collide in a unique index
+    __table_args__ = (UniqueConstraint("owner_id", "provider", name="uq_provider_keys_owner_provider"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(36))
+    provider: Mapped[str] = mapped_column(String(64))
+    encrypted_key: Mapped[str] = mapped_column(Text)
+    masked: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

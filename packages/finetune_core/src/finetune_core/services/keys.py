@@ -1,0 +1,109 @@
+"""Use cases on provider API keys: store (encrypted), list (masked), delete, check, and resolve for use.
+
+A key belongs to an owner (a user id of the REST app; "" for the local single user) and a
+provider registered by a plugin (`finetune_register_providers`). Reads return `ProviderKey`
+(masked); only `resolve_key` returns the key itself, for a generator or trainer about to call
+the provider. Keys never appear in errors or logs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from finetune_core.domain import ProviderKey
+from finetune_core.errors import InvalidApiKeyError, NotFoundError, UnknownPluginError
+from finetune_core.keys.cipher import KeyCipher, mask_key, workspace_secret
+from finetune_core.keys.provider import ProviderSpec
+
+if TYPE_CHECKING:
+    from finetune_core.workspace import Workspace
+
+LOCAL_OWNER = ""
+
+
+def _owner(owner_id: str | None) -> str:
+    return owner_id or LOCAL_OWNER
+
+
+def cipher(workspace: Workspace) -> KeyCipher:
+    return KeyCipher(workspace.settings.secret_key or workspace_secret(workspace.root))
+
+
+def provider_spec(workspace: Workspace, provider: str) -> ProviderSpec:
+    try:
+        spec: ProviderSpec = workspace.plugins.providers.get(provider)
+    except UnknownPluginError:
+        known = ", ".join(workspace.plugins.providers.names()) or "none installed"
+        raise UnknownPluginError(f"unknown provider '{provider}' (known: {known})", provider=provider) from None
+    return spec
+
+
+def check_format(spec: ProviderSpec, key: str) -> str:
+    """The key stripped of surrounding spaces, or InvalidApiKeyError naming the provider (never the key)."""
+    key = key.strip()
+    if not key:
+        raise InvalidApiKeyError(f"the {spec.label} API key is empty", provider=spec.name)
+    if any(char.isspace() for char in key) or not key.isprintable():
+        raise InvalidApiKeyError(f"the {spec.label} API key contains spaces or control characters: paste it again",
+                                 provider=spec.name)
+    if spec.check_format is not None:
+        spec.check_format(key)
+    return key
+
+
+def set_key(workspace: Workspace, provider: str, key: str, *, owner_id: str | None = None) -> tuple[ProviderKey, bool]:
+    """Store (or replace) the key after its format check; True when it is new."""
+    spec = provider_spec(workspace, provider)
+    key = check_format(spec, key)
+    encrypted = cipher(workspace).encrypt(key)
+    with workspace.unit_of_work() as repo:
+        return repo.put_provider_key(_owner(owner_id), spec.name, encrypted, mask_key(key, spec.prefix))
+
+
+def list_keys(workspace: Workspace, *, owner_id: str | None = None) -> list[ProviderKey]:
+    with workspace.unit_of_work() as repo:
+        return repo.list_provider_keys(_owner(owner_id))
+
+
+def delete_key(workspace: Workspace, provider: str, *, owner_id: str | None = None) -> None:
+    with workspace.unit_of_work() as repo:
+        if not repo.delete_provider_key(_owner(owner_id), provider):
+            raise NotFoundError(f"no {provider} API key is stored", provider=provider)
+
+
+def stored_key(workspace: Workspace, provider: str, *, owner_id: str | None = None) -> str | None:
+    with workspace.unit_of_work() as repo:
+        token = repo.encrypted_provider_key(_owner(owner_id), provider)
+    return cipher(workspace).decrypt(token) if token is not None else None
+
+
+def resolve_key(workspace: Workspace, provider: str, *, owner_id: str | None = None) -> str | None:
+    """The key to call `provider` with: the stored one, else its environment variable, else None."""
+    key = stored_key(workspace, provider, owner_id=owner_id)
+    if key is not None:
+        return key
+    spec = workspace.plugins.providers.get(provider) if provider in workspace.plugins.providers else None
+    if spec is not None and spec.env_var:
+        return os.environ.get(spec.env_var) or None
+    return None
+
+
+def check_key(workspace: Workspace, provider: str, *, key: str | None = None, owner_id: str | None = None,
+              transport: Any | None = None) -> dict[str, Any]:
+    """Check `key` (or the stored/environment one): its format, then the provider's cheapest live call.
+
+    Returns `{"provider", "masked", "format_ok", "live": "ok" | "not_available"}`; a refused key
+    raises InvalidApiKeyError.
+    """
+    spec = provider_spec(workspace, provider)
+    key = key if key is not None else resolve_key(workspace, provider, owner_id=owner_id)
+    if key is None:
+        raise NotFoundError(f"no {spec.label} API key is stored or set in "
+                            f"{spec.env_var or 'the environment'}", provider=provider)
+    key = check_format(spec, key)
+    live = "not_available"
+    if spec.live_check is not None:
+        spec.live_check(key, transport)
+        live = "ok"
+    return {"provider": spec.name, "masked": mask_key(key, spec.prefix), "format_ok": True, "live": live}

@@ -1,0 +1,192 @@
+"""The trainer plugin contract: one fine-tuning, hosted at a provider or run on this machine.
+
+A trainer class is registered by name (`finetune_register_trainers`). For each fine-tuning the
+core builds it with the fine-tuning's `options` and calls `train(run)` inside a recorded job;
+`run` (a `TrainingRun`) hands it the dataset files, the API key and the cancel flag, and records
+what it reports: status (queued -> preparing -> training -> completed / cancelled / error),
+progress, metrics and events (`log`, `progress`, `eval`, `checkpoint`: the training stream),
+resume state, and the model it registers at the end.
+
+`train` returns when the training has completed (the core then marks it `completed`), raises
+`TrainingError` (or any FinetuneError) when it failed, and lets `JobCancelledError` out when the
+run was cancelled (raised by `run.wait` / `run.check_cancel`); the core then calls `cancel(run)`
+so a hosted job is stopped at the provider too. A job whose worker died is run again: `train`
+must read `run.fine_tune.external_id` / `run.state` and continue (poll the same remote job,
+resume from the last checkpoint) rather than start over.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from finetune_core.domain import FineTune, FineTuneStatus, Project, TrainedModel, utcnow
+
+if TYPE_CHECKING:
+    from finetune_core.jobs.context import JobContext
+    from finetune_core.workspace import Workspace
+
+WAIT_SLICE_S = 1.0  # how often a waiting trainer looks at the cancel flag
+
+
+class FineTuneRequest(BaseModel):
+    """What a fine-tuning is asked to do, checked by `Trainer.check` before anything is stored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trainer: str
+    base_model: str = Field(min_length=1, max_length=300)
+    method: str | None = None
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = Field(None, max_length=200)
+    description: str | None = None
+
+
+class TrainingRun:
+    """The core's side of one fine-tuning while its trainer runs; every report is stored at once."""
+
+    def __init__(self, workspace: Workspace, fine_tune: FineTune, project: Project, *,
+                 api_key: str | None, context: JobContext | None) -> None:
+        self.workspace = workspace
+        self.fine_tune = fine_tune
+        self.project = project
+        self.api_key = api_key
+        self.context = context
+        self.started = time.monotonic()
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.fine_tune.state
+
+    # --- data -------------------------------------------------------------------------------
+    def dataset_file(self, split: str, format: str) -> Path | None:
+        """The project's valid `split` examples exported as `format` (streamed); None when there are none."""
+        from finetune_core.services.exports import export_dataset
+
+        exporter = self.workspace.plugins.exporters.get(format)
+        out = self.workspace.files.local_path(f"fine_tunes/{self.fine_tune.id}/{split}.{exporter.file_extension}")
+        result = export_dataset(self.workspace, self.project.id, format, out=out, split=split,
+                                include_metadata=False)
+        if result.count == 0:
+            out.unlink(missing_ok=True)
+            return None
+        return out
+
+    def artifacts_dir(self) -> Path:
+        """A folder of the file store for this fine-tuning's checkpoints and outputs."""
+        path = self.workspace.files.local_path(f"fine_tunes/{self.fine_tune.id}/artifacts")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # --- reports ----------------------------------------------------------------------------
+    def _save(self, **values: Any) -> None:
+        with self.workspace.unit_of_work() as repo:
+            repo.update_fine_tune(self.fine_tune.id, **values)
+            self.fine_tune = repo.get_fine_tune(self.fine_tune.id)
+
+    def set_status(self, status: FineTuneStatus, message: str | None = None) -> None:
+        if status is self.fine_tune.status and message is None:
+            return
+        values: dict[str, Any] = {"status": status.value}
+        if status is FineTuneStatus.PREPARING and self.fine_tune.started_at is None:
+            values["started_at"] = utcnow()
+        if status.finished:
+            values["completed_at"] = utcnow()
+        self._save(**values)
+        self.event("log", message=message or f"status: {status.value}", status=status.value)
+
+    def remember(self, *, external_id: str | None = None, **state: Any) -> None:
+        """Store resume state (and the provider's job id) before doing anything that depends on it."""
+        values: dict[str, Any] = {"state": {**self.fine_tune.state, **state}}
+        if external_id is not None:
+            values["external_id"] = external_id
+        self._save(**values)
+
+    def report(self, *, progress: float | None = None, message: str | None = None, **metrics: Any) -> None:
+        """Progress (0-100) and current metrics (`step`, `total_steps`, `train_loss`, `valid_loss`, ...)."""
+        values: dict[str, Any] = {}
+        if metrics:
+            values["metrics"] = {**self.fine_tune.metrics, **metrics}
+        if progress is not None:
+            values["progress"] = max(0.0, min(100.0, progress))
+        if values:
+            self._save(**values)
+        if self.context is not None and progress is not None:
+            self.context.progress(progress, 100.0, message, force=True)
+
+    def event(self, type: str, **data: Any) -> None:
+        """One event of the training stream: `log`, `progress`, `eval`, `checkpoint`..."""
+        if self.context is not None:
+            self.context.event(type, **data)
+
+    # --- cancel -----------------------------------------------------------------------------
+    def check_cancel(self) -> None:
+        """Raise JobCancelledError when a cancel was requested (and refresh the job's heartbeat)."""
+        if self.context is not None:
+            self.context.check_cancel()
+
+    def wait(self, seconds: float) -> None:
+        """Sleep, looking at the cancel flag every second (raises JobCancelledError when it is set)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            self.check_cancel()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(WAIT_SLICE_S, left))
+
+    # --- result -----------------------------------------------------------------------------
+    def register_model(self, *, provider_model_id: str | None = None, artifact_path: str | None = None,
+                       name: str | None = None, metrics: dict[str, Any] | None = None) -> TrainedModel:
+        """Register the fine-tuned model (once: a resumed run gets the same one back)."""
+        model = TrainedModel(
+            owner_id=self.fine_tune.owner_id, project_id=self.project.id, fine_tune_id=self.fine_tune.id,
+            name=name or self.fine_tune.name, base_model=self.fine_tune.base_model, provider=self.fine_tune.trainer,
+            provider_model_id=provider_model_id, artifact_path=artifact_path,
+            metrics=metrics if metrics is not None else dict(self.fine_tune.metrics),
+        )
+        with self.workspace.unit_of_work() as repo:
+            model = repo.add_model(model)
+            repo.update_fine_tune(self.fine_tune.id, model_id=model.id)
+            self.fine_tune = repo.get_fine_tune(self.fine_tune.id)
+        self.event("log", message=f"model registered: {provider_model_id or artifact_path}", model_id=model.id)
+        return model
+
+
+class Trainer(ABC):
+    """Base class of trainer plugins; see the module doc."""
+
+    name: ClassVar[str]
+    label: ClassVar[str] = ""  # shown in messages: "OpenAI"
+    key_provider: ClassVar[str | None] = None  # the key-store provider whose key it needs
+    methods: ClassVar[tuple[str, ...]] = ()  # accepted `method` values; () accepts None only
+    default_method: ClassVar[str | None] = None
+    queue: ClassVar[str] = "default"  # "gpu" for trainers that need the GPU host
+    export_format: ClassVar[str] = "openai"  # what `run.dataset_file` is asked for
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+
+    @classmethod
+    def check(cls, request: FineTuneRequest) -> FineTuneRequest:
+        """Refuse (InvalidInputError, NotSupportedError) what cannot run; return the request with defaults filled."""
+        from finetune_core.errors import InvalidInputError
+
+        method = request.method or cls.default_method
+        if method is not None and method not in cls.methods:
+            accepted = ", ".join(cls.methods) or "none"
+            raise InvalidInputError(f"the {cls.label or cls.name} trainer has no method '{method}' "
+                                    f"(accepted: {accepted})", method=method)
+        return request.model_copy(update={"method": method})
+
+    @abstractmethod
+    def train(self, run: TrainingRun) -> None:
+        """Run (or resume) the fine-tuning to its end; see the module doc."""
+
+    def cancel(self, run: TrainingRun) -> None:  # noqa: B027 - optional: only hosted trainers have a remote job
+        """Stop the remote job, if any (called once after a cancel)."""
