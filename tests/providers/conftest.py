@@ -9,7 +9,8 @@ import pytest
 from finetune_core import GenerationRequest, GenerationResult, hookimpl
 from finetune_providers.openai_compatible import OpenAICompatibleGenerator
 
-KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "OPENAI_COMPATIBLE_API_KEY", "MISTRAL_DEBUG")
+KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "OPENAI_COMPATIBLE_API_KEY", "TOGETHER_API_KEY",
+            "MISTRAL_DEBUG")
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,9 @@
 
 The server answers each request with `{"examples": [...]}` quoting sentences of the passage found
 in the prompt, as many as the prompt asks for; a test's `decide(call)` can instead make it answer
-an error status, wait, or drop the connection without answering.
+an error status, another text, wait, or drop the connection without answering. A request with
+`"stream": true` is answered with server-sent chunks (`stream_pieces` of the text), the usage in
+a last chunk when `stream_options.include_usage` asks for it, then `data: [DONE]`.
 """
 
 from __future__ import annotations
@@ -52,6 +54,46 @@ class Action:
     body: Any = None  # None with 200: the examples answer
     delay_s: float = 0.0
     drop: bool = False
+    text: str | None = None  # with 200 and no body: the answer's text instead of the examples
+    drop_after: int | None = None  # a stream: the connection is cut after this many pieces of text
+    hold: threading.Event | None = None  # a stream: after its first piece, the rest waits for this (5 s at most)
+
+
+STREAM_USAGE = {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}
+PIECE_CHARS = 7
+
+
+def stream_pieces(text: str) -> list[str]:
+    """How a streamed answer is cut into deltas."""
+    return [text[start:start + PIECE_CHARS] for start in range(0, len(text), PIECE_CHARS)]
+
+
+def stream_chunk(*, content: str | None = None, role: str | None = None, finish: str | None = None,
+                 usage: dict[str, int] | None = None, model: str = "fake-model") -> dict[str, Any]:
+    """One Chat Completions stream chunk (the usage chunk has no choices)."""
+    delta = {key: value for key, value in (("role", role), ("content", content)) if value is not None}
+    chunk: dict[str, Any] = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                             "model": model, "choices": [] if usage else [
+                                 {"index": 0, "delta": delta, "finish_reason": finish}]}
+    if usage:
+        chunk["usage"] = usage
+    return chunk
+
+
+def stream_chunks(text: str, *, usage: dict[str, int] | None = None, model: str = "fake-model") -> list[dict[str, Any]]:
+    """The chunks of a streamed answer: the role, the text's pieces, the finish, then the usage if given."""
+    chunks = [stream_chunk(role="assistant", content="", model=model)]
+    chunks += [stream_chunk(content=piece, model=model) for piece in stream_pieces(text)]
+    chunks.append(stream_chunk(finish="stop", model=model))
+    if usage:
+        chunks.append(stream_chunk(usage=usage, model=model))
+    return chunks
+
+
+def sse_event(data: dict[str, Any] | str, event: str | None = None) -> bytes:
+    """One server-sent event."""
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {data if isinstance(data, str) else json.dumps(data)}\n\n".encode()
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -95,10 +137,14 @@ class FakeChatServer:
                     return
                 payload = action.body
                 if payload is None and action.status == 200:
-                    payload = completion_json(examples_text(call.passage, call.round, call.count),
-                                              model=str(body.get("model")))
+                    text = action.text if action.text is not None else examples_text(call.passage, call.round,
+                                                                                     call.count)
                     with server._lock:
                         server.answered.append(call)
+                    if body.get("stream"):
+                        self._stream(text, body, action)
+                        return
+                    payload = completion_json(text, model=str(body.get("model")))
                 data = payload if isinstance(payload, bytes) else json.dumps(payload or {}).encode()
                 try:
                     self.send_response(action.status)
@@ -109,6 +155,26 @@ class FakeChatServer:
                     self.end_headers()
                     self.wfile.write(data)
                 except OSError:  # the client gave up (timeout) and closed the socket
+                    self.close_connection = True
+
+            def _stream(self, text: str, body: dict[str, Any], action: Action) -> None:
+                usage = STREAM_USAGE if (body.get("stream_options") or {}).get("include_usage") else None
+                events = [sse_event(chunk) for chunk in stream_chunks(text, usage=usage, model=str(body.get("model")))]
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for index, event in enumerate([*events, sse_event("[DONE]")]):
+                        if action.drop_after is not None and index == 1 + action.drop_after:  # [0] is the role
+                            self.close_connection = True
+                            self.connection.shutdown(socket.SHUT_RDWR)
+                            return
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                        if index == 1 and action.hold is not None:
+                            action.hold.wait(5.0)
+                    self.wfile.write(b"0\r\n\r\n")
+                except OSError:
                     self.close_connection = True
 
         self.httpd = _QuietServer(("127.0.0.1", 0), Handler)

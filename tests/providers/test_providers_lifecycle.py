@@ -62,9 +62,10 @@ def test_a_run_stores_every_example_grounded_in_its_chunk(finetune_workspace: Wo
 def test_json_mode_key_and_keep_alive_on_request(finetune_workspace: Workspace) -> None:
     ws = finetune_workspace
     project_id = text_project(ws, "wire", 4)
+    ws.set_key("openai-compatible", "local-secret")  # the generator's key_provider: the core passes it on
     with chat_server() as server:
         ws.generate(project_id, target=4, examples_per_chunk=1, settings={
-            **_settings(server.url, json_mode=True, max_tokens=300), "api_key": "local-secret", "concurrency": 1})
+            **_settings(server.url, json_mode=True, max_tokens=300), "concurrency": 1})
     assert len(server.calls) == 4
     for call in server.calls:
         assert call.body["response_format"] == {"type": "json_object"}
@@ -272,10 +273,10 @@ def test_a_crashed_server_fails_the_rest_and_the_next_run_completes(finetune_wor
 def test_the_openai_sdk_generator_runs_a_job_against_the_same_server(finetune_workspace: Workspace) -> None:
     ws = finetune_workspace
     project_id = text_project(ws, "sdk", 5)
+    ws.set_key("openai", "sk-test-0123456789abcdef0123")
     with chat_server() as server:
         summary = ws.generate(project_id, target=10, examples_per_chunk=2, generator="openai", settings={
-            "base_url": server.url, "api_key": "sk-test-0123456789abcdef0123", "model": "gpt-4o-mini",
-            "concurrency": 4}).result_summary
+            "base_url": server.url, "model": "gpt-4o-mini", "concurrency": 4}).result_summary
     assert summary["valid"] == 10 and summary["failed_requests"] == 0
     _assert_exactly_once(ws, project_id, 10)
     for call in server.calls:

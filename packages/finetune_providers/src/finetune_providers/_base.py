@@ -1,10 +1,13 @@
-"""What every hosted-model generator shares: keys, pacing, retries, usage, prompt and parsing.
+"""What every hosted provider shares (keys, HTTP slots, pacing, retries, usage), and the generator on top.
 
-A subclass only says how to send one chat completion (`_complete`) and how to close its client;
-it maps its SDK's or transport's errors to `TransientError` (retried) or `GenerationError`
-(stops the run). Per request:
+`ProviderClient` sends one chat completion, or streams one, the same way for every provider:
 
-    render_prompt -> [wait for an HTTP slot -> wait for the pacer -> send]  (retried) -> parse_examples
+    [wait for an HTTP slot -> wait for the pacer -> send]  (retried) -> usage
+
+A subclass per provider only says how to send one completion on a slot (`_complete`), how to
+stream one (`_stream`) and how to close its client; it maps its SDK's or transport's errors to
+`TransientError` (retried) or `GenerationError` (fatal). `ProviderGenerator` (the generators:
+render_prompt -> client.chat -> parse_examples) and `chat_models.ProviderChatModel` both hold one.
 
 Concurrency: `settings.concurrency` is the number of HTTP requests in flight. The core's
 sliding window is widened to `queue_factor` x concurrency requests started, and each attempt
@@ -12,20 +15,28 @@ takes one of `concurrency` numbered slots only while it is on the wire, so a req
 through a `Retry-After` does not hold a slot that another request could use; coming back, it is
 served before requests not yet sent (see _slots). A provider may use the slot number to pick a
 connection pool (see openai_compatible).
+
+Fatal errors: the first one that stops everything (for a generator any `GenerationError`, for a
+chat model a refused key or an exhausted quota) is kept as `client.fatal` before its slot is
+released, so no request waiting for a slot or the pacer sends after it: they raise it instead.
+
+Streams: a stream is retried like a request until its first text arrives, and holds its slot
+until it ends. A failure after the first text raises `ChatRequestFailed`: a retry would repeat
+text the caller already has.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from abc import abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
-from contextlib import aclosing
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, NoReturn, cast
 
-from finetune_core.domain import Message, TaskType
-from finetune_core.errors import GenerationError
+from finetune_core.domain import ExampleDraft, Message, TaskType
+from finetune_core.errors import FinetuneError, GenerationError
 from finetune_core.generation.base import GenerationRequest, GenerationResult, Generator, GeneratorSettings
 from finetune_core.generation.parsing import parse_examples
 from finetune_core.generation.prompts import render_prompt, summary_user_content
@@ -39,6 +50,7 @@ from finetune_providers._usage import PriceTable, UsageMeter
 
 CHARS_PER_TOKEN = 4  # for pacing estimates only; the API's own counts settle them afterwards
 OUTPUT_TOKENS_PER_EXAMPLE = 150
+USAGE_COUNTS = ("requests", "retries", "rate_limited", "input_tokens", "output_tokens")
 
 
 @dataclass(frozen=True)
@@ -51,130 +63,205 @@ class Completion:
     finish_reason: str | None = None
 
 
-class ProviderGenerator(Generator):
-    """Base of the provider generators; see the module doc."""
+@dataclass(frozen=True)
+class Delta:
+    """A piece of a streamed answer: new text, and whatever the API reported with it."""
+
+    text: str = ""
+    input_tokens: int | None = None  # counts are running totals: the last one reported holds
+    output_tokens: int | None = None
+    finish_reason: str | None = None
+
+    @classmethod
+    def whole(cls, completion: Completion) -> Delta:
+        """A whole answer as one piece (a server that answered a stream request at once)."""
+        return cls(completion.text, completion.input_tokens, completion.output_tokens, completion.finish_reason)
+
+
+class ChatRequestFailed(FinetuneError):
+    """One chat request still failing after its retries, or a stream broken off: another call may succeed."""
+
+    error_code = "CHAT_REQUEST_FAILED"
+
+
+def prompt_tokens(messages: list[Message]) -> int:
+    """A rough count of the prompt's tokens, for pacing."""
+    return sum(len(message.content) for message in messages) // CHARS_PER_TOKEN
+
+
+def parse_answer(text: str, request: GenerationRequest) -> list[ExampleDraft]:
+    """The examples in a model's answer to `request` (the core's parser; raw text kept when it is not JSON)."""
+    summary_user = (summary_user_content(request.chunk.content.strip(), request.language)
+                    if request.task_type is TaskType.SUMMARIZATION else None)
+    return parse_examples(text, request.task_type, chunk_text=request.chunk.content,
+                          user_content_for_summary=summary_user)
+
+
+def add_usage(total: UsageMeter, meter: UsageMeter) -> None:
+    for field in USAGE_COUNTS:
+        setattr(total, field, getattr(total, field) + getattr(meter, field))
+
+
+def gave_up(provider: str, error: TransientError, requests: int) -> str:
+    """The message of a request still failing after its retries."""
+    return f"{provider}: {error.message} (gave up after {requests} {'attempt' if requests == 1 else 'attempts'})"
+
+
+@dataclass
+class StreamTotals:
+    """What a stream reported so far: its length, and the last token counts."""
+
+    characters: int = 0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    def add(self, delta: Delta) -> None:
+        self.characters += len(delta.text)
+        self.input_tokens = delta.input_tokens if delta.input_tokens is not None else self.input_tokens
+        self.output_tokens = delta.output_tokens if delta.output_tokens is not None else self.output_tokens
+
+
+@dataclass
+class _OpenStream:
+    """A stream whose first text has arrived: its slot and response (`held`), what was read, the rest."""
+
+    held: AsyncExitStack
+    head: list[Delta]
+    rest: AsyncGenerator[Delta, None]
+
+
+async def _until_text(deltas: AsyncIterator[Delta]) -> list[Delta]:
+    head = []
+    async for delta in deltas:
+        head.append(delta)
+        if delta.text:
+            break
+    return head
+
+
+class ProviderClient(ABC):
+    """One provider's chat endpoint behind the shared keys, slots, pacing, retries and usage; see the module doc."""
 
     provider: ClassVar[str]  # shown in messages: "OpenAI"
     key_spec: ClassVar[KeySpec | None] = None
     default_model: ClassVar[str | None] = None
     json_mode_default: ClassVar[bool] = False
 
-    def __init__(self, settings: GeneratorSettings | None = None, *, transport: Any | None = None) -> None:
-        """`transport` replaces the HTTP transport (an httpx or httpx2 transport, per provider): a test seam."""
-        super().__init__(settings)
+    def __init__(self, settings: GeneratorSettings, *, used_by: str, transport: Any | None = None,
+                 stops_all: Callable[[GenerationError], bool] | None = None) -> None:
+        """`used_by` names the user in messages ("openai generator"); `transport` replaces the HTTP transport
+        (an httpx2 transport, e.g. `httpx2.MockTransport`): a test seam; `stops_all(error)`: whether a fatal
+        error stops every later request of this client (None: every one does)."""
+        self.settings = settings
+        self.used_by = used_by
         self.transport = transport
-        self.options = ProviderOptions.from_settings(self.settings)
-        self.api_key = resolve_api_key(self.key_spec, self.settings.api_key) if self.key_spec else None
-        model = self.settings.model or self.default_model
+        self.options = ProviderOptions.from_settings(settings)
+        self.api_key = resolve_api_key(self.key_spec, settings.api_key) if self.key_spec else None
+        model = settings.model or self.default_model
         if not model:
-            raise GenerationError(f"the {self.name} generator needs a model name: pass --model NAME")
+            raise GenerationError(f"the {used_by} needs a model name: pass --model NAME")
         self.model: str = model
         self.json_mode = self.json_mode_default if self.options.json_mode is None else self.options.json_mode
         self.retry_policy = self.options.retry_policy()
-        self.pacer = Pacer(self.settings.requests_per_minute, self.settings.tokens_per_minute)
+        self.pacer = Pacer(settings.requests_per_minute, settings.tokens_per_minute)
         self.price = PriceTable(self.options.prices).lookup(self.model)
-        self.totals = UsageMeter()  # the whole run, for callers that hold the instance
-        self.slot_count = self.settings.concurrency
+        self.slot_count = settings.concurrency
+        self.fatal: GenerationError | None = None  # the error that stopped this client (a refused key...)
+        self.fatal_owner: str | None = None  # who met it (a generator's request key)
+        self._stops_all = stops_all
         self._slots: SlotPool | None = None
         self._slots_loop: asyncio.AbstractEventLoop | None = None
-        self._fatal: GenerationError | None = None  # the error that stops the run (a refused key...)
-        self._fatal_key: str | None = None  # the request that met it: the one that raises it
-        self._windowed = False  # inside generate(): the core ends the run on the first fatal error
 
     # --- what a provider implements -------------------------------------------------------
     @abstractmethod
-    async def _complete(self, messages: list[Message], request: GenerationRequest, slot: int) -> Completion:
+    async def _complete(self, messages: list[Message], slot: int) -> Completion:
         """Send one chat completion on slot `slot` (0 <= slot < slot_count); raise TransientError or GenerationError."""
 
-    async def _close_client(self) -> None:
+    @abstractmethod
+    def _stream(self, messages: list[Message], slot: int) -> AsyncGenerator[Delta, None]:
+        """Stream one chat completion on slot `slot`, piece by piece; raise TransientError or GenerationError."""
+
+    async def aclose(self) -> None:  # noqa: B027 - an optional hook
         """Close the HTTP client, if one was opened."""
 
-    # --- the run --------------------------------------------------------------------------
-    async def generate(
-        self, requests: Iterable[GenerationRequest], *, concurrency: int | None = None
-    ) -> AsyncIterator[GenerationResult]:
-        """The core's sliding window, widened so requests in backoff do not hold HTTP slots."""
-        self.slot_count = concurrency or self.settings.concurrency
+    # --- sending ----------------------------------------------------------------------------
+    def use_slots(self, count: int) -> None:
+        """Send at most `count` requests at once from now on."""
+        self.slot_count = count
         self._slots = None
-        window = max(self.slot_count, math.ceil(self.slot_count * self.options.queue_factor))
-        inner = cast(AsyncGenerator[GenerationResult, None], super().generate(requests, concurrency=window))
-        self._windowed = True
-        try:
-            async with aclosing(inner) as results:
-                async for result in results:
-                    yield result
-        finally:
-            self._windowed = False
 
-    async def generate_one(self, request: GenerationRequest) -> GenerationResult:
-        if self._fatal is not None:
-            await self._stopped()
-        messages = render_prompt(request)
-        meter = UsageMeter()
-        estimate = self._estimate_tokens(messages, request)
+    async def chat(self, messages: list[Message], *, estimate_tokens: int, meter: UsageMeter,
+                   owner: str | None = None) -> Completion:
+        """One chat completion, retried; counted in `meter`. The last TransientError when the retries are used up."""
+        if self.fatal is not None:
+            raise self.fatal
 
         async def attempt() -> Completion:
-            return await self._attempt(messages, request, meter, estimate)
+            async with self._sending(meter, estimate_tokens, owner) as slot:
+                completion = await self._complete(messages, slot)
+            self._settle(meter, estimate_tokens, completion.input_tokens, completion.output_tokens)
+            return completion
 
-        def on_retry(error: TransientError, wait_s: float) -> None:
-            meter.retries += 1
+        return await with_retries(attempt, self.retry_policy, on_retry=lambda error, wait_s: _retried(meter))
 
-        try:
-            completion = await with_retries(attempt, self.retry_policy, on_retry=on_retry)
-        except TransientError as exc:
-            self._count(meter)
-            attempts = "attempt" if meter.requests == 1 else "attempts"
-            return GenerationResult(key=request.key, usage=meter.as_dict(self.price),
-                                    error=f"{self.provider}: {exc.message} (gave up after {meter.requests} {attempts})")
-        except GenerationError as exc:
-            if exc is self._fatal and self._fatal_key == request.key:
-                raise
-            await self._stopped()
-        self._count(meter)
-        summary_user = (summary_user_content(request.chunk.content.strip(), request.language)
-                        if request.task_type is TaskType.SUMMARIZATION else None)
-        drafts = parse_examples(completion.text, request.task_type, chunk_text=request.chunk.content,
-                                user_content_for_summary=summary_user)
-        return GenerationResult(key=request.key, drafts=drafts, raw_text=completion.text,
-                                usage=meter.as_dict(self.price))
+    async def stream(self, messages: list[Message], *, estimate_tokens: int, meter: UsageMeter,
+                     owner: str | None = None) -> AsyncGenerator[Delta, None]:
+        """One chat completion piece by piece, retried until its first text; then a failure is ChatRequestFailed."""
+        if self.fatal is not None:
+            raise self.fatal
 
-    async def aclose(self) -> None:
-        await self._close_client()
+        async def attempt() -> _OpenStream:
+            async with AsyncExitStack() as held:
+                slot = await held.enter_async_context(self._sending(meter, estimate_tokens, owner))
+                rest = self._stream(messages, slot)
+                held.push_async_callback(rest.aclose)
+                head = await _until_text(rest)
+                return _OpenStream(held.pop_all(), head, rest)
 
-    # --- helpers ----------------------------------------------------------------------------
-    async def _attempt(self, messages: list[Message], request: GenerationRequest, meter: UsageMeter,
-                       estimate: int) -> Completion:
+        opened = await with_retries(attempt, self.retry_policy, on_retry=lambda error, wait_s: _retried(meter))
+        totals = StreamTotals()
+        async with opened.held:
+            for delta in opened.head:
+                totals.add(delta)
+                yield delta
+            try:
+                async for delta in opened.rest:
+                    totals.add(delta)
+                    yield delta
+            except (TransientError, GenerationError) as exc:
+                raise ChatRequestFailed(f"{self.provider}: the answer broke off after {totals.characters} characters "
+                                        f"({exc.message}); not retried, which would repeat the text already sent",
+                                        provider=self.provider) from None
+        self._settle(meter, estimate_tokens, totals.input_tokens, totals.output_tokens)
+
+    @asynccontextmanager
+    async def _sending(self, meter: UsageMeter, estimate_tokens: int, owner: str | None) -> AsyncIterator[int]:
+        """One attempt on the wire: an HTTP slot, the pacer's turn, then the caller sends on the slot it gets."""
         slots = self._slot_pool()
         slot = await slots.acquire(retry=meter.requests > 0)
         try:
-            await self.pacer.acquire(estimate)
-            if self._fatal is not None:  # the run is over: send nothing more
-                raise self._fatal
+            await self.pacer.acquire(estimate_tokens)
+            if self.fatal is not None:  # stopped while this one waited: send nothing more
+                raise self.fatal
             meter.requests += 1
-            completion = await self._complete(messages, request, slot)
+            yield slot
         except TransientError as exc:
             if exc.status == 429:
                 meter.rate_limited += 1
             raise
         except GenerationError as exc:
-            if self._fatal is None:  # set before the slot is released, so no waiter sends after it
-                self._fatal, self._fatal_key = exc, request.key
+            # set before the slot is released, so no waiter sends after it
+            if self.fatal is None and (self._stops_all is None or self._stops_all(exc)):
+                self.fatal, self.fatal_owner = exc, owner
             raise
         finally:
             slots.release(slot)
-        meter.add_tokens(completion.input_tokens, completion.output_tokens)
-        if completion.input_tokens is not None or completion.output_tokens is not None:
-            self.pacer.settle(estimate, (completion.input_tokens or 0) + (completion.output_tokens or 0))
-        return completion
 
-    async def _stopped(self) -> NoReturn:
-        """For a request meeting a run already stopped by a fatal error: raise that error; in the core's window,
-        wait to be cancelled instead (the core ends the run on the first error it gets; more raised errors
-        would only be logged as "never retrieved")."""
-        assert self._fatal is not None
-        if self._windowed:
-            await asyncio.get_running_loop().create_future()  # never set: cancelled when the core stops the run
-        raise self._fatal
+    def _settle(self, meter: UsageMeter, estimate_tokens: int, input_tokens: int | None,
+                output_tokens: int | None) -> None:
+        meter.add_tokens(input_tokens, output_tokens)
+        if input_tokens is not None or output_tokens is not None:
+            self.pacer.settle(estimate_tokens, (input_tokens or 0) + (output_tokens or 0))
 
     def _slot_pool(self) -> SlotPool:
         """The HTTP slots, made on first use in the running loop (a run's loop)."""
@@ -183,14 +270,7 @@ class ProviderGenerator(Generator):
             self._slots, self._slots_loop = SlotPool(self.slot_count), loop
         return self._slots
 
-    def _estimate_tokens(self, messages: list[Message], request: GenerationRequest) -> int:
-        prompt = sum(len(message.content) for message in messages) // CHARS_PER_TOKEN
-        return prompt + (self.options.max_tokens or OUTPUT_TOKENS_PER_EXAMPLE * request.n_examples)
-
-    def _count(self, meter: UsageMeter) -> None:
-        for field in ("requests", "retries", "rate_limited", "input_tokens", "output_tokens"):
-            setattr(self.totals, field, getattr(self.totals, field) + getattr(meter, field))
-
+    # --- request options --------------------------------------------------------------------
     def _chat_options(self, *, max_tokens_field: str = "max_tokens") -> dict[str, Any]:
         """Temperature, completion cap and JSON mode, as a Chat Completions style API takes them."""
         options: dict[str, Any] = {}
@@ -213,3 +293,74 @@ class ProviderGenerator(Generator):
         if self.options.send_temperature is None and self.model.startswith(("o1", "o3", "o4", "gpt-5", "gpt-6")):
             return None
         return self.settings.temperature
+
+
+def _retried(meter: UsageMeter) -> None:
+    meter.retries += 1
+
+
+class ProviderGenerator(Generator):
+    """Base of the provider generators: the core's prompts and parsing around a `ProviderClient`."""
+
+    client_class: ClassVar[type[ProviderClient]]
+
+    def __init__(self, settings: GeneratorSettings | None = None, *, transport: Any | None = None) -> None:
+        """`transport` replaces the HTTP transport (an httpx2 transport): a test seam."""
+        super().__init__(settings)
+        self.client = self.client_class(self.settings, used_by=f"{self.name} generator", transport=transport)
+        self.totals = UsageMeter()  # the whole run, for callers that hold the instance
+        self._windowed = False  # inside generate(): the core ends the run on the first fatal error
+
+    @property
+    def provider(self) -> str:
+        return self.client.provider
+
+    async def generate(
+        self, requests: Iterable[GenerationRequest], *, concurrency: int | None = None
+    ) -> AsyncIterator[GenerationResult]:
+        """The core's sliding window, widened so requests in backoff do not hold HTTP slots."""
+        self.client.use_slots(concurrency or self.settings.concurrency)
+        slots = self.client.slot_count
+        window = max(slots, math.ceil(slots * self.client.options.queue_factor))
+        inner = cast(AsyncGenerator[GenerationResult, None], super().generate(requests, concurrency=window))
+        self._windowed = True
+        try:
+            async with aclosing(inner) as results:
+                async for result in results:
+                    yield result
+        finally:
+            self._windowed = False
+
+    async def generate_one(self, request: GenerationRequest) -> GenerationResult:
+        if self.client.fatal is not None:
+            await self._stopped()
+        messages = render_prompt(request)
+        meter = UsageMeter()
+        estimate = prompt_tokens(messages) + (self.client.options.max_tokens
+                                              or OUTPUT_TOKENS_PER_EXAMPLE * request.n_examples)
+        try:
+            completion = await self.client.chat(messages, estimate_tokens=estimate, meter=meter, owner=request.key)
+        except TransientError as exc:
+            add_usage(self.totals, meter)
+            return GenerationResult(key=request.key, usage=meter.as_dict(self.client.price),
+                                    error=gave_up(self.provider, exc, meter.requests))
+        except GenerationError as exc:
+            if exc is self.client.fatal and self.client.fatal_owner == request.key:
+                raise
+            await self._stopped()
+        add_usage(self.totals, meter)
+        return GenerationResult(key=request.key, drafts=parse_answer(completion.text, request),
+                                raw_text=completion.text, usage=meter.as_dict(self.client.price))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def _stopped(self) -> NoReturn:
+        """For a request meeting a run already stopped by a fatal error: raise that error; in the core's window,
+        wait to be cancelled instead (the core ends the run on the first error it gets; more raised errors
+        would only be logged as "never retrieved")."""
+        fatal = self.client.fatal
+        assert fatal is not None
+        if self._windowed:
+            await asyncio.get_running_loop().create_future()  # never set: cancelled when the core stops the run
+        raise fatal

@@ -8,7 +8,8 @@
 `n_gpu_layers` (0; -1 offloads every layer), `n_threads`, `chat_format` (default: the one in
 the GGUF metadata), `max_tokens` (1024), `json_mode` (True: a JSON grammar constrains the
 output). One model answers one request at a time (calls run in a worker thread, in turn), so
-a higher concurrency only queues requests. No key, no cost.
+a higher concurrency only queues requests; a stream holds the model until it ends. No key, no cost.
+`LlamaCppRunner` is the model shared by the generator and the `llama-cpp` chat model.
 """
 
 from __future__ import annotations
@@ -16,22 +17,24 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import threading
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from finetune_core.domain import TaskType
+from finetune_core.domain import Message
 from finetune_core.errors import GenerationError
 from finetune_core.generation.base import GenerationRequest, GenerationResult, Generator, GeneratorSettings
-from finetune_core.generation.parsing import parse_examples
-from finetune_core.generation.prompts import render_prompt, summary_user_content
+from finetune_core.generation.prompts import render_prompt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from finetune_providers._base import Completion, Delta, parse_answer
 from finetune_providers._retry import TransientError
-from finetune_providers._wire import parse_chat_response
+from finetune_providers._usage import UsageMeter
+from finetune_providers._wire import parse_chat_chunk, parse_chat_response
 
-INSTALL_HINT = ("the llama-cpp generator needs llama-cpp-python: pip install 'finetune-providers[llama-cpp]' "
-                "(it compiles llama.cpp from source, several minutes; set CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" "
-                "for a build that runs on other CPUs)")
+INSTALL_HINT = ("pip install 'finetune-providers[llama-cpp]' (it compiles llama.cpp from source, several minutes; "
+                "set CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" for a build that runs on other CPUs)")
+MODEL_ERRORS = (ValueError, RuntimeError)  # e.g. the prompt does not fit the context window
 
 
 class LlamaCppOptions(BaseModel):
@@ -46,29 +49,37 @@ class LlamaCppOptions(BaseModel):
     json_mode: bool = True
     seed: int | None = None
 
-
-class LlamaCppGenerator(Generator):
-    """In-process generation with llama-cpp-python."""
-
-    name: ClassVar[str] = "llama-cpp"
-
-    def __init__(self, settings: GeneratorSettings | None = None, *, llama: Any | None = None) -> None:
-        """`llama`: an already loaded `llama_cpp.Llama` (or a stand-in with `create_chat_completion`)."""
-        super().__init__(settings)
+    @classmethod
+    def from_extra(cls, extra: dict[str, Any]) -> LlamaCppOptions:
         try:
-            self.options = LlamaCppOptions.model_validate(self.settings.extra)
+            return cls.model_validate(extra)
         except ValidationError as exc:
             raise GenerationError(f"invalid llama-cpp settings: {exc.errors()[0]['msg']}") from None
+
+
+def usage_of(input_tokens: int | None, output_tokens: int | None) -> UsageMeter:
+    """One local request's usage: its tokens, no retries, no cost."""
+    return UsageMeter(requests=1, input_tokens=input_tokens or 0, output_tokens=output_tokens or 0)
+
+
+class LlamaCppRunner:
+    """One GGUF model, loaded on first use, answering one request at a time in a worker thread."""
+
+    def __init__(self, model_path: str | None, options: LlamaCppOptions, *, temperature: float, used_by: str,
+                 llama: Any | None = None) -> None:
+        """`llama`: an already loaded `llama_cpp.Llama` (or a stand-in with `create_chat_completion`)."""
+        self.model_path = model_path
+        self.options = options
+        self.temperature = temperature
         self._llama = llama
-        self._lock = threading.Lock()
-        self.model_path = self.settings.model or self.options.model_path
+        self._lock = threading.Lock()  # a Llama object is not safe to use from two threads at once
         if llama is None:
             if importlib.util.find_spec("llama_cpp") is None:
-                raise GenerationError(INSTALL_HINT)
-            if not self.model_path:
-                raise GenerationError("the llama-cpp generator needs a GGUF file: pass --model /path/to/model.gguf")
-            if not Path(self.model_path).expanduser().is_file():
-                raise GenerationError(f"no GGUF model file at {self.model_path}")
+                raise GenerationError(f"the {used_by} needs llama-cpp-python: {INSTALL_HINT}")
+            if not model_path:
+                raise GenerationError(f"the {used_by} needs a GGUF file: pass --model /path/to/model.gguf")
+            if not Path(model_path).expanduser().is_file():
+                raise GenerationError(f"no GGUF model file at {model_path}")
 
     def _model(self) -> Any:
         if self._llama is None:
@@ -85,32 +96,79 @@ class LlamaCppGenerator(Generator):
             self._llama = llama_cpp.Llama(model_path=str(Path(str(self.model_path)).expanduser()), **options)
         return self._llama
 
-    def _run(self, messages: list[dict[str, str]]) -> Any:
-        with self._lock:  # a Llama object is not safe to use from two threads at once
-            options: dict[str, Any] = {"temperature": self.settings.temperature,
-                                       "max_tokens": self.options.max_tokens}
-            if self.options.json_mode:
-                options["response_format"] = {"type": "json_object"}
-            return self._model().create_chat_completion(messages=messages, **options)
+    def _request(self, messages: list[Message]) -> dict[str, Any]:
+        request: dict[str, Any] = {"messages": [{"role": message.role, "content": message.content}
+                                                for message in messages],
+                                   "temperature": self.temperature, "max_tokens": self.options.max_tokens}
+        if self.options.json_mode:
+            request["response_format"] = {"type": "json_object"}
+        return request
+
+    def _run(self, request: dict[str, Any]) -> Any:
+        with self._lock:
+            return self._model().create_chat_completion(**request)
+
+    async def complete(self, messages: list[Message]) -> Completion:
+        """The whole answer; MODEL_ERRORS from the model, TransientError for a malformed answer."""
+        return parse_chat_response(await asyncio.to_thread(self._run, self._request(messages)))
+
+    async def stream(self, messages: list[Message]) -> AsyncGenerator[Delta, None]:
+        """The answer's chunks as the model writes them; the model is held, in a worker thread, to the end."""
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        stop = threading.Event()
+
+        def put(kind: str, value: Any = None) -> None:
+            loop.call_soon_threadsafe(chunks.put_nowait, (kind, value))
+
+        def produce() -> None:
+            try:
+                with self._lock:
+                    answer = self._model().create_chat_completion(**self._request(messages), stream=True)
+                    for chunk in answer:
+                        if stop.is_set():
+                            break
+                        put("chunk", chunk)
+                    getattr(answer, "close", lambda: None)()
+            except Exception as exc:
+                put("error", exc)
+            finally:
+                put("end")
+
+        worker = asyncio.ensure_future(asyncio.to_thread(produce))
+        try:
+            while (item := await chunks.get())[0] != "end":
+                kind, value = item
+                if kind == "error":
+                    raise value
+                yield parse_chat_chunk(value)
+        finally:
+            stop.set()  # a consumer that left early: the thread stops at the next chunk
+            await worker
+
+
+class LlamaCppGenerator(Generator):
+    """In-process generation with llama-cpp-python."""
+
+    name: ClassVar[str] = "llama-cpp"
+
+    def __init__(self, settings: GeneratorSettings | None = None, *, llama: Any | None = None) -> None:
+        """`llama`: an already loaded `llama_cpp.Llama` (or a stand-in with `create_chat_completion`)."""
+        super().__init__(settings)
+        self.options = LlamaCppOptions.from_extra(self.settings.extra)
+        self.runner = LlamaCppRunner(self.settings.model or self.options.model_path, self.options,
+                                     temperature=self.settings.temperature, used_by="llama-cpp generator", llama=llama)
 
     async def generate_one(self, request: GenerationRequest) -> GenerationResult:
-        messages = [{"role": message.role, "content": message.content} for message in render_prompt(request)]
         try:
-            data = await asyncio.to_thread(self._run, messages)
-        except (ValueError, RuntimeError) as exc:  # e.g. the prompt does not fit the context window
+            completion = await self.runner.complete(render_prompt(request))
+        except MODEL_ERRORS as exc:
             return GenerationResult(key=request.key, error=f"llama.cpp: {exc}")
-        try:
-            completion = parse_chat_response(data)
         except TransientError as exc:
             return GenerationResult(key=request.key, error=f"llama.cpp: {exc.message}")
-        summary_user = (summary_user_content(request.chunk.content.strip(), request.language)
-                        if request.task_type is TaskType.SUMMARIZATION else None)
-        drafts = parse_examples(completion.text, request.task_type, chunk_text=request.chunk.content,
-                                user_content_for_summary=summary_user)
-        usage = {"requests": 1.0, "retries": 0.0, "rate_limited": 0.0,
-                 "input_tokens": float(completion.input_tokens or 0),
-                 "output_tokens": float(completion.output_tokens or 0)}
-        return GenerationResult(key=request.key, drafts=drafts, raw_text=completion.text, usage=usage)
+        return GenerationResult(key=request.key, drafts=parse_answer(completion.text, request),
+                                raw_text=completion.text,
+                                usage=usage_of(completion.input_tokens, completion.output_tokens).as_dict(None))
 
     async def aclose(self) -> None:
         return None  # the model stays loaded for the next run of this instance

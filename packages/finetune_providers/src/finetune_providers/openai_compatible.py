@@ -12,6 +12,10 @@ The base URL is the API root, as the OpenAI SDK takes it
 (`http://localhost:11434/v1` for Ollama, `http://localhost:8000/v1` for vLLM); a bare host gets
 `/v1`, and a URL already ending in `/chat/completions` is used as it is.
 
+Streaming (the chat model): `stream: true` with `stream_options: {"include_usage": true}`,
+server-sent events read line by line up to `data: [DONE]`, the usage from the last chunk when the
+server sends one; a server that answers a stream request with one JSON body is read as a whole.
+
 Settings: `base_url` (required), `model` (required), `api_key` (optional; else the
 `OPENAI_COMPATIBLE_API_KEY` environment variable; never `OPENAI_API_KEY`, which must not reach
 a server of unknown ownership), `extra["json_mode"]` (send `response_format={"type":
@@ -22,18 +26,20 @@ a server of unknown ownership), `extra["json_mode"]` (send `response_format={"ty
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx2
 from finetune_core.domain import Message
 from finetune_core.errors import GenerationError
-from finetune_core.generation.base import GenerationRequest, GeneratorSettings
+from finetune_core.generation.base import GeneratorSettings
 
-from finetune_providers._base import Completion, ProviderGenerator
+from finetune_providers._base import Completion, Delta, ProviderClient, ProviderGenerator
 from finetune_providers._keys import OPENAI_COMPATIBLE_KEY, KeySpec
 from finetune_providers._retry import TransientError, status_error
-from finetune_providers._wire import chat_body, parse_chat_response, transport_failure
+from finetune_providers._wire import chat_body, parse_chat_response, parse_stream_event, sse_data, transport_failure
 
 CONNECTIONS_PER_CLIENT = 8
 
@@ -51,20 +57,23 @@ def chat_completions_url(base_url: str) -> str:
     return url + "/chat/completions"
 
 
-class OpenAICompatibleGenerator(ProviderGenerator):
+def _is_event_stream(response: httpx2.Response) -> bool:
+    return "text/event-stream" in response.headers.get("content-type", "")
+
+
+class OpenAICompatibleClient(ProviderClient):
     """Chat Completions over httpx2 against a base URL of your choice."""
 
-    name: ClassVar[str] = "openai-compatible"
     provider: ClassVar[str] = "OpenAI-compatible server"
     key_spec: ClassVar[KeySpec | None] = OPENAI_COMPATIBLE_KEY
 
-    def __init__(self, settings: GeneratorSettings | None = None, *,
-                 transport: httpx2.AsyncBaseTransport | None = None) -> None:
-        super().__init__(settings, transport=transport)
-        if not self.settings.base_url:
-            raise GenerationError("the openai-compatible generator needs the server's URL: pass --base-url "
+    def __init__(self, settings: GeneratorSettings, *, used_by: str, transport: httpx2.AsyncBaseTransport | None = None,
+                 stops_all: Callable[[GenerationError], bool] | None = None) -> None:
+        super().__init__(settings, used_by=used_by, transport=transport, stops_all=stops_all)
+        if not settings.base_url:
+            raise GenerationError(f"the {used_by} needs the server's URL: pass --base-url "
                                   "(e.g. http://localhost:11434/v1 for Ollama, http://localhost:8000/v1 for vLLM)")
-        self.url = chat_completions_url(self.settings.base_url)
+        self.url = chat_completions_url(settings.base_url)
         self._clients: list[httpx2.AsyncClient] = []
 
     def _http(self, slot: int) -> httpx2.AsyncClient:
@@ -85,17 +94,39 @@ class OpenAICompatibleGenerator(ProviderGenerator):
             ) for _ in range(math.ceil(self.slot_count / per_client))]
         return self._clients[(slot // CONNECTIONS_PER_CLIENT) % len(self._clients)]
 
-    async def _complete(self, messages: list[Message], request: GenerationRequest, slot: int) -> Completion:
-        body = chat_body(self.model, messages, temperature=self._temperature(), max_tokens=self._max_tokens(),
-                         json_mode=self.json_mode)
+    def _body(self, messages: list[Message], *, stream: bool = False) -> dict[str, Any]:
+        return chat_body(self.model, messages, temperature=self._temperature(), max_tokens=self._max_tokens(),
+                         json_mode=self.json_mode, stream=stream)
+
+    async def _complete(self, messages: list[Message], slot: int) -> Completion:
         try:
-            response = await self._http(slot).post(self.url, json=body)
-            content = response.content
+            response = await self._http(slot).post(self.url, json=self._body(messages))
         except httpx2.HTTPError as exc:
-            failure = transport_failure(exc, self.settings.timeout_s)
-            if failure is None:
-                raise GenerationError(f"the {self.provider} request could not be sent: {type(exc).__name__}") from None
-            raise failure from None
+            raise self._not_sent(exc) from None
+        return self._answer(response)
+
+    async def _stream(self, messages: list[Message], slot: int) -> AsyncGenerator[Delta, None]:
+        request = self._http(slot).stream("POST", self.url, json=self._body(messages, stream=True),
+                                          headers={"Accept": "text/event-stream"})
+        try:
+            async with request as response:
+                if response.status_code >= 400 or not _is_event_stream(response):
+                    await response.aread()
+                    yield Delta.whole(self._answer(response))
+                    return
+                done = False
+                async with aclosing(sse_data(response.aiter_lines())) as events:
+                    async for data in events:  # read to the end after [DONE], so the connection is kept
+                        if data.strip() == "[DONE]":
+                            done = True
+                        elif not done:
+                            yield parse_stream_event(data)
+        except httpx2.HTTPError as exc:
+            raise self._not_sent(exc) from None
+
+    def _answer(self, response: httpx2.Response) -> Completion:
+        """The completion in a whole response, or the error its status maps to."""
+        content = response.content
         data: Any
         try:
             data = response.json() if content else None
@@ -108,7 +139,19 @@ class OpenAICompatibleGenerator(ProviderGenerator):
             raise TransientError(f"malformed response (HTTP {response.status_code}, not a JSON object)")
         return parse_chat_response(data)
 
-    async def _close_client(self) -> None:
+    def _not_sent(self, exc: httpx2.HTTPError) -> TransientError | GenerationError:
+        failure = transport_failure(exc, self.settings.timeout_s)
+        return failure or GenerationError(f"the {self.provider} request could not be sent: {type(exc).__name__}")
+
+    async def aclose(self) -> None:
         clients, self._clients = self._clients, []
         for client in clients:
             await client.aclose()
+
+
+class OpenAICompatibleGenerator(ProviderGenerator):
+    """Examples from any Chat Completions server."""
+
+    name: ClassVar[str] = "openai-compatible"
+    key_provider: ClassVar[str | None] = "openai-compatible"
+    client_class: ClassVar[type[ProviderClient]] = OpenAICompatibleClient

@@ -53,10 +53,25 @@ def completion_json(text: str, *, model: str = "fake-model", prompt_tokens: int 
     }
 
 
+def is_judge_prompt(body: dict[str, Any]) -> bool:
+    """Whether the request is the core judge's (it asks for the five rubric scores)."""
+    return any('"grounding": 1-5' in str(m.get("content", "")) for m in body.get("messages", []))
+
+
+def verdict_text(score: int = 4, reason: str = "Accurate and grounded in the passage.") -> str:
+    """A judge's answer giving `score` (1-5) on every criterion."""
+    criteria = ("accuracy", "relevance", "clarity", "usefulness", "grounding")
+    return json.dumps({**dict.fromkeys(criteria, score), "reason": reason})
+
+
 def answer(body: dict[str, Any]) -> dict[str, Any]:
-    """The whole fake answer to a request body: the examples it asks for, with token counts from the lengths."""
-    passage, round_, count = parse_prompt(body)
-    text = examples_text(passage, round_, count)
+    """The whole fake answer to a request body: a judge's verdict for a judge prompt, otherwise the examples it
+    asks for; token counts from the lengths."""
+    if is_judge_prompt(body):
+        text = verdict_text()
+    else:
+        passage, round_, count = parse_prompt(body)
+        text = examples_text(passage, round_, count)
     user = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
     return completion_json(text, model=str(body.get("model")), prompt_tokens=user // 4,
                            completion_tokens=len(text) // 4)
