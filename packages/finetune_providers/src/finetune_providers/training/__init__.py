@@ -1,0 +1,21 @@
+"""Hosted fine-tuning trainers, registered by name through the providers' plugin.
+
+    openai     OpenAI fine-tuning (method `supervised`)
+    mistral    Mistral fine-tuning (method `supervised`)
+    together   Together AI fine-tuning (methods `lora`, `full`)
+    anthropic  refuses with NotSupportedError: Anthropic has no public fine-tuning API
+
+They share one lifecycle (`HostedTrainer`, in `_hosted`): upload, find-or-create the remote job,
+poll it into status, metrics and events, resume after a crash, cancel. Another hosted provider
+is one small module: a `HostedTrainer` subclass that speaks its API.
+"""
+
+from finetune_providers.training._hosted import HostedTrainer
+from finetune_providers.training.anthropic_trainer import AnthropicTrainer
+from finetune_providers.training.mistral_trainer import MistralTrainer
+from finetune_providers.training.openai_trainer import OpenAITrainer
+from finetune_providers.training.together_trainer import TogetherTrainer
+
+TRAINERS = (OpenAITrainer, MistralTrainer, TogetherTrainer, AnthropicTrainer)
+
+__all__ = ["TRAINERS", "AnthropicTrainer", "HostedTrainer", "MistralTrainer", "OpenAITrainer", "TogetherTrainer"]
