@@ -18,11 +18,12 @@ FINETUNE = shutil.which("finetune")
 pytestmark = pytest.mark.skipif(FINETUNE is None, reason="the finetune console script is not installed")
 
 
-def finetune(workspace: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def finetune(workspace: Path, *args: str, check: bool = True,
+             input_text: str | None = None) -> subprocess.CompletedProcess[str]:
     assert FINETUNE is not None
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run([FINETUNE, "--workspace", str(workspace), *args], capture_output=True, text=True,
-                          check=check, env=env, timeout=600)
+                          check=check, env=env, timeout=600, input=input_text)
 
 
 def finetune_json(workspace: Path, *args: str) -> Any:

@@ -68,6 +68,9 @@ class Workspace:
         # session for youtube-transcript-api. None means the real network.
         self.http_transport: httpx.BaseTransport | None = None
         self.requests_session: requests.Session | None = None
+        # provider -> API key given for this process only (the CLI's --api-key): used before the stored keys,
+        # never written anywhere
+        self.session_keys: dict[str, str] = {}
 
     @classmethod
     def open(

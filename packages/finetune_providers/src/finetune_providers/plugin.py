@@ -1,18 +1,22 @@
 """The providers' plugin, found through the `finetune` entry point `providers`.
 
 Only light modules are imported here: each SDK (openai, anthropic, mistralai, llama_cpp) is
-imported when its generator first sends a request, so loading the plugins stays fast.
+imported when its generator, chat model or trainer first sends a request, so loading the
+plugins stays fast.
 """
 
 from __future__ import annotations
 
 from finetune_core.hookspecs import Register, hookimpl
 
+from finetune_providers.accounts import PROVIDERS
 from finetune_providers.anthropic_sdk import AnthropicGenerator
+from finetune_providers.chat_models import CHAT_MODELS
 from finetune_providers.llama_cpp_local import LlamaCppGenerator
 from finetune_providers.mistral_sdk import MistralGenerator
 from finetune_providers.openai_compatible import OpenAICompatibleGenerator
 from finetune_providers.openai_sdk import OpenAIGenerator
+from finetune_providers.training import TRAINERS
 
 GENERATORS = (OpenAICompatibleGenerator, OpenAIGenerator, AnthropicGenerator, MistralGenerator, LlamaCppGenerator)
 
@@ -22,3 +26,24 @@ def finetune_register_generators(register: Register) -> None:
     """Register `openai-compatible`, `openai`, `anthropic`, `mistral` and `llama-cpp` (classes)."""
     for generator in GENERATORS:
         register(generator)
+
+
+@hookimpl
+def finetune_register_providers(register: Register) -> None:
+    """Register the key-store providers: openai, anthropic, mistral, together, openai-compatible."""
+    for provider in PROVIDERS:
+        register(provider)
+
+
+@hookimpl
+def finetune_register_chat_models(register: Register) -> None:
+    """Register a chat model (with streaming) per provider."""
+    for chat_model in CHAT_MODELS:
+        register(chat_model)
+
+
+@hookimpl
+def finetune_register_trainers(register: Register) -> None:
+    """Register the hosted fine-tuning trainers: openai, mistral, together, and anthropic (which refuses)."""
+    for trainer in TRAINERS:
+        register(trainer)

@@ -9,8 +9,10 @@ import click
 from finetune_core import __version__
 from finetune_core.cli._common import CliState
 from finetune_core.cli.demo import demo
+from finetune_core.cli.keys import keys
 from finetune_core.cli.pipeline import chunk, chunks, export, generate, ingest, sources, stats
 from finetune_core.cli.projects import project
+from finetune_core.cli.training import fine_tunes_group, judge, models, train
 from finetune_core.plugins import load_plugins
 
 
@@ -29,7 +31,8 @@ def cli(ctx: click.Context, workspace_path: Path, database_url: str | None, as_j
     ctx.call_on_close(state.close)
 
 
-for command in (demo, project, ingest, sources, chunk, chunks, generate, stats, export):
+for command in (demo, project, ingest, sources, chunk, chunks, generate, stats, export, judge, keys, train,
+                fine_tunes_group, models):
     cli.add_command(command)
 
 load_plugins().hook.finetune_register_commands(cli=cli)

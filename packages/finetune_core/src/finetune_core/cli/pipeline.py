@@ -8,7 +8,7 @@ import click
 
 from finetune_core.cli._common import emit, handle_errors, make_table, run_job, state
 from finetune_core.domain import SourceKind
-from finetune_core.errors import FinetuneError
+from finetune_core.errors import FinetuneError, InvalidInputError
 from finetune_core.services import chunks as chunk_service
 from finetune_core.services import curation, exports, projects
 from finetune_core.services import sources as source_service
@@ -101,16 +101,24 @@ def chunks(project_ref: str, source_id: str | None, limit: int, offset: int) -> 
 @click.option("--model", default=None, help="Model name for model-backed generators.")
 @click.option("--base-url", default=None, help="Base URL for OpenAI-compatible servers.")
 @click.option("--concurrency", type=int, default=None, help="Requests in flight.")
+@click.option("--rpm", type=float, default=None, help="Requests per minute at most (paced evenly).")
+@click.option("--tpm", type=float, default=None, help="Tokens per minute at most.")
+@click.option("--api-key", default=None, help="The provider key (default: `finetune keys set`, then the "
+                                               "provider's environment variable).")
 @click.option("--preview", "preview_count", type=int, default=None, help="Only generate N preview examples.")
 @click.option("--target", type=int, default=None, help="Number of examples wanted (default: project config).")
 @click.option("--per-chunk", type=int, default=None, help="Examples asked per chunk and round.")
 @handle_errors
 def generate(project_ref: str, generator: str | None, model: str | None, base_url: str | None,
-             concurrency: int | None, preview_count: int | None, target: int | None, per_chunk: int | None) -> None:
+             concurrency: int | None, rpm: float | None, tpm: float | None, api_key: str | None,
+             preview_count: int | None, target: int | None, per_chunk: int | None) -> None:
     """Generate examples (resumable: a rerun only does what is missing), then validate and split."""
     found = projects.get_project(state().workspace, project_ref)
     settings = {key: value for key, value in
-                {"model": model, "base_url": base_url, "concurrency": concurrency}.items() if value is not None}
+                {"model": model, "base_url": base_url, "concurrency": concurrency, "requests_per_minute": rpm,
+                 "tokens_per_minute": tpm}.items() if value is not None}
+    if api_key is not None:
+        _key_for_this_process(generator or found.config.generator, api_key)
     if preview_count is not None:
         job = run_job("dataset_preview", found.id, "Preview", num_examples=preview_count, generator=generator,
                       settings=settings)
@@ -118,8 +126,21 @@ def generate(project_ref: str, generator: str | None, model: str | None, base_ur
         job = run_job("dataset_generate", found.id, "Generating", num_examples_target=target,
                       examples_per_chunk=per_chunk, generator=generator, settings=settings)
     summary = job.result_summary
+    usage = summary.get("usage") or {}
+    cost = f", about ${usage['cost_usd']:.4f}" if "cost_usd" in usage else ""
+    tokens = (f", {usage.get('input_tokens', 0):.0f} input / {usage.get('output_tokens', 0):.0f} output tokens"
+              if usage.get("input_tokens") or usage.get("output_tokens") else "")
     emit(summary, message=f"{summary['total_generated']} examples ({summary.get('valid', 0)} valid) "
-                          f"from {summary['requests']} requests in {summary['seconds']} s")
+                          f"from {summary['requests']} requests in {summary['seconds']} s{tokens}{cost}")
+
+
+def _key_for_this_process(generator: str, api_key: str) -> None:
+    """Hand --api-key to the generator for this process only: job parameters are stored, and a key must not be."""
+    workspace = state().workspace
+    provider = workspace.plugins.generators.get(generator).key_provider
+    if not provider:
+        raise InvalidInputError(f"the {generator} generator takes no API key")
+    workspace.session_keys[provider] = api_key
 
 
 @click.command()

@@ -92,15 +92,17 @@ def fine_tune_job(context: JobContext, *, project_id: str, fine_tune_id: str) ->
     if fine_tune.status.finished:
         return _summary(fine_tune, 0.0)
     trainer_type = trainer_class(workspace, fine_tune.trainer)
-    run = TrainingRun(workspace, fine_tune, project, context=context,
-                      api_key=_require_key(workspace, trainer_type, fine_tune.owner_id))
-    trainer = trainer_type(fine_tune.options)
+    run = TrainingRun(workspace, fine_tune, project, context=context, api_key=None)
     started = time.monotonic()
+    trainer: Trainer | None = None
     try:
+        run.api_key = _require_key(workspace, trainer_type, fine_tune.owner_id)  # the key may be gone since
+        trainer = trainer_type(fine_tune.options)
         trainer.train(run)
     except JobCancelledError:
         try:
-            trainer.cancel(run)
+            if trainer is not None:
+                trainer.cancel(run)
         finally:
             run.set_status(FineTuneStatus.CANCELLED, "cancelled")
         raise

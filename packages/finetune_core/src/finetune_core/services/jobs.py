@@ -6,16 +6,35 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from finetune_core.domain import Job, JobEvent, JobStatus, utcnow
-from finetune_core.errors import JobAlreadyFinishedError
+from finetune_core.errors import InvalidInputError, JobAlreadyFinishedError
 from finetune_core.jobs.handlers import handler_for
 
 if TYPE_CHECKING:
     from finetune_core.workspace import Workspace
 
 
+SECRET_PARAMS = frozenset({"api_key", "password", "secret", "secret_key"})
+
+
+def _secret_path(value: Any, path: str = "") -> str | None:
+    """Where a parameter that looks like a secret sits in `value`, if anywhere."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if str(key).lower() in SECRET_PARAMS and item:
+                return f"{path}{key}"
+            found = _secret_path(item, f"{path}{key}.")
+            if found:
+                return found
+    return None
+
+
 def new_job(type: str, *, project_id: str | None, queue: str = "default", **params: Any) -> Job:
     """A queued job, not stored yet (for callers that store it with other rows in one transaction)."""
     handler_for(type)  # refuse an unknown type before anything is stored
+    secret = _secret_path(params)
+    if secret is not None:  # job parameters are stored and shown: a key there would leak
+        raise InvalidInputError(f"'{secret}' cannot be a job parameter: store API keys with `finetune keys set` "
+                                f"(Workspace.set_key) or set the provider's environment variable", parameter=secret)
     if project_id is not None:
         params = {"project_id": project_id, **params}
     return Job(type=type, project_id=project_id, queue=queue, params=params)

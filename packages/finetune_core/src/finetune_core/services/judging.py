@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from finetune_core.workspace import Workspace
 
 JUDGE_CODE = "judge_below_threshold"
+# errors no other example can escape; anything else (a rejected request, a request still failing after its
+# retries) fails that example only, and the next run tries it again
+STOPS_THE_RUN = frozenset({"PROVIDER_AUTH", "PROVIDER_QUOTA", "PROVIDER_NO_KEY", "PROVIDER_BAD_KEY",
+                           "API_KEY_MISSING", "INVALID_API_KEY"})
 FLUSH_EVERY = 64
 
 
@@ -60,8 +64,8 @@ class _Judging:
         try:
             reply = await self.model.complete(messages)
         except FinetuneError as exc:
-            if exc.error_code.startswith("PROVIDER") or exc.error_code == "GENERATION_FAILED":
-                raise  # a refused key, a rejected request: every other example would meet it too
+            if exc.error_code in STOPS_THE_RUN:
+                raise  # a refused key, no quota left: every other example would meet it too
             self._failed(exc.message)
             return
         except Exception as exc:  # one example's failure (after the model's own retries) is retried next run

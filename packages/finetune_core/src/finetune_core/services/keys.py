@@ -73,13 +73,16 @@ def delete_key(workspace: Workspace, provider: str, *, owner_id: str | None = No
 
 
 def stored_key(workspace: Workspace, provider: str, *, owner_id: str | None = None) -> str | None:
+    """The key this workspace holds for `provider`: one given for this process (`session_keys`), else the stored one."""
+    if provider in workspace.session_keys:
+        return workspace.session_keys[provider]
     with workspace.unit_of_work() as repo:
         token = repo.encrypted_provider_key(_owner(owner_id), provider)
     return cipher(workspace).decrypt(token) if token is not None else None
 
 
 def resolve_key(workspace: Workspace, provider: str, *, owner_id: str | None = None) -> str | None:
-    """The key to call `provider` with: the stored one, else its environment variable, else None."""
+    """The key to call `provider` with: this process's, else the stored one, else its environment variable."""
     key = stored_key(workspace, provider, owner_id=owner_id)
     if key is not None:
         return key

@@ -1,0 +1,152 @@
+"""`finetune train`, `finetune fine-tunes ...`, `finetune models` and `finetune judge`."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from finetune_core.cli._common import console, emit, handle_errors, make_table, run_job, state
+from finetune_core.domain import FineTune, FineTuneStatus
+from finetune_core.errors import FinetuneError, InvalidInputError
+from finetune_core.services import fine_tunes, jobs, projects
+
+project_option = click.option("--project", "project_ref", required=True, help="Project name or id.")
+
+
+def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
+    """`key=value` pairs; values are read as JSON where they parse (3, 2e-4, true, "x"), else as text."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"{option} takes key=value, not {pair!r}")
+        try:
+            values[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key.strip()] = raw
+    return values
+
+
+def _follow(fine_tune: FineTune) -> FineTune:
+    """A progress bar over the fine-tuning until it ends, with the latest step and loss."""
+    workspace = state().workspace
+    label = f"{fine_tune.trainer} {fine_tune.method or ''}".strip()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+                  console=console, disable=state().as_json) as progress:
+        task = progress.add_task(label, total=100.0)
+        seen = 0
+        while True:
+            fine_tune = fine_tunes.get_fine_tune(workspace, fine_tune.id)
+            if fine_tune.job_id:
+                for event in jobs.events(workspace, fine_tune.job_id, after_seq=seen):
+                    seen = event.seq
+                    if "train_loss" in event.data:
+                        progress.update(task, description=f"{label}: step {event.data.get('step')} "
+                                                          f"loss {event.data['train_loss']:.4g}")
+            progress.update(task, completed=fine_tune.progress)
+            if fine_tune.status.finished:
+                return fine_tune
+            time.sleep(0.5)
+
+
+@click.command()
+@project_option
+@click.option("--trainer", required=True, help="Trainer name: openai, mistral, together, local, or a plugin's.")
+@click.option("--base-model", required=True, help="The model to fine-tune (provider model name or HF id).")
+@click.option("--method", default=None, help="lora, qlora, full, supervised...: what the trainer accepts.")
+@click.option("--param", "params", multiple=True, help="A hyperparameter, key=value (repeatable): n_epochs=3.")
+@click.option("--option", "options", multiple=True, help="A trainer option, key=value (repeatable): suffix=v1.")
+@click.option("--name", default=None)
+@click.option("--no-wait", is_flag=True, help="Start it and return (follow it with `finetune fine-tunes show`).")
+@handle_errors
+def train(project_ref: str, trainer: str, base_model: str, method: str | None, params: tuple[str, ...],
+          options: tuple[str, ...], name: str | None, no_wait: bool) -> None:
+    """Fine-tune a model on the project's dataset (hosted at a provider, or locally with a GPU plugin)."""
+    workspace = state().workspace
+    found = projects.get_project(workspace, project_ref)
+    started = fine_tunes.create_fine_tune(workspace, found.id, trainer=trainer, base_model=base_model, method=method,
+                                          hyperparameters=parse_pairs(params, "--param"),
+                                          options=parse_pairs(options, "--option"), name=name)
+    ended = started if no_wait else _follow(started)
+    if ended.status is FineTuneStatus.ERROR:
+        raise FinetuneError(f"the fine-tuning failed: {ended.error_message}")
+    model = f"; model {ended.model_id}" if ended.model_id else ""
+    emit(ended, message=f"Fine-tuning {ended.id}: {ended.status.value}{model}")
+
+
+@click.group("fine-tunes")
+def fine_tunes_group() -> None:
+    """List, show and cancel fine-tunings."""
+
+
+@fine_tunes_group.command("list")
+@click.option("--project", "project_ref", default=None, help="Only this project's.")
+@handle_errors
+def list_fine_tunes(project_ref: str | None) -> None:
+    items, total = fine_tunes.list_fine_tunes(state().workspace, project_id=project_ref)
+    rows = [(f.id, f.name, f.trainer, f.base_model, f.status.value, f"{f.progress:.0f}%", f.metrics.get("train_loss"))
+            for f in items]
+    emit({"items": items, "total": total},
+         make_table(f"Fine-tunings ({total})", ["id", "name", "trainer", "base model", "status", "progress",
+                                                "train loss"], rows))
+
+
+@fine_tunes_group.command("show")
+@click.argument("fine_tune_id")
+@click.option("--follow", is_flag=True, help="Follow it until it ends.")
+@handle_errors
+def show(fine_tune_id: str, follow: bool) -> None:
+    found = fine_tunes.get_fine_tune(state().workspace, fine_tune_id)
+    if follow:
+        found = _follow(found)
+    emit(found, message=f"{found.name}: {found.status.value} {found.progress:.0f}% metrics {found.metrics}"
+                        + (f" error: {found.error_message}" if found.error_message else ""))
+
+
+@fine_tunes_group.command("cancel")
+@click.argument("fine_tune_id")
+@handle_errors
+def cancel(fine_tune_id: str) -> None:
+    found = fine_tunes.cancel_fine_tune(state().workspace, fine_tune_id)
+    emit(found, message=f"Cancel requested: {found.status.value}")
+
+
+@click.command()
+@click.option("--project", "project_ref", default=None, help="Only this project's.")
+@handle_errors
+def models(project_ref: str | None) -> None:
+    """The fine-tuned models registered so far."""
+    workspace = state().workspace
+    project_id = projects.get_project(workspace, project_ref).id if project_ref else None
+    items, total = fine_tunes.list_models(workspace, project_id=project_id)
+    rows = [(m.id, m.name, m.provider, m.base_model, m.provider_model_id or m.artifact_path) for m in items]
+    emit({"items": items, "total": total},
+         make_table(f"Models ({total})", ["id", "name", "provider", "base model", "model"], rows))
+
+
+@click.command()
+@project_option
+@click.option("--chat-model", required=True, help="Chat model name: openai, anthropic, mistral, openai-compatible...")
+@click.option("--model", default=None, help="The model the judge uses.")
+@click.option("--base-url", default=None, help="Base URL for OpenAI-compatible servers.")
+@click.option("--concurrency", type=int, default=None, help="Requests in flight.")
+@click.option("--rpm", type=float, default=None, help="Requests per minute at most.")
+@click.option("--threshold", type=float, default=None, help="Examples scoring under this (1-5) leave the exports.")
+@click.option("--rejudge", is_flag=True, help="Score again the examples already judged.")
+@handle_errors
+def judge(project_ref: str, chat_model: str, model: str | None, base_url: str | None, concurrency: int | None,
+          rpm: float | None, threshold: float | None, rejudge: bool) -> None:
+    """Score each example with a model against a rubric (accuracy, relevance, clarity, usefulness, grounding)."""
+    found = projects.get_project(state().workspace, project_ref)
+    settings = {key: value for key, value in {"model": model, "base_url": base_url, "concurrency": concurrency,
+                                              "requests_per_minute": rpm}.items() if value is not None}
+    job = run_job("dataset_judge", found.id, "Judging", chat_model=chat_model, settings=settings,
+                  threshold=threshold, rejudge=rejudge)
+    summary = job.result_summary
+    emit(summary, message=f"{summary['judged']} judged (mean {summary['mean_score']}), {summary['below_threshold']} "
+                          f"under the threshold {summary['threshold']}, {summary['failed'] + summary['unparsed']} "
+                          f"left for a rerun; {summary['valid']} valid examples")
