@@ -288,26 +288,25 @@ def test_unparseable_answers_keep_the_raw_text() -> None:
     assert draft.errors == ["json_invalid"] and draft.raw == garbage
 
 
-# --- openai-compatible through a MockTransport: odd answers ----------------------------------------------------------
+# --- openai-compatible against a local server: odd answers ------------------------------------------------------------
 
 def test_openai_compatible_retries_malformed_answers_and_reads_content_parts() -> None:
     from finetune_providers.openai_compatible import OpenAICompatibleGenerator
+    from providers_testkit import Action, Call, chat_server
 
-    answers = [httpx2.Response(200, content=b"<html>gateway hiccup</html>"),
-               httpx2.Response(200, json={"object": "chat.completion", "choices": []}),
-               httpx2.Response(200, json={"choices": [{"message": {"role": "assistant", "content": [
+    answers = [Action(body=b"<html>gateway hiccup</html>"),
+               Action(body={"object": "chat.completion", "choices": []}),
+               Action(body={"choices": [{"message": {"role": "assistant", "content": [
                    {"type": "text", "text": examples_text(PASSAGE, 0, 2)}]}, "finish_reason": "stop"}]})]
-    seen: list[httpx2.Request] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        seen.append(request)
+    def decide(call: Call) -> Action:
         return answers.pop(0)
 
-    generator = OpenAICompatibleGenerator(GeneratorSettings(
-        base_url="http://gpu-box:8000/v1", model="served-model", extra={"retry_initial_s": 0.001}),
-        transport=httpx2.MockTransport(handler))
-    (result,) = _run(generator, _request())
-    assert str(seen[0].url) == "http://gpu-box:8000/v1/chat/completions"
+    with chat_server(decide) as server:
+        generator = OpenAICompatibleGenerator(GeneratorSettings(
+            base_url=server.url, model="served-model", extra={"retry_initial_s": 0.001}))
+        (result,) = _run(generator, _request())
+        assert [call.path for call in server.calls] == ["/v1/chat/completions"] * 3
     assert result.error is None and len(result.drafts) == 2
     assert result.usage["requests"] == 3 and result.usage["retries"] == 2
     assert result.usage["input_tokens"] == 0  # the server reported no usage

@@ -1,6 +1,6 @@
 """Chat models per provider (`finetune_register_chat_models`): one answer at once (`complete`) or streamed.
 
-    openai-compatible   any Chat Completions server: server-sent events over httpx2
+    openai-compatible   any Chat Completions server: server-sent events over aiohttp
     openai              OpenAI: the SDK's `stream=True` chunks
     anthropic           Anthropic: the SDK's `messages.create(stream=True)` events
     mistral             Mistral: the SDK's `chat.stream_async`
