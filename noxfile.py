@@ -45,6 +45,15 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def llama_cpp(session: nox.Session) -> None:
+    """The llama-cpp generator and chat model on a real llama.cpp, compiled here (several minutes; CI runs it)."""
+    session.install("-e", "packages/finetune_core", "-e", "packages/finetune_providers[llama-cpp]",
+                    "gguf>=0.10", "pytest>=8", "pytest-timeout", "hypothesis>=6.100",
+                    env={"CMAKE_ARGS": "-DGGML_NATIVE=OFF"})  # a build that runs on any x86-64, not just this CPU
+    session.run("pytest", "-q", "tests/providers/test_providers_llama_cpp.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff over everything."""
     session.install("ruff>=0.6")
