@@ -28,12 +28,14 @@ TEST_DEPS = [
     "datasets>=3",  # loads exported Alpaca/ShareGPT files as a user would
     "tokenizers>=0.19",  # trains a tokenizer on the spot for the hf: tokenizer tests
     "psycopg[binary]>=3.1",  # the PostgreSQL tests (a throwaway server is started when initdb exists)
+    "fakeredis>=2.40",  # the worker's unit tests (its integration tests run a real redis-server)
 ]
 # torch has to come first, pinned, or a dependency pulls a multi-GB CUDA build (see README)
 TORCH = "torch==2.13.0"
 
 
 def install_project(session: nox.Session, *extra: str) -> None:
+    session.install(TORCH)  # first: the local-GPU plugin depends on torch, and only this pin keeps it the CPU wheel
     session.install(*[arg for package in PACKAGES for arg in ("-e", package)], *extra)
 
 

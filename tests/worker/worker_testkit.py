@@ -1,0 +1,92 @@
+"""Helpers for the worker tests: waiting on a condition, `finetune worker` subprocesses."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+STALE_AFTER_S = 2.0  # FINETUNE_JOB_STALE_AFTER_S for the workers and the test workspaces
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], object], timeout_s: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Workers:
+    """Starts `finetune worker` subprocesses (each in its own process group) and kills what is left at the end."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.processes: list[subprocess.Popen[bytes]] = []
+        bin_dir = Path(sys.executable).parent
+        self.finetune = bin_dir / "finetune"
+        self.env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
+                    "FINETUNE_JOB_STALE_AFTER_S": str(STALE_AFTER_S)}
+        self.env.pop("REDIS_URL", None)
+
+    def start(self, root: Path, redis_url: str, *, database_url: str | None = None, queues: str = "default",
+              burst: bool = False, name: str | None = None, reap_interval_s: float = 0.5) -> subprocess.Popen[bytes]:
+        if not self.finetune.exists():
+            pytest.skip(f"no finetune console script next to {sys.executable}")
+        command = [str(self.finetune), "--workspace", str(root)]
+        if database_url:
+            command += ["--database-url", database_url]
+        command += ["worker", "--queues", queues, "--redis-url", redis_url, "--import", "worker_jobs",
+                    "--reap-interval", str(reap_interval_s)]
+        if burst:
+            command.append("--burst")
+        if name:
+            command += ["--name", name]
+        log = open(self.logs / f"worker-{len(self.processes)}.log", "wb")  # noqa: SIM115 - the process keeps it
+        process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        log.close()
+        self.processes.append(process)
+        return process
+
+    def run_burst(self, root: Path, redis_url: str, *, timeout_s: float = 30.0, **options: object) -> None:
+        process = self.start(root, redis_url, burst=True, **options)  # type: ignore[arg-type]
+        assert process.wait(timeout_s) == 0, self.output()
+
+    def kill(self, process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+        """Signal the worker's whole group: the worker, its work horse, its reaper and scheduler."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        process.wait(15)
+
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
+        """A warm shutdown (SIGTERM to the worker alone), as a process manager would do."""
+        process.terminate()
+        try:
+            process.wait(15)
+        finally:
+            self.kill(process)
+
+    def output(self) -> str:
+        return "\n".join(f"--- {path.name}\n{path.read_text(errors='replace')[-4000:]}"
+                         for path in sorted(self.logs.glob("worker-*.log")))
+
+    def close(self) -> None:
+        for process in self.processes:
+            self.kill(process)
