@@ -1,6 +1,26 @@
-"""The finetune REST API: a thin Flask adapter over finetune_core.
+"""The finetune REST API: a thin Flask adapter over finetune_core (the contract: shared/API.md).
 
-Empty for now: its issue fills it in. It depends on finetune_core only (dependencies point inward).
+    from finetune_web import create_app
+    app = create_app()          # settings from FINETUNE_* variables; `finetune serve` runs it on gunicorn
+
+Light on import (the `finetune` CLI loads the plugin module on every command): Flask comes with
+`create_app`.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from finetune_web.app import create_app
+
 __version__ = "0.1.0"
+__all__ = ["__version__", "create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from finetune_web.app import create_app
+
+        return create_app
+    raise AttributeError(name)

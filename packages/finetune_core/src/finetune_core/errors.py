@@ -10,6 +10,8 @@
     │   ├── InvalidApiKeyError   a provider key that cannot be one of that provider
     │   └── NotSupportedError    the provider has no such capability (Anthropic fine-tuning)
     ├── MissingApiKeyError       the provider's key is neither stored nor in the environment (401)
+    ├── AuthenticationError      wrong credentials, or a token whose session is revoked or expired (401)
+    ├── PermissionDeniedError    the caller is known but may not do this (403)
     ├── UnsupportedFileTypeError MIME type, read from the bytes, not accepted (415)
     ├── FileTooLargeError        over the per-file or per-project limit (413)
     ├── SourceLoadError          a file or page could not be turned into a Document
@@ -72,6 +74,14 @@ class NotSupportedError(InvalidInputError):
 
 class MissingApiKeyError(FinetuneError):
     error_code = "API_KEY_MISSING"
+
+
+class AuthenticationError(FinetuneError):
+    error_code = "AUTHENTICATION_FAILED"
+
+
+class PermissionDeniedError(FinetuneError):
+    error_code = "FORBIDDEN"
 
 
 class UnsupportedFileTypeError(FinetuneError):

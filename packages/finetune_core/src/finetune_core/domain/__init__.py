@@ -1,6 +1,7 @@
 """The domain: pydantic models with no framework imports."""
 
 from finetune_core.domain.models import (
+    AuthSession,
     Chunk,
     Document,
     Example,
@@ -25,11 +26,13 @@ from finetune_core.domain.models import (
     Split,
     TaskType,
     TrainedModel,
+    User,
     new_id,
     utcnow,
 )
 
 __all__ = [
+    "AuthSession",
     "Chunk",
     "Document",
     "Example",
@@ -54,6 +57,7 @@ __all__ = [
     "Split",
     "TaskType",
     "TrainedModel",
+    "User",
     "new_id",
     "utcnow",
 ]

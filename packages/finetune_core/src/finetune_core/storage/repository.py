@@ -8,9 +8,11 @@ from typing import Any, cast
 
 from sqlalchemy import Select, Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from finetune_core.domain import (
+    AuthSession,
     Chunk,
     Document,
     Example,
@@ -22,10 +24,12 @@ from finetune_core.domain import (
     ProviderKey,
     Source,
     TrainedModel,
+    User,
     utcnow,
 )
-from finetune_core.errors import NotFoundError
+from finetune_core.errors import ConflictError, NotFoundError
 from finetune_core.storage.tables import (
+    AuthSessionRow,
     Base,
     ChunkRow,
     DocumentRow,
@@ -37,6 +41,7 @@ from finetune_core.storage.tables import (
     ProviderKeyRow,
     SourceRow,
     TrainedModelRow,
+    UserRow,
 )
 
 _RENAMED = {"metadata": "metadata_"}
@@ -45,9 +50,9 @@ _RENAMED = {"metadata": "metadata_"}
 def _column_values(model: Any, exclude: set[str] | None = None) -> dict[str, Any]:
     """Values keyed by column name, for Core inserts (datetimes kept as objects)."""
     values: dict[str, Any] = model.model_dump(mode="json", exclude=exclude)
-    for field in ("created_at", "updated_at", "started_at", "finished_at", "completed_at", "heartbeat_at"):
-        if field in values:
-            values[field] = getattr(model, field)
+    for field in values:
+        if isinstance(attribute := getattr(model, field, None), datetime):
+            values[field] = attribute
     return values
 
 
@@ -568,3 +573,91 @@ class Repository:
         values = _row_values(row)
         values.pop("encrypted_key")
         return ProviderKey.model_validate(values)
+
+    # users ---------------------------------------------------------------------------
+    def add_user(self, user: User, password_hash: str) -> User:
+        """Insert `user`; ConflictError when its email or trigramme is taken (a concurrent sign-up included)."""
+        self.session.add(UserRow(**_to_row_values(user), password_hash=password_hash))
+        try:
+            self.session.flush()
+        except IntegrityError:
+            raise ConflictError("this email or trigramme is already registered", error_code="USER_EXISTS") from None
+        return user
+
+    def _user_row(self, user_id: str) -> UserRow:
+        row = self.session.get(UserRow, user_id)
+        if row is None:
+            raise NotFoundError(f"user '{user_id}' not found", user_id=user_id)
+        return row
+
+    @staticmethod
+    def _user(row: UserRow) -> User:
+        values = _row_values(row)
+        values.pop("password_hash")
+        return User.model_validate(values)
+
+    def get_user(self, user_id: str) -> User:
+        return self._user(self._user_row(user_id))
+
+    def user_by(self, *, email: str | None = None, trigramme: str | None = None) -> User | None:
+        """The user with this (normalised) email or trigramme, if any."""
+        condition = UserRow.email == email if email is not None else UserRow.trigramme == trigramme
+        row = self.session.scalars(select(UserRow).where(condition)).first()
+        return self._user(row) if row else None
+
+    def password_hash(self, user_id: str) -> str:
+        return self._user_row(user_id).password_hash
+
+    def save_user(self, user: User, *, password_hash: str | None = None) -> User:
+        user.updated_at = utcnow()
+        row = self._user_row(user.id)
+        for key, value in _to_row_values(user, exclude={"id", "created_at"}).items():
+            setattr(row, key, value)
+        if password_hash is not None:
+            row.password_hash = password_hash
+        try:
+            self.session.flush()
+        except IntegrityError:
+            raise ConflictError("this trigramme is already taken", error_code="TRIGRAMME_TAKEN") from None
+        return user
+
+    # sign-in sessions --------------------------------------------------------------------
+    def add_session(self, auth_session: AuthSession, refresh_jti: str) -> AuthSession:
+        self.session.add(AuthSessionRow(**_to_row_values(auth_session), refresh_jti=refresh_jti))
+        self.session.flush()
+        return auth_session
+
+    def get_session(self, session_id: str) -> AuthSession:
+        row = self.session.get(AuthSessionRow, session_id)
+        if row is None:
+            raise NotFoundError(f"session '{session_id}' not found", session_id=session_id)
+        self.session.refresh(row)
+        values = _row_values(row)
+        values.pop("refresh_jti")
+        return AuthSession.model_validate(values)
+
+    def rotate_refresh(self, session_id: str, presented_jti: str, new_jti: str, *, expires_at: datetime) -> bool:
+        """Swap the session's refresh token id, only if `presented_jti` is the current one of a live session.
+
+        One UPDATE, so two refreshes racing with the same token cannot both win.
+        """
+        now = utcnow()
+        result = self.session.execute(
+            update(AuthSessionRow)
+            .where(
+                AuthSessionRow.id == session_id,
+                AuthSessionRow.refresh_jti == presented_jti,
+                AuthSessionRow.revoked_at.is_(None),
+                AuthSessionRow.expires_at > now,
+            )
+            .values(refresh_jti=new_jti, expires_at=expires_at, last_used_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    def revoke_session(self, session_id: str, reason: str) -> None:
+        """Mark the session revoked (kept for audit); a session already revoked keeps its first reason."""
+        self.session.execute(
+            update(AuthSessionRow)
+            .where(AuthSessionRow.id == session_id, AuthSessionRow.revoked_at.is_(None))
+            .values(revoked_at=utcnow(), revoked_reason=reason)
+        )

@@ -1,0 +1,67 @@
+"""The app factory: `create_app(settings)` gives a Flask app over one Workspace.
+
+Request path: CORS preflight → rate limit → authentication (`finetune_web.auth`) → the route,
+which validates its input, calls one core service and shapes the answer; every error becomes the
+one error body (`finetune_web.errors`).
+"""
+
+from __future__ import annotations
+
+from finetune_core.jobs.runner import JobRunner
+from finetune_core.keys.cipher import workspace_secret
+from finetune_core.workspace import Workspace
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from finetune_web.auth import authenticate, init_jwt
+from finetune_web.cors import install_cors
+from finetune_web.current import EXTENSION, AppState
+from finetune_web.errors import register_error_handlers
+from finetune_web.openapi import api_config, make_api
+from finetune_web.ratelimit import install_rate_limits, limiter_for
+from finetune_web.routes import BLUEPRINTS
+from finetune_web.settings import WebSettings
+
+JWT_SECRET_FOLDER = "web"  # <workspace>/web/secret.key: the token-signing secret when none is set
+
+
+def job_runner(settings: WebSettings) -> JobRunner | None:
+    """RQ workers when REDIS_URL is set; None leaves the workspace's in-process threads."""
+    if settings.redis_url is None:
+        return None
+    from finetune_worker.runner import RqRunner
+
+    runner: JobRunner = RqRunner(settings.redis_url)
+    return runner
+
+
+def open_workspace(settings: WebSettings) -> Workspace:
+    return Workspace.open(settings.workspace, database_url=settings.database_url, runner=job_runner(settings))
+
+
+def jwt_secret(settings: WebSettings, workspace: Workspace) -> str:
+    """The configured secret, else one made once and kept in the workspace (every worker reads the same)."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    folder = workspace.root / JWT_SECRET_FOLDER
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return workspace_secret(folder)
+
+
+def create_app(settings: WebSettings | None = None, *, workspace: Workspace | None = None) -> Flask:
+    """The API; `workspace` lets a caller (a test) bring its own, else one is opened from the settings."""
+    settings = settings or WebSettings.from_env()
+    app = Flask("finetune_web")
+    if settings.proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)  # type: ignore[method-assign]
+    state = AppState(settings, workspace or open_workspace(settings), limiter_for(settings))
+    app.extensions[EXTENSION] = state
+    app.config.update(api_config(settings))
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    register_error_handlers(app)
+    init_jwt(app, settings, jwt_secret(settings, state.workspace))
+    install_cors(app, settings.cors_origins)
+    install_rate_limits(app, state.limiter)
+    app.before_request(authenticate)
+    make_api(app, BLUEPRINTS)
+    return app

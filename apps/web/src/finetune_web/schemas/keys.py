@@ -1,0 +1,46 @@
+"""Provider API keys of the caller (openai, anthropic, mistral, together, any installed provider)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from finetune_core.domain import ProviderKey
+from pydantic import BaseModel, Field
+
+from finetune_web.pagination import Page
+
+
+class KeyBody(BaseModel):
+    provider: str = Field(min_length=1, max_length=64, description="an installed provider: GET lists them")
+    key: str = Field(min_length=1, max_length=4096, description="the API key; stored encrypted, never shown again")
+
+
+class KeyCheckBody(BaseModel):
+    key: str | None = Field(None, min_length=1, max_length=4096, description="a key to check; absent: the stored one")
+
+
+class ProviderKeyOut(BaseModel):
+    id: str
+    user_id: str | None
+    provider: str
+    key: str = Field(description="masked (sk-…abcd): the key itself is never returned")
+    masked: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, key: ProviderKey) -> ProviderKeyOut:
+        return cls(id=key.id, user_id=key.owner_id or None, provider=key.provider, key=key.masked, masked=key.masked,
+                   created_at=key.created_at, updated_at=key.updated_at)
+
+
+class ProviderKeyPage(Page[ProviderKeyOut]):
+    providers: list[str] = Field(description="the providers whose keys can be stored here (installed plugins)")
+
+
+class KeyCheck(BaseModel):
+    provider: str
+    masked: str
+    format_ok: bool
+    live: Literal["ok", "not_available"] = Field(description="not_available: the provider has no live check")
