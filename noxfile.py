@@ -82,8 +82,10 @@ def bench(session: nox.Session) -> None:
     """Benchmarks; prints ratios measured in one run.
 
     bench_core.py (posargs go to it), then bench_generation.py, which ends with the peer comparison:
-    synthetic-data-kit, installed on first use in its own venv under .nox/ (see benchmarks/bench_peer_sdk.py).
+    synthetic-data-kit, installed on first use in its own venv under .nox/ (see benchmarks/bench_peer_sdk.py),
+    then bench_local_train.py (the local trainer over a bare trl script).
     """
     install_project(session, "fpdf2>=2.7")
     session.run("python", "benchmarks/bench_core.py", *session.posargs)
     session.run("python", "benchmarks/bench_generation.py")
+    session.run("python", "benchmarks/bench_local_train.py")

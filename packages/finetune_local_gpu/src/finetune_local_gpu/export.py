@@ -1,0 +1,138 @@
+"""Export of a completed local fine-tuning (finetuneflow §9), into the workspace file store by default.
+
+    exports/<project_id>/model/<fine_tune_id>/
+        adapter_model.safetensors, adapter_config.json   the adapter (a `full` run: the model's files)
+        tokenizer files                                   with the chat template trained with
+        training_config.json, metrics.json                from the run
+        report.md, loss_plot.png                          dataset stats, hyperparameters, final metrics, plot
+        merged/                                           optional: the adapter merged into the base model
+        finetuneflow_export.zip                           all of the above
+
+The adapter loads with `PeftModel.from_pretrained(base, folder)`. Light on import: torch, peft and
+matplotlib are imported only to merge and to draw.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from finetune_core.domain import FineTune, FineTuneStatus
+from finetune_core.errors import ConflictError, InvalidInputError
+from finetune_core.services import curation, fine_tunes
+
+from finetune_local_gpu.training.artifacts import RunFiles, artifacts_key, read_json
+from finetune_local_gpu.training.report import PLOT_FILE, plot_losses, render_report
+
+if TYPE_CHECKING:
+    from finetune_core.workspace import Workspace
+
+EXPORT_ZIP = "finetuneflow_export.zip"
+MERGED = "merged"
+NOT_EXPORTED = frozenset({"README.md", "training_args.bin"})  # trainer leftovers: a stub model card, a pickle
+UNCOMPRESSED = (".safetensors", ".bin", ".png")  # already dense: storing them is as small and much faster
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    fine_tune_id: str
+    folder: Path
+    files: list[tuple[str, int]]  # (path inside the folder, size in bytes), the zip last
+
+    @property
+    def zip_path(self) -> Path:
+        return self.folder / EXPORT_ZIP
+
+
+def export_key(project_id: str, fine_tune_id: str) -> str:
+    """The file-store key of a fine-tuning's export folder."""
+    return f"exports/{project_id}/model/{fine_tune_id}"
+
+
+def latest_trained(workspace: Workspace, project_id: str) -> FineTune:
+    """The project's most recent completed local fine-tuning; ConflictError NO_TRAINED_MODEL when none."""
+    items, _ = fine_tunes.list_fine_tunes(workspace, project_id=project_id, limit=None)
+    for fine_tune in items:
+        if fine_tune.status is FineTuneStatus.COMPLETED and fine_tune.trainer == "local":
+            return fine_tune
+    raise ConflictError("the project has no completed local fine-tuning to export: train one first "
+                        "(`finetune train --trainer local`)", error_code="NO_TRAINED_MODEL", project_id=project_id)
+
+
+def _trained_files(workspace: Workspace, fine_tune: FineTune) -> RunFiles:
+    files = RunFiles(workspace.files.local_path(artifacts_key(fine_tune.id)))
+    if fine_tune.trainer != "local":
+        raise InvalidInputError(f"fine-tuning {fine_tune.id} ran at {fine_tune.trainer}: only local fine-tunings "
+                                f"have model files to export", fine_tune_id=fine_tune.id)
+    if fine_tune.status is not FineTuneStatus.COMPLETED or not files.final.is_dir():
+        raise ConflictError(f"fine-tuning {fine_tune.id} has no trained model to export (status "
+                            f"{fine_tune.status.value})", error_code="NO_TRAINED_MODEL", fine_tune_id=fine_tune.id)
+    return files
+
+
+def _fresh_folder(workspace: Workspace, fine_tune: FineTune, out_dir: str | Path | None) -> Path:
+    if out_dir is not None:  # the caller's folder: written into, never emptied
+        folder = Path(out_dir)
+    else:
+        folder = workspace.files.local_path(export_key(fine_tune.project_id, fine_tune.id))
+        shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _sizes(folder: Path, names: list[str]) -> list[tuple[str, int]]:
+    return [(name, (folder / name).stat().st_size) for name in names]
+
+
+def merge_adapter(base_model: str, adapter: Path, out: Path) -> Path:
+    """The base model with the adapter merged in, saved with the tokenizer, in the base model's dtype."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    shutil.rmtree(out, ignore_errors=True)  # no shard of an earlier merge may stay beside the new one
+    base = AutoModelForCausalLM.from_pretrained(base_model, dtype="auto")
+    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    merged.save_pretrained(out)
+    AutoTokenizer.from_pretrained(str(adapter)).save_pretrained(out)
+    return out
+
+
+def _zip(folder: Path, names: list[str]) -> Path:
+    target = folder / EXPORT_ZIP
+    partial = folder / f".{EXPORT_ZIP}.part"
+    with zipfile.ZipFile(partial, "w", allowZip64=True) as archive:
+        for name in names:
+            method = zipfile.ZIP_STORED if name.endswith(UNCOMPRESSED) else zipfile.ZIP_DEFLATED
+            archive.write(folder / name, name, compress_type=method)
+    partial.replace(target)
+    return target
+
+
+def export_model(workspace: Workspace, fine_tune_id: str, *, merge: bool = False,
+                 out_dir: str | Path | None = None) -> ExportedModel:
+    """Write the export folder and its zip; see the module doc."""
+    fine_tune = fine_tunes.get_fine_tune(workspace, fine_tune_id)
+    run_files = _trained_files(workspace, fine_tune)
+    adapter = (run_files.final / "adapter_config.json").is_file()
+    if merge and not adapter:
+        raise InvalidInputError(f"fine-tuning {fine_tune.id} trained the whole model ({fine_tune.method}): there is "
+                                f"no adapter to merge", fine_tune_id=fine_tune.id)
+    folder = _fresh_folder(workspace, fine_tune, out_dir)
+    copied = [path for path in sorted(run_files.final.iterdir()) if path.is_file() and path.name not in NOT_EXPORTED]
+    for path in [*copied, run_files.training_config, run_files.metrics]:
+        shutil.copy2(path, folder / path.name)
+    names = [path.name for path in copied] + [run_files.training_config.name, run_files.metrics.name]
+    metrics = read_json(run_files.metrics)
+    names.append(plot_losses(metrics, folder / PLOT_FILE).name)
+    if merge:
+        merged = merge_adapter(fine_tune.base_model, run_files.final, folder / MERGED)
+        names += sorted(path.relative_to(folder).as_posix() for path in merged.rglob("*") if path.is_file())
+    report = render_report(fine_tune, read_json(run_files.training_config), metrics,
+                           curation.stats(workspace, fine_tune.project_id), _sizes(folder, names))
+    (folder / "report.md").write_text(report, encoding="utf-8")
+    names.append("report.md")
+    zip_path = _zip(folder, names)
+    return ExportedModel(fine_tune.id, folder, [*_sizes(folder, names), (EXPORT_ZIP, zip_path.stat().st_size)])

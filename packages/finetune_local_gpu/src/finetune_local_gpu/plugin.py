@@ -1,0 +1,29 @@
+"""The local GPU plugin, found through the `finetune` entry point `local_gpu`.
+
+Light on import: torch, transformers and peft are imported only when a probe, a resolution or a
+training actually runs, so every `finetune` command does not pay for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from finetune_core.hookspecs import Register, hookimpl
+
+
+@hookimpl
+def finetune_register_trainers(register: Register) -> None:
+    """Register the `local` trainer (lora, qlora, full on this machine's GPU, or its CPU)."""
+    from finetune_local_gpu.training.trainer import LocalTrainer
+
+    register(LocalTrainer)
+
+
+@hookimpl
+def finetune_register_commands(cli: Any) -> None:
+    """`finetune hardware`, `finetune resolve MODEL` and `finetune export-model`."""
+    from finetune_local_gpu.cli_export import export_model
+    from finetune_local_gpu.cli_probe import hardware, resolve
+
+    for command in (hardware, resolve, export_model):
+        cli.add_command(command)

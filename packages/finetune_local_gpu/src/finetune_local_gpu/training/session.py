@@ -1,0 +1,144 @@
+"""One local training run, from the exported dataset to the registered adapter.
+
+    preparing: check the device (QLoRA: the 4-bit probe, on this host), read the train/eval chats,
+               load the tokenizer and the model, save training_config.json
+    training:  trl's SFTTrainer (peft LoRA on every linear layer; none for `full`), seeded; resumed from
+               the last checkpoint of this run when a previous attempt died, else from the `resume_from`
+               fine-tuning's last checkpoint when asked
+    completed: the adapter (or model) saved under final/, metrics.json written, the model registered
+A CUDA out-of-memory ends the run with a TrainingError that says what to change.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from finetune_core.domain import FineTuneStatus, utcnow
+from finetune_core.errors import JobCancelledError, TrainingError
+from finetune_core.services import fine_tunes
+from finetune_core.training import TrainingRun
+from transformers import set_seed
+from transformers.trainer_callback import PrinterCallback
+from trl import SFTTrainer
+
+from finetune_local_gpu.training.artifacts import (
+    RunFiles,
+    artifacts_key,
+    history_from_log,
+    library_versions,
+    perplexity,
+    write_json,
+)
+from finetune_local_gpu.training.callbacks import RunReporter, reported_steps
+from finetune_local_gpu.training.data import build_dataset, ensure_chat_template, loss_masking, read_chats
+from finetune_local_gpu.training.hyperparameters import LocalHyperparameters, LocalOptions
+from finetune_local_gpu.training.model import (
+    load_model,
+    load_tokenizer,
+    lora_config,
+    out_of_memory_advice,
+    sft_config,
+)
+from finetune_local_gpu.training.runtime import Runtime, require_4bit, resolve_runtime
+
+DATASET_FORMAT = "openai"  # {"messages": [...]} per line
+
+
+def run_training(run: TrainingRun, hyperparameters: LocalHyperparameters, options: LocalOptions) -> None:
+    """Train (or resume) the run to its end; see the module doc."""
+    files = RunFiles(run.artifacts_dir())
+    if run.fine_tune.model_id is not None and files.final.is_dir():
+        return  # an attempt that died after registering the model: nothing left to do
+    method = run.fine_tune.method or "lora"
+    runtime = resolve_runtime(hyperparameters, options.device)
+    if method == "qlora":
+        require_4bit(runtime.device)  # again here: the worker may not be the host that accepted the request
+    run.set_status(FineTuneStatus.PREPARING)
+    try:
+        _train(run, files, method, hyperparameters, options, runtime)
+    except torch.cuda.OutOfMemoryError as exc:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        raise TrainingError(out_of_memory_advice(hyperparameters, method, runtime)) from exc
+
+
+def _resume_point(run: TrainingRun, files: RunFiles, options: LocalOptions) -> Path | None:
+    own = files.last_checkpoint()
+    if own is not None or options.resume_from is None:
+        return own
+    source = fine_tunes.get_fine_tune(run.workspace, options.resume_from)
+    if (source.base_model, source.method) != (run.fine_tune.base_model, run.fine_tune.method):
+        raise TrainingError(f"cannot resume from fine-tuning {source.id}: it trained {source.base_model} with "
+                            f"{source.method}, this one {run.fine_tune.base_model} with {run.fine_tune.method}")
+    checkpoint = RunFiles(run.workspace.files.local_path(artifacts_key(source.id))).last_checkpoint()
+    if checkpoint is None:
+        raise TrainingError(f"fine-tuning {source.id} left no checkpoint to resume from")
+    return checkpoint
+
+
+def _write_training_config(run: TrainingRun, files: RunFiles, method: str, hyperparameters: LocalHyperparameters,
+                           runtime: Runtime, *, masking: str, default_template: bool, examples: dict[str, int],
+                           resume: Path | None) -> None:
+    write_json(files.training_config, {
+        "fine_tune_id": run.fine_tune.id, "method": method, "base_model": run.fine_tune.base_model,
+        "hyperparameters": hyperparameters.model_dump(mode="json"), "runtime": runtime.as_dict(),
+        "seed": hyperparameters.seed, "assistant_only_loss": masking, "default_chat_template": default_template,
+        "dataset": examples, "resumed_from": str(resume.relative_to(run.workspace.files.root)) if resume else None,
+        "libraries": library_versions(), "written_at": utcnow().isoformat(),
+    })
+
+
+def _train(run: TrainingRun, files: RunFiles, method: str, hyperparameters: LocalHyperparameters,
+           options: LocalOptions, runtime: Runtime) -> None:
+    train_rows = read_chats(run.dataset_file("train", DATASET_FORMAT))
+    if not train_rows:
+        raise TrainingError("the project has no valid train examples")
+    eval_rows = read_chats(run.dataset_file("eval", DATASET_FORMAT))
+    resume = _resume_point(run, files, options)
+    set_seed(hyperparameters.seed)
+    tokenizer = load_tokenizer(run.fine_tune.base_model)
+    default_template = ensure_chat_template(tokenizer)
+    masking = loss_masking(tokenizer)
+    _write_training_config(run, files, method, hyperparameters, runtime, masking=masking,
+                           default_template=default_template, resume=resume,
+                           examples={"train_examples": len(train_rows), "eval_examples": len(eval_rows)})
+    train_dataset = build_dataset(train_rows, tokenizer, masking)
+    eval_dataset = build_dataset(eval_rows, tokenizer, masking) if eval_rows else None
+    reporter = RunReporter(run, reported_steps(run))
+    trainer = SFTTrainer(
+        model=load_model(run.fine_tune.base_model, method, runtime),
+        args=sft_config(hyperparameters, runtime, files.root, masking=masking, evaluate=eval_dataset is not None),
+        train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=tokenizer,
+        peft_config=None if method == "full" else lora_config(hyperparameters), callbacks=[reporter])
+    trainer.remove_callback(PrinterCallback)  # the events are the log; no dict printed per step
+    run.check_cancel()  # a cancel asked while the model was loading
+    run.set_status(FineTuneStatus.TRAINING, f"training {method} on {len(train_rows)} examples"
+                                            + (f", resumed from {resume.name}" if resume else ""))
+    started = time.monotonic()
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if reporter.cancelled:
+        raise JobCancelledError("the fine-tuning was cancelled", fine_tune_id=run.fine_tune.id)
+    trainer.save_model(str(files.final))
+    history = history_from_log(trainer.state.log_history)
+    final = _final_metrics(run, trainer.state, history, time.monotonic() - started)
+    write_json(files.metrics, {**history, "final": final})
+    run.report(progress=100.0, **final)
+    run.register_model(artifact_path=f"{artifacts_key(run.fine_tune.id)}/final", metrics=final)
+
+
+def _final_metrics(run: TrainingRun, state: Any, history: dict[str, list[dict[str, Any]]],
+                   attempt_seconds: float) -> dict[str, Any]:
+    last_train = history["train"][-1] if history["train"] else {}
+    last_eval = history["eval"][-1] if history["eval"] else {}
+    started_at = run.fine_tune.started_at  # the first attempt's start: a resumed run counts all of its time
+    duration = (utcnow() - started_at).total_seconds() if started_at else attempt_seconds
+    final: dict[str, Any] = {"step": state.global_step, "total_steps": state.max_steps,
+                             "epoch": round(float(state.epoch or 0.0), 4), "train_loss": last_train.get("train_loss"),
+                             "duration_seconds": round(duration, 3), "attempt_seconds": round(attempt_seconds, 3)}
+    if last_eval:
+        final.update(eval_loss=last_eval["eval_loss"], valid_loss=last_eval["eval_loss"],
+                     perplexity=perplexity(last_eval["eval_loss"]))
+    return final
