@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -82,3 +83,23 @@ def test_job_events_are_numbered_in_order(finetune_workspace: Workspace) -> None
     with finetune_workspace.unit_of_work() as repo:
         events = repo.events(job.id, after_seq=1)
     assert [(e.seq, e.data["i"]) for e in events] == [(2, 1), (3, 2)]
+
+
+def _open_and_close(root: Path) -> None:
+    from finetune_core import Workspace
+
+    Workspace.open(root).close()
+
+
+def test_processes_opening_a_new_workspace_together_all_get_the_schema(tmp_path: Path) -> None:
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")
+    for trial in range(2):  # without the migration lock, some of four processes failed in about half the trials
+        root = tmp_path / f"ws-{trial}"
+        processes = [spawn.Process(target=_open_and_close, args=(root,)) for _ in range(4)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(60)
+        assert [process.exitcode for process in processes] == [0, 0, 0, 0]

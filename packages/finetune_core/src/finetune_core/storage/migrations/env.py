@@ -9,6 +9,11 @@ from finetune_core.storage.tables import Base
 
 engine: Engine = context.config.attributes["engine"]
 with engine.begin() as connection:
+    if connection.dialect.name == "sqlite":
+        # one migrating process at a time: two processes opening a new workspace together (gunicorn workers, a
+        # worker and the CLI) would otherwise both see no schema and both create it; the other waits, then finds
+        # the schema at head (PostgreSQL runs DDL in the transaction, which Alembic's version table serialises)
+        connection.exec_driver_sql("BEGIN EXCLUSIVE")
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
