@@ -215,12 +215,15 @@ def test_a_run_whose_worker_died_resumes_from_its_last_checkpoint_without_loggin
             _train(ws, project_id, tiny_model_dir, **hyperparameters)
         [orphan], _ = fine_tunes.list_fine_tunes(ws)
         assert orphan.status is FineTuneStatus.TRAINING
-        assert _steps(ws, orphan.job_id, "log") == list(range(1, 13))
+        # events are written in batches (every half second): a worker that dies loses at most its last ones,
+        # never a step in the middle, and the steps after its last checkpoint (10) are trained again anyway
+        before = _steps(ws, orphan.job_id, "log")
+        assert before == list(range(1, len(before) + 1)) and 10 <= len(before) <= 12
         time.sleep(0.05)  # the heartbeat goes stale: another worker may take the job
         assert execute_job(ws, orphan.job_id or "") is JobStatus.SUCCESS
         resumed = fine_tunes.get_fine_tune(ws, orphan.id)
         assert resumed.status is FineTuneStatus.COMPLETED
-        assert _steps(ws, orphan.job_id, "log") == list(range(1, 21))  # 11 and 12 replayed, not logged again
+        assert _steps(ws, orphan.job_id, "log") == list(range(1, 21))  # what was logged is not logged again
         assert _steps(ws, orphan.job_id, "eval") == [5, 10, 15, 20]
         assert _steps(ws, orphan.job_id, "checkpoint") == [5, 10, 15, 20]
         config = json.loads((_artifacts(ws, orphan.id) / "training_config.json").read_text())

@@ -14,6 +14,7 @@ from finetune_web import create_app
 from finetune_web.settings import WebSettings
 from flask import Flask
 from flask.testing import FlaskClient
+from training_testkit import Script, ScriptedPlugin
 from web_testkit import Account, sign_up
 
 
@@ -65,3 +66,11 @@ def alice(client: FlaskClient) -> Account:
 @pytest.fixture
 def bob(client: FlaskClient) -> Account:
     return sign_up(client, "bob@example.com", name="Bob")
+
+
+@pytest.fixture
+def scripted(register_finetune_plugin: Callable[..., str]) -> type[Script]:
+    """The `scripted` trainer of training_testkit, registered for the test; steer it through the returned Script."""
+    Script.reset()
+    register_finetune_plugin(ScriptedPlugin(), name="web-scripted-trainer")
+    return Script

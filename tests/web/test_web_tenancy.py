@@ -13,6 +13,8 @@ from finetune_core.workspace import Workspace
 from finetune_web.routes import BLUEPRINTS
 from flask import Flask
 from flask.testing import FlaskClient
+from sources_webkit import sources_things
+from training_testkit import training_things
 from web_testkit import Account, assert_error
 
 OPENAI_KEY = "sk-" + "t3n4nt" * 6
@@ -26,7 +28,9 @@ def alices_things(client: FlaskClient, alice: Account, workspace: Workspace) -> 
     project = client.post("/api/projects", json={"name": "alice's"}, headers=alice.headers).get_json()
     job = jobs.enqueue(workspace, "curate", project_id=project["id"])
     client.post("/api/users/me/api-keys", json={"provider": "openai", "key": OPENAI_KEY}, headers=alice.headers)
-    return {"project_id": project["id"], "job_id": job.id, "provider": "openai"}
+    return {"project_id": project["id"], "job_id": job.id, "provider": "openai",
+            **sources_things(client, alice, project["id"]),
+            **training_things(workspace, project["id"], alice.id)}
 
 
 def id_routes(app: Flask) -> list[tuple[str, str]]:
@@ -61,3 +65,9 @@ def test_lists_show_only_the_callers_rows(client: FlaskClient, alice: Account, b
     assert client.get("/api/projects", headers=bob.headers).get_json()["total"] == 0
     assert client.get("/api/users/me/api-keys", headers=bob.headers).get_json()["total"] == 0
     assert client.get("/api/users/me", headers=bob.headers).get_json()["projects_count"] == 0
+    for listed in ("/api/contents", "/api/datasets"):
+        assert client.get(listed, headers=bob.headers).get_json()["total"] == 0
+        assert client.get(listed, headers=alice.headers).get_json()["total"] >= 1
+    for listed in ("/api/fine-tunings", "/api/finetune", "/api/models"):
+        assert client.get(listed, headers=bob.headers).get_json()["total"] == 0
+        assert client.get(listed, headers=alice.headers).get_json()["total"] == 1

@@ -9,11 +9,23 @@ from finetune_core.domain import utcnow
 from finetune_core.errors import JobCancelledError
 
 if TYPE_CHECKING:
+    from finetune_core.storage.repository import Repository
     from finetune_core.workspace import Workspace
 
 
 class JobContext:
-    """Progress, events and the cancel flag all live in the database, so any process can read them."""
+    """Progress, events and the cancel flag all live in the database, so any process can read them.
+
+    `log` events, the many, are written in small batches (every EVENT_FLUSH_S, or before anything else
+    this context writes, so their order holds); other events (checkpoint, eval, ...) at once. The
+    heartbeat is refreshed at most every HEARTBEAT_S. A job logging every training step then costs one
+    cheap read per step (the cancel flag), not two writes; a worker that dies loses its last half second
+    of log lines at most, never a checkpoint's record.
+    """
+
+    EVENT_FLUSH_S = 0.5
+    EVENT_BATCH = 64
+    HEARTBEAT_S = 5.0
 
     def __init__(self, workspace: Workspace, job_id: str, *, min_interval_s: float = 0.25) -> None:
         self.workspace = workspace
@@ -21,6 +33,9 @@ class JobContext:
         self._min_interval_s = min_interval_s
         self._last_write = 0.0
         self._last_pct = -1.0
+        self._events: list[tuple[str, dict[str, Any]]] = []
+        self._last_flush = time.monotonic()
+        self._last_heartbeat = 0.0
 
     def progress(self, done: float, total: float, message: str | None = None, *, force: bool = False) -> None:
         """Record progress (throttled), refresh the heartbeat, and raise if a cancel was requested."""
@@ -30,27 +45,53 @@ class JobContext:
             return
         self._last_write = now
         with self.workspace.unit_of_work() as repo:
+            self._write_events(repo)
             repo.update_job(self.job_id, progress_pct=min(pct, 100.0), heartbeat_at=utcnow())
+            self._last_heartbeat = now
             if pct != self._last_pct:
                 data: dict[str, Any] = {"done": done, "total": total, "progress_pct": pct}
                 if message:
                     data["message"] = message
                 repo.add_event(self.job_id, "progress", data)
-            cancel = repo.get_job(self.job_id).cancel_requested
+            cancel = repo.cancel_requested(self.job_id)
         self._last_pct = pct
         if cancel:
             raise JobCancelledError("the job was cancelled", job_id=self.job_id)
 
     def event(self, type: str, **data: Any) -> None:
-        with self.workspace.unit_of_work() as repo:
-            repo.add_event(self.job_id, type, data)
+        """Add an event to the job's log, in order: a `log` within EVENT_FLUSH_S, any other at once."""
+        self._events.append((type, data))
+        if (type != "log" or len(self._events) >= self.EVENT_BATCH
+                or time.monotonic() - self._last_flush >= self.EVENT_FLUSH_S):
+            self.flush()
 
     def log(self, message: str, **data: Any) -> None:
         self.event("log", message=message, **data)
 
+    def flush(self) -> None:
+        """Write the events not written yet (the runner calls it when the job ends)."""
+        if self._events:
+            with self.workspace.unit_of_work() as repo:
+                self._write_events(repo)
+        self._last_flush = time.monotonic()
+
+    def _write_events(self, repo: Repository) -> None:
+        events, self._events = self._events, []
+        for type, data in events:
+            repo.add_event(self.job_id, type, data)
+        self._last_flush = time.monotonic()
+
     def check_cancel(self) -> None:
+        """Raise JobCancelledError if a cancel was requested; refresh the heartbeat now and then."""
+        now = time.monotonic()
+        due = bool(self._events) and now - self._last_flush >= self.EVENT_FLUSH_S
+        beat = now - self._last_heartbeat >= self.HEARTBEAT_S
         with self.workspace.unit_of_work() as repo:
-            repo.update_job(self.job_id, heartbeat_at=utcnow())
-            cancel = repo.get_job(self.job_id).cancel_requested
+            if due:
+                self._write_events(repo)
+            if beat:
+                repo.update_job(self.job_id, heartbeat_at=utcnow())
+                self._last_heartbeat = now
+            cancel = repo.cancel_requested(self.job_id)
         if cancel:
             raise JobCancelledError("the job was cancelled", job_id=self.job_id)

@@ -19,6 +19,9 @@ HANDLERS: dict[str, str] = {
     "export": "finetune_core.services.exports:export_job",
     "fine_tune": "finetune_core.services.fine_tunes:fine_tune_job",
     "dataset_judge": "finetune_core.services.judging:judge_job",
+    "model_export": "finetune_core.services.model_exports:model_export_job",
+    "dataset_build": "finetune_core.services.datasets:build_job",
+    "ingest_curate": "finetune_core.services.contents:ingest_and_curate_job",
 }
 
 

@@ -178,16 +178,22 @@ def generate(
     examples_per_chunk: int | None = None,
     generator: str | None = None,
     settings: dict[str, Any] | None = None,
+    source_ids: list[str] | None = None,
     context: JobContext | None = None,
 ) -> dict[str, Any]:
-    """Generate examples from the project's chunks; a rerun continues where the last one stopped."""
+    """Generate examples from the project's chunks (only those of `source_ids` if given); a rerun continues
+    where the last one stopped."""
     with workspace.unit_of_work() as repo:
         project = repo.find_project(project_id)
         chunks, _ = repo.list_chunks(project.id, limit=None)
         if preview:
             repo.delete_examples(project.id, split="preview")  # a new preview replaces the last one
+    if source_ids is not None:
+        chosen = set(source_ids)
+        chunks = [chunk for chunk in chunks if chunk.source_id in chosen]
     if not chunks:
-        raise InvalidInputError("the project has no chunks yet: add sources, then run chunking")
+        raise InvalidInputError("the project has no chunks yet: add sources, then run chunking"
+                                if source_ids is None else "the chosen sources have no chunks (none could be read)")
     config = project.config
     name = generator or config.generator
     generator_settings = GeneratorSettings.model_validate({"model": config.model, **(settings or {})})

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, delete, func, insert, select, update
+from sqlalchemy import Select, Table, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -317,8 +317,11 @@ class Repository:
         is_valid: bool | None = None,
         limit: int | None = 50,
         offset: int = 0,
+        exclude_split: str | None = None,
     ) -> tuple[list[Example], int]:
         query = self._examples_query(project_id, split=split, is_valid=is_valid)
+        if exclude_split:
+            query = query.where(ExampleRow.split != exclude_split)
         rows, total = _page(self.session, query, limit, offset)
         return [Example.model_validate(_row_values(row)) for row in rows], total
 
@@ -364,6 +367,16 @@ class Repository:
         result = self.session.execute(stmt)
         return int(getattr(result, "rowcount", 0) or 0)
 
+    def example_totals(self, project_id: str, *, exclude_split: str | None = None) -> tuple[int, int, int]:
+        """How many examples the project holds, how many are valid, and their summed token count."""
+        query = select(func.count(), func.coalesce(func.sum(ExampleRow.token_count), 0),
+                       func.coalesce(func.sum(case((ExampleRow.is_valid.is_(True), 1), else_=0)), 0)
+                       ).where(ExampleRow.project_id == project_id)
+        if exclude_split:
+            query = query.where(ExampleRow.split != exclude_split)
+        count, tokens, valid = self.session.execute(query).one()
+        return int(count or 0), int(valid or 0), int(tokens or 0)
+
     def count_examples(self, project_id: str, *, is_valid: bool | None = None) -> int:
         query = select(func.count()).where(ExampleRow.project_id == project_id)
         if is_valid is not None:
@@ -386,6 +399,13 @@ class Repository:
         row = self._job_row(job_id)
         self.session.refresh(row)
         return Job.model_validate(_row_values(row))
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """The job's cancel flag alone: the cheap read a running job makes at every step."""
+        flag = self.session.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id))
+        if flag is None:
+            raise NotFoundError(f"job '{job_id}' not found", job_id=job_id)
+        return bool(flag)
 
     def update_job(self, job_id: str, **values: Any) -> None:
         result = self.session.execute(update(JobRow).where(JobRow.id == job_id).values(**values))

@@ -85,6 +85,8 @@ class TrainingRun:
 
     # --- reports ----------------------------------------------------------------------------
     def _save(self, **values: Any) -> None:
+        if self.context is not None:
+            self.context.flush()  # what was reported before this is stored before it
         with self.workspace.unit_of_work() as repo:
             repo.update_fine_tune(self.fine_tune.id, **values)
             self.fine_tune = repo.get_fine_tune(self.fine_tune.id)

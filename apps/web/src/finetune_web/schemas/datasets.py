@@ -1,0 +1,239 @@
+"""Chunks, examples and a project's dataset (finetuneflow §5, §6); datasets and pairs (fintune-platform,
+dualqueryintelligence) as views of the same examples; the streamed export's arguments.
+
+Bodies that start generation name the generator (`generator`: any installed one) and its `model`;
+finetuneflow's `ollama_model` is the model of the OpenAI-compatible generator. A provider key never
+travels in a body: the project owner's stored key is used (POST /api/users/me/api-keys).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from finetune_core.domain import Chunk, Example, Message, Split
+from finetune_core.services.datasets import Dataset
+from finetune_core.services.pairs import Pair, PairDraft
+from pydantic import BaseModel, Field, model_validator
+
+from finetune_web.pagination import ListArgs, Page
+from finetune_web.schemas.sources import UploadedFile
+
+OPENAI_COMPATIBLE = "openai-compatible"
+SECRET_FIELDS = ("api_key", "key", "secret")
+
+
+# --- chunks --------------------------------------------------------------------------------------------------
+
+class ChunkBody(BaseModel):
+    chunk_size_tokens: int | None = Field(None, ge=16, le=100_000, description="absent: the project's config")
+    chunk_overlap_tokens: int | None = Field(None, ge=0, le=100_000, description="tokens shared with the previous")
+    chunker: str | None = Field(None, min_length=1, max_length=64, description="token, markdown-heading, ...")
+
+
+class ChunkListArgs(ListArgs):
+    source_file_id: str | None = None
+
+
+class ChunkOut(BaseModel):
+    id: str
+    source_file_id: str
+    chunk_index: int
+    content: str
+    token_count: int
+    metadata: dict[str, Any] = Field(description="page_start, page_end, heading, char offsets, source_name...")
+    created_at: datetime
+
+    @classmethod
+    def of(cls, chunk: Chunk) -> ChunkOut:
+        metadata = {**chunk.metadata, "page_start": chunk.page_start, "page_end": chunk.page_end,
+                    "heading": chunk.heading, "char_start": chunk.char_start, "char_end": chunk.char_end}
+        return cls(id=chunk.id, source_file_id=chunk.source_id, chunk_index=chunk.chunk_index, content=chunk.content,
+                   token_count=chunk.token_count, metadata=metadata, created_at=chunk.created_at)
+
+
+# --- generation ------------------------------------------------------------------------------------------------
+
+class GeneratorChoice(BaseModel):
+    """Which generator writes the examples, and its settings; absent: the project's config."""
+
+    generator: str | None = Field(None, min_length=1, max_length=64,
+                                  description="extractive, openai, openai-compatible, anthropic, mistral...")
+    model: str | None = Field(None, min_length=1, max_length=200)
+    ollama_model: str | None = Field(None, min_length=1, max_length=200,
+                                     description="finetuneflow's name: the model of the openai-compatible generator")
+    base_url: str | None = Field(None, min_length=1, max_length=2048, description="an OpenAI-compatible server")
+    concurrency: int | None = Field(None, ge=1, le=1024, description="requests in flight")
+    temperature: float | None = Field(None, ge=0, le=2)
+    requests_per_minute: float | None = Field(None, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(data.get(name) for name in SECRET_FIELDS):
+            raise ValueError("a provider key is never sent here: store it with POST /api/users/me/api-keys")
+        return data
+
+    def generator_name(self) -> str | None:
+        return self.generator or (OPENAI_COMPATIBLE if self.ollama_model else None)
+
+    def settings(self) -> dict[str, Any]:
+        values = {"model": self.model or self.ollama_model, "base_url": self.base_url,
+                  "concurrency": self.concurrency, "temperature": self.temperature,
+                  "requests_per_minute": self.requests_per_minute}
+        return {key: value for key, value in values.items() if value is not None}
+
+
+class PreviewBody(GeneratorChoice):
+    num_examples: int = Field(10, ge=1, le=1000)
+
+
+class GenerateBody(GeneratorChoice):
+    num_examples_target: int | None = Field(None, ge=1, le=10_000_000, description="absent: the project's config")
+    examples_per_chunk: int | None = Field(None, ge=1, le=100)
+
+
+# --- examples and stats ----------------------------------------------------------------------------------------
+
+class ExampleListArgs(ListArgs):
+    split: Split | None = None
+    is_valid: bool | None = None
+
+
+class ExampleOut(BaseModel):
+    id: str
+    split: Split
+    data: dict[str, str] = Field(description="the instruction/input/output view")
+    messages: list[Message]
+    is_valid: bool
+    validation_errors: list[str]
+    token_count: int
+    source_id: str | None
+    chunk_id: str | None
+    generator: str | None
+    judge_score: float | None
+    metadata: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, example: Example) -> ExampleOut:
+        return cls(id=example.id, split=example.split, data=example.as_instruction(), messages=example.messages,
+                   is_valid=example.is_valid, validation_errors=example.validation_errors,
+                   token_count=example.token_count, source_id=example.source_id, chunk_id=example.chunk_id,
+                   generator=example.generator, judge_score=example.judge_score, metadata=example.metadata,
+                   created_at=example.created_at)
+
+
+class SplitStats(BaseModel):
+    count: int
+    avg_tokens: float
+    min_tokens: int
+    max_tokens: int
+
+
+class DatasetStats(BaseModel):
+    """Previews left out; `by_split` counts valid examples (what an export holds)."""
+
+    total: int
+    valid: int
+    invalid: int
+    by_split: dict[str, SplitStats]
+    validation_errors: dict[str, int] = Field(description="error code -> examples with it")
+
+
+class ExampleStats(BaseModel):
+    total: int
+    valid: int
+    invalid: int
+    train: int
+    eval: int
+    avg_token_count: float
+
+    @classmethod
+    def of(cls, stats: dict[str, Any]) -> ExampleStats:
+        splits = stats["by_split"].values()
+        count = sum(split["count"] for split in splits)
+        tokens = sum(split["avg_tokens"] * split["count"] for split in splits)
+        return cls(total=stats["total"], valid=stats["valid"], invalid=stats["invalid"],
+                   train=stats["by_split"]["train"]["count"], eval=stats["by_split"]["eval"]["count"],
+                   avg_token_count=round(tokens / count, 1) if count else 0.0)
+
+
+class ExamplePage(Page[ExampleOut]):
+    stats: ExampleStats
+
+
+# --- datasets --------------------------------------------------------------------------------------------------
+
+class DatasetOut(Dataset):
+    """A project's examples seen as a dataset: its id is the project's id (one dataset a project)."""
+
+
+class DatasetCreated(DatasetOut):
+    job_id: str | None = Field(description="the job building it from content_ids (GET /api/jobs/{job_id})")
+
+
+class DatasetCreate(GeneratorChoice):
+    name: str = Field(min_length=1, max_length=200)
+    project_id: str | None = Field(None, min_length=1, description="absent: a dataset with a project of its own")
+    description: str | None = Field(None, max_length=5000)
+    content_ids: list[str] | None = Field(None, max_length=1000,
+                                          description="contents of the project to build it from (a job)")
+    num_examples_target: int | None = Field(None, ge=1, le=10_000_000)
+    examples_per_chunk: int | None = Field(None, ge=1, le=100)
+
+
+class DatasetUpdate(BaseModel):
+    """A partial update (PUT)."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=5000)
+    model: str | None = Field(None, min_length=1, max_length=200, description="the generation model")
+
+
+class DatasetListArgs(ListArgs):
+    project_id: str | None = None
+
+
+class DatasetUploadForm(BaseModel):
+    file: UploadedFile = Field(description="CSV, JSONL or JSON of examples (question/answer, instruction/output, "
+                                           "messages...)")
+    name: str | None = Field(None, min_length=1, max_length=200)
+
+
+# --- pairs -----------------------------------------------------------------------------------------------------
+
+class PairBody(PairDraft):
+    question: str = Field(min_length=1, max_length=100_000)
+    answer: str = Field(min_length=1, max_length=100_000)
+    system: str | None = Field(None, max_length=100_000)
+
+
+class PairsBulkBody(BaseModel):
+    pairs: list[PairBody] = Field(min_length=1, max_length=5000)
+
+
+class PairOut(Pair):
+    """An example as a question (its first user turn) and an answer (its last assistant turn)."""
+
+
+class PairListArgs(ListArgs):
+    split: Literal["train", "eval", "unassigned"] | None = None
+    is_valid: bool | None = None
+
+
+class PairPage(Page[PairOut]):
+    dataset: DatasetOut
+
+
+class DatasetWithPairs(DatasetOut):
+    pairs: list[PairOut] = Field(description="the pairs this request added")
+
+
+class ExportArgs(BaseModel):
+    format: str = Field("jsonl", min_length=1, max_length=64,
+                        description="an installed exporter (openai, anthropic, mistral, alpaca, sharegpt, hf-chat...), "
+                                    "or jsonl: the exporter named by provider")
+    provider: str | None = Field(None, min_length=1, max_length=64, description="with format=jsonl; default openai")
+    split: Literal["train", "eval"] | None = Field(None, description="absent: every valid example")
+    include_metadata: bool = Field(True, description="the source reference, in formats that allow one")

@@ -1,0 +1,67 @@
+"""Models as dualqueryintelligence shows them: fine-tuned results, registered by a run or entered by hand."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from finetune_core.domain import TrainedModel
+from finetune_core.services.trained_models import MANUAL
+from pydantic import BaseModel, Field
+
+from finetune_web.pagination import ListArgs
+
+SCORES = ("accuracy", "f1_score", "loss")  # dualqueryintelligence's metrics, strings there
+
+
+class ModelCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    base_model: str = Field(min_length=1, max_length=300)
+    version: str = Field(min_length=1, max_length=32)
+    accuracy: float | None = Field(None, description='a number (or a numeric string: "0.95")')
+    f1_score: float | None = None
+    loss: float | None = None
+    status: str = Field("ready", min_length=1, max_length=16)
+    dataset_id: str | None = Field(None, min_length=1, max_length=64, description="the project it was trained on")
+    provider: str = Field(MANUAL, min_length=1, max_length=64,
+                          description="where it runs: openai, mistral, together... (manual: nowhere known)")
+    provider_model_id: str | None = Field(None, min_length=1, max_length=300,
+                                          description="its id there: ft:gpt-4o-mini:org::abc")
+
+
+class ModelListArgs(ListArgs):
+    dataset_id: str | None = Field(None, description="only the models of this dataset (its project)")
+
+
+def _score(metrics: dict[str, Any], name: str) -> str | None:
+    value = metrics.get(name)
+    if value is None and name == "loss":
+        value = metrics.get("train_loss")
+    return None if value is None else str(value)
+
+
+class ModelOut(BaseModel):
+    id: str
+    user_id: str | None
+    name: str
+    base_model: str
+    version: str
+    accuracy: str | None
+    f1_score: str | None
+    loss: str | None = Field(description="the given loss, else the final train loss")
+    status: str
+    dataset_id: str | None
+    provider: str
+    provider_model_id: str | None
+    fine_tune_id: str | None = Field(description="the fine-tuning that registered it; null when entered by hand")
+    metrics: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, model: TrainedModel) -> ModelOut:
+        metrics = model.metrics
+        return cls(id=model.id, user_id=model.owner_id, name=model.name, base_model=model.base_model,
+                   version=model.version, accuracy=_score(metrics, "accuracy"), f1_score=_score(metrics, "f1_score"),
+                   loss=_score(metrics, "loss"), status=model.status, dataset_id=model.project_id,
+                   provider=model.provider, provider_model_id=model.provider_model_id,
+                   fine_tune_id=model.fine_tune_id, metrics=model.metrics, created_at=model.created_at)

@@ -1,0 +1,60 @@
+"""Start the jobs that turn a project's sources into a dataset, refusing at once what the job would refuse later.
+
+Chunking (`chunk`), a preview (`dataset_preview`) and a full generation (`dataset_generate`) are
+queued with checked parameters: a known chunker and generator, an overlap below the size,
+generator settings of the accepted names. Keys never travel in job parameters (they are stored
+and shown): a generator that needs one gets the project owner's stored key when it runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from finetune_core.domain import Job
+from finetune_core.errors import InvalidInputError
+from finetune_core.generation.base import GeneratorSettings
+from finetune_core.services import jobs as jobs_service
+
+if TYPE_CHECKING:
+    from finetune_core.workspace import Workspace
+
+
+def check_generator(workspace: Workspace, generator: str | None, settings: dict[str, Any] | None) -> dict[str, Any]:
+    """The settings without unset values, once the generator is known to be installed and they are valid."""
+    if generator is not None:
+        workspace.plugins.generators.get(generator)  # UnknownPluginError names the installed ones
+    given = {key: value for key, value in (settings or {}).items() if value is not None}
+    GeneratorSettings.model_validate(given)
+    return given
+
+
+def start_chunking(workspace: Workspace, project_id: str, *, size: int | None = None, overlap: int | None = None,
+                   chunker: str | None = None) -> Job:
+    """Queue the (re)chunking of the project's loaded documents; sizes in tokens, defaults from its config."""
+    with workspace.unit_of_work() as repo:
+        config = repo.get_project(project_id).config
+    effective_size = size or config.chunk_size_tokens
+    effective_overlap = config.chunk_overlap_tokens if overlap is None else overlap
+    if effective_overlap >= effective_size:
+        raise InvalidInputError(f"chunk overlap ({effective_overlap}) must be smaller than chunk size "
+                                f"({effective_size})", chunk_size_tokens=effective_size,
+                                chunk_overlap_tokens=effective_overlap)
+    if chunker is not None:
+        workspace.plugins.chunkers.get(chunker)
+    params: dict[str, Any] = {"size": size, "overlap": overlap, "chunker": chunker}
+    return jobs_service.enqueue(workspace, "chunk", project_id=project_id,
+                                **{key: value for key, value in params.items() if value is not None})
+
+
+def start_generation(workspace: Workspace, project_id: str, *, preview: bool = False, count: int | None = None,
+                     examples_per_chunk: int | None = None, generator: str | None = None,
+                     settings: dict[str, Any] | None = None) -> Job:
+    """Queue a preview (`count` examples, 10 by default) or a full run (`count` the target, else the config's)."""
+    params: dict[str, Any] = {"generator": generator, "settings": check_generator(workspace, generator, settings)}
+    if preview:
+        params["num_examples"] = count or 10
+    else:
+        params.update(num_examples_target=count, examples_per_chunk=examples_per_chunk)
+    kept = {key: value for key, value in params.items() if value not in (None, {})}
+    return jobs_service.enqueue(workspace, "dataset_preview" if preview else "dataset_generate",
+                                project_id=project_id, **kept)

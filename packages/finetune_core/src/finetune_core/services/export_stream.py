@@ -1,0 +1,65 @@
+"""A dataset's export as a stream of lines (an HTTP download), in constant memory, in any installed format.
+
+    stream = open_export(workspace, project_id, resolve_exporter(workspace, "jsonl", "anthropic"))
+    for line in stream.lines: ...        # one JSON record a line; the database is read as lines go out
+
+Everything that can fail (the project, the format) fails in `open_export`, before the first line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from finetune_core.errors import UnknownPluginError
+from finetune_core.export.base import Exporter, ExportOptions
+from finetune_core.export.writer import iter_export_lines
+from finetune_core.sources.names import sanitize_filename
+
+if TYPE_CHECKING:
+    from finetune_core.workspace import Workspace
+
+FILE_FORMAT = "jsonl"  # what every built-in exporter writes: `format=jsonl` then picks the exporter by provider
+DEFAULT_PROVIDER = "openai"
+MEDIA_TYPES = {"jsonl": "application/jsonl"}
+
+
+@dataclass(frozen=True)
+class ExportStream:
+    exporter: str
+    filename: str
+    media_type: str
+    lines: Iterator[bytes]
+
+
+def resolve_exporter(workspace: Workspace, format: str | None = None, provider: str | None = None) -> Exporter:
+    """`format` an exporter's name (alpaca, sharegpt, openai...), or `jsonl` (the default) with `provider`
+    naming it (openai by default), as fintune-platform's `?format=jsonl&provider=anthropic` does."""
+    registry = workspace.plugins.exporters
+    name = (provider or DEFAULT_PROVIDER) if format in (None, "", FILE_FORMAT) else format
+    if name not in registry:
+        known = ", ".join(registry.names())
+        raise UnknownPluginError(f"unknown export format '{name}' (installed: {known}; or jsonl with provider=...)",
+                                 format=format, provider=provider, formats=registry.names())
+    exporter: Exporter = registry.get(name)
+    return exporter
+
+
+def open_export(workspace: Workspace, project_id: str, exporter: Exporter, *, split: str | None = None,
+                include_metadata: bool = True) -> ExportStream:
+    """The valid train/eval examples (optionally one split) of the project, as `exporter` writes them."""
+    with workspace.unit_of_work() as repo:
+        project = repo.get_project(project_id)
+    options = ExportOptions(system_prompt=project.config.system_prompt, include_metadata=include_metadata)
+
+    def lines() -> Iterator[bytes]:
+        with workspace.unit_of_work() as repo:
+            examples = repo.iter_examples(project.id, split=split, is_valid=True, exclude_split="preview")
+            yield from iter_export_lines(exporter, examples, options)
+
+    suffix = f"-{split}" if split else ""
+    filename = sanitize_filename(f"{project.name}-{exporter.name}{suffix}.{exporter.file_extension}")
+    return ExportStream(exporter=exporter.name, filename=filename,
+                        media_type=MEDIA_TYPES.get(exporter.file_extension, "application/octet-stream"),
+                        lines=lines())
