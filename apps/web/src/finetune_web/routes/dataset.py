@@ -69,10 +69,9 @@ class Examples(MethodView):
     def get(self, args: ExampleListArgs, project_id: str) -> dict[str, Any]:
         """The project's examples (filters: split, is_valid), with the dataset's counts beside them"""
         project = owned_project(project_id)
-        found, total = curation.list_examples(workspace(), project.id, split=args.split, is_valid=args.is_valid,
-                                              limit=args.limit, offset=args.offset)
-        stats = ExampleStats.of(curation.stats(workspace(), project.id))
-        return page([ExampleOut.of(example) for example in found], total, args, stats=stats)
+        found, total, stats = curation.examples_page(workspace(), project.id, split=args.split,
+                                                     is_valid=args.is_valid, limit=args.limit, offset=args.offset)
+        return page([ExampleOut.of(example) for example in found], total, args, stats=ExampleStats.of(stats))
 
 
 @blp.route("/<project_id>/dataset/examples/<example_id>")

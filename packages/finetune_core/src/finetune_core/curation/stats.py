@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 from finetune_core.domain import Example
+
+
+class SplitGroup(NamedTuple):
+    """The examples of one (split, is_valid) group, as a database aggregate reports them."""
+
+    split: str
+    is_valid: bool
+    count: int
+    tokens: int
+    low: int
+    high: int
 
 
 class _SplitTally:
@@ -25,6 +36,14 @@ class _SplitTally:
             self.high = tokens
         self.count += 1
         self.tokens += tokens
+
+    def merge(self, group: SplitGroup) -> None:
+        if self.count == 0 or group.low < self.low:
+            self.low = group.low
+        if self.count == 0 or group.high > self.high:
+            self.high = group.high
+        self.count += group.count
+        self.tokens += group.tokens
 
     def result(self) -> dict[str, Any]:
         average = round(self.tokens / self.count, 1) if self.count else 0.0
@@ -48,6 +67,29 @@ def dataset_stats(examples: Iterable[Example]) -> dict[str, Any]:
         if example.is_valid:
             valid += 1
             splits.setdefault(example.split, _SplitTally()).add(example.token_count)
+    return _shape(total, valid, splits, errors)
+
+
+def stats_from_groups(groups: Iterable[SplitGroup], error_lists: Iterable[Sequence[str]]) -> dict[str, Any]:
+    """The same statistics from per-(split, is_valid) aggregates and the examples' non-empty error lists.
+
+    What the database computes in one GROUP BY: no example is loaded, which keeps the figures cheap enough
+    to send beside every page of examples.
+    """
+    total = valid = 0
+    splits: dict[str, _SplitTally] = {"train": _SplitTally(), "eval": _SplitTally()}
+    for group in groups:
+        total += group.count
+        if group.is_valid and group.count:
+            valid += group.count
+            splits.setdefault(group.split, _SplitTally()).merge(group)
+    errors: Counter[str] = Counter()
+    for codes in error_lists:
+        errors.update(set(codes))
+    return _shape(total, valid, splits, errors)
+
+
+def _shape(total: int, valid: int, splits: dict[str, _SplitTally], errors: Counter[str]) -> dict[str, Any]:
     return {
         "total": total,
         "valid": valid,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from finetune_core.chunking.tokenizers import get_tokenizer
 from finetune_core.curation.base import ValidationContext
 from finetune_core.curation.split import assign_splits, default_group_key
-from finetune_core.curation.stats import dataset_stats
+from finetune_core.curation.stats import stats_from_groups
 from finetune_core.domain import Example, Project, ProjectStatus
 from finetune_core.services.sources import UPLOAD_GENERATOR
 
@@ -71,7 +71,7 @@ def curate_project(workspace: Workspace, project_id: str) -> dict[str, Any]:
         if valid and project.status in (ProjectStatus.DRAFT, ProjectStatus.PROCESSING):
             project.status = ProjectStatus.READY  # a dataset is there to export or train on
             repo.save_project(project)
-        return dataset_stats(repo.iter_examples(project.id, exclude_split="preview"))
+        return _stats(repo, project.id, exclude_split="preview")
 
 
 def validate_preview(workspace: Workspace, project_id: str) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def validate_preview(workspace: Workspace, project_id: str) -> dict[str, Any]:
         codes = _validate(workspace, repo, project, examples)
         repo.update_examples({example.id: {"is_valid": not codes[example.id],
                                            "validation_errors": codes[example.id]} for example in examples})
-        return dataset_stats(repo.iter_examples(project.id, split="preview"))
+        return _stats(repo, project.id, split="preview")
 
 
 def curate_job(context: JobContext, *, project_id: str) -> dict[str, Any]:
@@ -92,9 +92,15 @@ def stats(workspace: Workspace, project_id: str, *, include_preview: bool = Fals
     """Dataset statistics in the finetuneflow §6 shape."""
     with workspace.unit_of_work() as repo:
         project = repo.find_project(project_id)
-        return dataset_stats(
-            repo.iter_examples(project.id, exclude_split=None if include_preview else "preview")
-        )
+        return _stats(repo, project.id, exclude_split=None if include_preview else "preview")
+
+
+def _stats(repo: Repository, project_id: str, *, split: str | None = None,
+           exclude_split: str | None = None) -> dict[str, Any]:
+    """Aggregated by the database: cheap enough to answer beside every page of examples."""
+    groups = repo.example_groups(project_id, split=split, exclude_split=exclude_split)
+    invalid_splits = [group.split for group in groups if not group.is_valid and group.count]
+    return stats_from_groups(groups, repo.example_error_lists(project_id, invalid_splits))
 
 
 def list_examples(workspace: Workspace, project_id: str, *, split: str | None = None,
@@ -102,6 +108,25 @@ def list_examples(workspace: Workspace, project_id: str, *, split: str | None = 
     with workspace.unit_of_work() as repo:
         project = repo.find_project(project_id)
         return repo.list_examples(project.id, split=split, is_valid=is_valid, limit=limit, offset=offset)
+
+
+def examples_page(workspace: Workspace, project_id: str, *, split: str | None = None, is_valid: bool | None = None,
+                  limit: int = 50, offset: int = 0) -> tuple[list[Example], int, dict[str, Any]]:
+    """A page of examples, how many match the filters, and the dataset's statistics (previews left out).
+
+    The count and the statistics come from one aggregate over (split, is_valid): a page costs one
+    GROUP BY and one indexed read, whatever the dataset's size.
+    """
+    with workspace.unit_of_work() as repo:
+        project = repo.find_project(project_id)
+        groups = repo.example_groups(project.id)
+        total = sum(group.count for group in groups
+                    if (split is None or group.split == split) and (is_valid is None or group.is_valid is is_valid))
+        found = repo.example_page(project.id, split=split, is_valid=is_valid, limit=limit, offset=offset) \
+            if offset < total else []
+        dataset = [group for group in groups if group.split != "preview"]
+        invalid_splits = [group.split for group in dataset if not group.is_valid and group.count]
+        return found, total, stats_from_groups(dataset, repo.example_error_lists(project.id, invalid_splits))
 
 
 def delete_example(workspace: Workspace, project_id: str, example_id: str) -> None:

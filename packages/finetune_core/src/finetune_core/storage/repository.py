@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from finetune_core.curation.stats import SplitGroup
 from finetune_core.domain import (
     AuthSession,
     Chunk,
@@ -325,6 +326,12 @@ class Repository:
         rows, total = _page(self.session, query, limit, offset)
         return [Example.model_validate(_row_values(row)) for row in rows], total
 
+    def example_page(self, project_id: str, *, split: str | None = None, is_valid: bool | None = None,
+                     limit: int = 50, offset: int = 0) -> list[Example]:
+        """One page of `list_examples` without its count (the caller has it from `example_groups`)."""
+        query = self._examples_query(project_id, split=split, is_valid=is_valid).limit(limit).offset(offset)
+        return [Example.model_validate(_row_values(row)) for row in self.session.scalars(query)]
+
     def iter_examples(
         self,
         project_id: str,
@@ -376,6 +383,36 @@ class Repository:
             query = query.where(ExampleRow.split != exclude_split)
         count, tokens, valid = self.session.execute(query).one()
         return int(count or 0), int(valid or 0), int(tokens or 0)
+
+    def example_groups(self, project_id: str, *, split: str | None = None,
+                       exclude_split: str | None = None) -> list[SplitGroup]:
+        """Count and token figures of the project's examples per (split, is_valid), computed by the database."""
+        tokens = ExampleRow.token_count
+        query = (select(ExampleRow.split, ExampleRow.is_valid, func.count(), func.coalesce(func.sum(tokens), 0),
+                        func.coalesce(func.min(tokens), 0), func.coalesce(func.max(tokens), 0))
+                 .where(*self._split_filter(project_id, split, exclude_split))
+                 .group_by(ExampleRow.split, ExampleRow.is_valid))
+        return [SplitGroup(split, bool(valid), int(count), int(tokens), int(low), int(high))
+                for split, valid, count, tokens, low, high in self.session.execute(query)]
+
+    def example_error_lists(self, project_id: str, splits: Iterable[str]) -> Iterator[list[str]]:
+        """The validation error codes of each invalid example of these splits (its codes are what make it invalid)."""
+        wanted = sorted(set(splits))
+        if not wanted:
+            return
+        query = (select(ExampleRow.validation_errors)
+                 .where(ExampleRow.project_id == project_id, ExampleRow.split.in_(wanted),
+                        ExampleRow.is_valid.is_(False)))
+        yield from self.session.scalars(query.execution_options(yield_per=1000))
+
+    @staticmethod
+    def _split_filter(project_id: str, split: str | None, exclude_split: str | None) -> list[Any]:
+        conditions: list[Any] = [ExampleRow.project_id == project_id]
+        if split:
+            conditions.append(ExampleRow.split == split)
+        if exclude_split:
+            conditions.append(ExampleRow.split != exclude_split)
+        return conditions
 
     def count_examples(self, project_id: str, *, is_valid: bool | None = None) -> int:
         query = select(func.count()).where(ExampleRow.project_id == project_id)

@@ -117,7 +117,10 @@ class ExampleRow(Base):
     __table_args__ = (
         # exactly-once storage of generated examples: a resumed request cannot store twice
         UniqueConstraint("project_id", "request_key", "position", name="uq_examples_request_position"),
-        Index("ix_examples_project_split_valid", "project_id", "split", "is_valid"),
+        # token_count too: the dataset's statistics are one GROUP BY read off this index alone
+        Index("ix_examples_project_split_valid", "project_id", "split", "is_valid", "token_count"),
+        # the order of every examples listing: a page deep in a large project is read off the index, not sorted
+        Index("ix_examples_project_order", "project_id", "created_at", "request_key", "position", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
