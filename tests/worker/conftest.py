@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from worker_testkit import HERE, Workers, free_port, wait_until
+from worker_testkit import HERE, Workers, running_redis
 
 
 def _load_integration_fixtures() -> object:
@@ -30,31 +28,8 @@ postgres_url = _integration.postgres_url  # type: ignore[attr-defined]
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A redis-server on a free loopback port, nothing written to disk; yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
-    import redis
-
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                                "no", "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-
-    def answers() -> bool:
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:
-            return False
-
-    try:
-        wait_until(answers, 10, "redis-server to answer")
+    with running_redis(tmp_path_factory.mktemp("redis")) as url:
         yield url
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture

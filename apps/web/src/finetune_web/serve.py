@@ -40,13 +40,17 @@ class ApiServer(BaseApplication):  # type: ignore[misc]
               help="Threads per worker (each open event stream holds one).")
 @click.option("--local", "local_mode", is_flag=True, default=None,
               help="Local single-user mode: no authentication (FINETUNE_LOCAL_MODE).")
+@click.option("--redis-url", envvar="REDIS_URL", default=None,
+              help="Redis of the `finetune worker` processes: jobs go to them, rate limits are shared "
+                   "(default: $REDIS_URL or $FINETUNE_REDIS_URL; none: jobs run in this server's processes).")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int, local_mode: bool | None) -> None:
+def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int, local_mode: bool | None,
+          redis_url: str | None) -> None:
     """Serve the REST API (OpenAPI at /api/openapi.json, docs at /api/docs)."""
     root = ctx.find_root().params
     workspace_path: Path | None = root.get("workspace_path")
     settings = WebSettings.from_env(workspace=workspace_path, database_url=root.get("database_url"),
-                                    local_mode=local_mode)
+                                    local_mode=local_mode, redis_url=redis_url)
     click.echo(f"finetune API on http://{host}:{port} (workspace {settings.workspace.resolve()})", err=True)
     ApiServer(settings, {
         "bind": f"{host}:{port}",
