@@ -118,17 +118,27 @@ print(json.dumps({"count": result.count, "bytes": result.bytes, "seconds": time.
 
 
 def fill_workspace(root: Path, count: int) -> None:
-    """Insert `count` valid examples straight through the repository, in batches."""
-    from finetune_core import Example, Message, Project, Workspace
+    """A workspace with one project of `count` valid examples."""
+    from finetune_core import Project, Workspace
+    from finetune_core.jobs import InlineRunner
+
+    with Workspace.open(root, runner=InlineRunner()) as ws, ws.unit_of_work() as repo:
+        project = repo.add_project(Project(name="bench"))
+    fill_project(root, project.id, count)
+
+
+def fill_project(root: Path, project_id: str, count: int, *, eval_every: int = 0) -> None:
+    """Insert `count` valid examples into the project straight through the repository, in batches
+    (every `eval_every`-th in the eval split when given, the others in train)."""
+    from finetune_core import Example, Message, Workspace
     from finetune_core.jobs import InlineRunner
 
     with Workspace.open(root, runner=InlineRunner()) as ws:
-        with ws.unit_of_work() as repo:
-            project = repo.add_project(Project(name="bench"))
         batch = 20_000
         for start in range(0, count, batch):
             rows = [
-                Example(project_id=project.id, request_key=f"gen:bench:{i}", position=0, split="train",
+                Example(project_id=project_id, request_key=f"gen:bench:{i}", position=0,
+                        split="eval" if eval_every and i % eval_every == 0 else "train",
                         messages=[Message(role="user", content=f"Question number {i} about sourdough hydration?"),
                                   Message(role="assistant", content=f"Answer {i}: keep the dough at 75 % "
                                           "hydration and let it rest for an hour before shaping.")],
