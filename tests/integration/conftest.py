@@ -12,12 +12,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from finetune_core.testing import unavailable
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _add_server_binaries_to_path() -> None:
+    """Debian keeps initdb and pg_ctl in /usr/lib/postgresql/VERSION/bin, off the PATH."""
+    if shutil.which("initdb") is None:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if found:
+            os.environ["PATH"] = f"{found[-1].parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def _as_postgres(*args: str) -> list[str]:
@@ -28,9 +37,13 @@ def _as_postgres(*args: str) -> list[str]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """Start a cluster on 127.0.0.1; yields a SQLAlchemy URL prefix `postgresql+psycopg://...:PORT/`."""
+    _add_server_binaries_to_path()
     if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    pytest.importorskip("psycopg")
+        unavailable("postgres", "PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        unavailable("postgres", "psycopg is not installed")
     # not under pytest's tmp dirs: those are private to root, and the server runs as `postgres`
     data = Path(tempfile.mkdtemp(prefix="finetune-pg-"))
     if os.geteuid() == 0:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from finetune_core.testing import unavailable
 
 HERE = Path(__file__).resolve().parent
 STALE_AFTER_S = 2.0  # FINETUNE_JOB_STALE_AFTER_S for the workers and the test workspaces
@@ -38,7 +39,7 @@ def running_redis(folder: Path) -> Iterator[str]:
     """A redis-server on a free loopback port, nothing written to disk; yields its URL (skips without one)."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
+        unavailable("redis", "redis-server is not installed (apt-get install -y redis-server)")
     import redis
 
     port = free_port()

@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -32,6 +33,18 @@ def registered_plugin(plugin: object, name: str | None = None) -> Iterator[str]:
     finally:
         pm.unregister(name=registered)
         invalidate()
+
+
+REQUIRE_ENV = "FINETUNE_TESTS_REQUIRE"
+
+
+def unavailable(service: str, reason: str) -> NoReturn:
+    """Skip a test whose outside service (redis, postgres...) cannot start here; fail instead where
+    FINETUNE_TESTS_REQUIRE names it (CI sets it, so a missing server never passes for a skipped test)."""
+    required = {name.strip() for name in os.environ.get(REQUIRE_ENV, "").split(",") if name.strip()}
+    if service in required:
+        pytest.fail(f"{reason}, and {REQUIRE_ENV} requires {service}")
+    pytest.skip(reason)
 
 
 _SYLLABLES = ("ka", "lo", "mi", "ser", "tan", "vo", "ru", "pe", "dal", "quin", "zo", "fen", "bri", "gol", "hu",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from finetune_core.domain import Example
 
 
-class SplitGroup(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class SplitGroup:
     """The examples of one (split, is_valid) group, as a database aggregate reports them."""
 
     split: str
