@@ -210,6 +210,11 @@ def report(args: argparse.Namespace, device: str, base: dict[str, Any], hyperpar
           f"training phase {best['ours'].train / best['bare trl'].train:.3f}, process "
           f"{best['ours'].process / best['bare trl'].process:.3f}, peak RSS {ours_rss / bare_rss:.3f}; "
           f"same final loss: {abs(best['ours'].loss - best['bare trl'].loss) < 1e-6}")
+    # each pair ran back to back: the median of their ratios is steadier than the best of each side on a
+    # machine whose speed drifts between runs
+    paired = [mine.wall / theirs.wall for mine, theirs in zip(ours, bare, strict=True)]
+    print(f"  ours/bare wall, median of the {len(paired)} back-to-back pairs: {statistics.median(paired):.3f} "
+          f"(from {min(paired):.3f} to {max(paired):.3f})")
     if device == "cuda" and best["ours"].gpu is not None:
         estimate = estimate_gb(base["model"], hyperparameters["per_device_batch_size"],
                                hyperparameters["max_seq_length"])

@@ -11,7 +11,10 @@ A CUDA out-of-memory ends the run with a TrainingError that says what to change.
 
 from __future__ import annotations
 
+import gc
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +121,8 @@ def _train(run: TrainingRun, files: RunFiles, method: str, hyperparameters: Loca
     run.set_status(FineTuneStatus.TRAINING, f"training {method} on {len(train_rows)} examples"
                                             + (f", resumed from {resume.name}" if resume else ""))
     started = time.monotonic()
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    with long_lived_objects_frozen():
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if reporter.cancelled:
         raise JobCancelledError("the fine-tuning was cancelled", fine_tune_id=run.fine_tune.id)
     trainer.save_model(str(files.final))
@@ -127,6 +131,22 @@ def _train(run: TrainingRun, files: RunFiles, method: str, hyperparameters: Loca
     write_json(files.metrics, {**history, "final": final})
     run.report(progress=100.0, **final)
     run.register_model(artifact_path=f"{artifacts_key(run.fine_tune.id)}/final", metrics=final)
+
+
+@contextmanager
+def long_lived_objects_frozen() -> Iterator[None]:
+    """Keep the objects that exist before training out of the garbage collector's scans while it runs.
+
+    The training loop allocates fast enough to trigger full collections, and each one walks every object
+    of the process: with the core, its plugins, SQLAlchemy and pydantic loaded that is some 600,000, and
+    on a small model those scans made the loop ~15 % slower than a bare trl script. The objects are
+    long-lived anyway (modules, the model, the datasets); they are handed back to the collector after.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _final_metrics(run: TrainingRun, state: Any, history: dict[str, list[dict[str, Any]]],
