@@ -9,8 +9,6 @@ from finetune_core.domain import utcnow
 from finetune_core.errors import JobCancelledError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from finetune_core.storage.repository import Repository
     from finetune_core.workspace import Workspace
 
@@ -21,9 +19,8 @@ class JobContext:
     `log` events, the many, are written in small batches (every EVENT_FLUSH_S, or before anything else
     this context writes, so their order holds); other events (checkpoint, eval, ...) at once. The
     heartbeat is refreshed at most every HEARTBEAT_S. A job logging every training step then costs one
-    cheap read per step (the cancel flag, on a connection of its own in autocommit mode: no session, no
-    transaction), not two writes; a worker that dies loses its last half second of log lines at most,
-    never a checkpoint's record. `close()` writes what is pending and gives that connection back.
+    cheap read per step (the cancel flag), not two writes; a worker that dies loses its last half second
+    of log lines at most, never a checkpoint's record.
     """
 
     EVENT_FLUSH_S = 0.5
@@ -39,7 +36,6 @@ class JobContext:
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._last_flush = time.monotonic()
         self._last_heartbeat = 0.0
-        self._flag_connection: Connection | None = None
 
     def progress(self, done: float, total: float, message: str | None = None, *, force: bool = False) -> None:
         """Record progress (throttled), refresh the heartbeat, and raise if a cancel was requested."""
@@ -90,32 +86,12 @@ class JobContext:
         now = time.monotonic()
         due = bool(self._events) and now - self._last_flush >= self.EVENT_FLUSH_S
         beat = now - self._last_heartbeat >= self.HEARTBEAT_S
-        if due or beat:
-            with self.workspace.unit_of_work() as repo:
-                if due:
-                    self._write_events(repo)
-                if beat:
-                    repo.update_job(self.job_id, heartbeat_at=utcnow())
-                    self._last_heartbeat = now
-                cancel = repo.cancel_requested(self.job_id)
-        else:
-            cancel = self._cancel_flag()
+        with self.workspace.unit_of_work() as repo:
+            if due:
+                self._write_events(repo)
+            if beat:
+                repo.update_job(self.job_id, heartbeat_at=utcnow())
+                self._last_heartbeat = now
+            cancel = repo.cancel_requested(self.job_id)
         if cancel:
             raise JobCancelledError("the job was cancelled", job_id=self.job_id)
-
-    def _cancel_flag(self) -> bool:
-        """The job's cancel flag, read on this context's own autocommit connection (opened on first use)."""
-        from finetune_core.storage.repository import read_cancel_flag
-
-        if self._flag_connection is None:
-            self._flag_connection = self.workspace.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        return read_cancel_flag(self._flag_connection, self.job_id)
-
-    def close(self) -> None:
-        """Write the pending events and give back the flag connection."""
-        try:
-            self.flush()
-        finally:
-            if self._flag_connection is not None:
-                self._flag_connection.close()
-                self._flag_connection = None

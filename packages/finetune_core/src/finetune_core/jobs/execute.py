@@ -45,7 +45,7 @@ def execute_job(workspace: Workspace, job_id: str) -> JobStatus:
     except Exception as exc:  # a job must end recorded, whatever the bug
         log.exception("job %s (%s) crashed", job_id, job.type)
         status, error = JobStatus.FAILED, f"{type(exc).__name__}: {str(exc)[:MAX_ERROR_CHARS]}"
-    context.close()  # its last events come before the outcome's
+    context.flush()  # its last events come before the outcome's
 
     with workspace.unit_of_work() as repo:
         values: dict[str, object] = {"status": status.value, "finished_at": utcnow(), "error_message": error}

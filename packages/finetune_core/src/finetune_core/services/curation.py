@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from finetune_core.chunking.tokenizers import get_tokenizer
 from finetune_core.curation.base import ValidationContext
 from finetune_core.curation.split import assign_splits, default_group_key
-from finetune_core.curation.stats import stats_from_groups
+from finetune_core.curation.stats import SplitGroup, stats_from_groups
 from finetune_core.domain import Example, Project, ProjectStatus
 from finetune_core.services.sources import UPLOAD_GENERATOR
 
@@ -98,7 +98,11 @@ def stats(workspace: Workspace, project_id: str, *, include_preview: bool = Fals
 def _stats(repo: Repository, project_id: str, *, split: str | None = None,
            exclude_split: str | None = None) -> dict[str, Any]:
     """Aggregated by the database: cheap enough to answer beside every page of examples."""
-    groups = repo.example_groups(project_id, split=split, exclude_split=exclude_split)
+    return _stats_of(repo, project_id, repo.example_groups(project_id, split=split, exclude_split=exclude_split))
+
+
+def _stats_of(repo: Repository, project_id: str, groups: list[SplitGroup]) -> dict[str, Any]:
+    """The statistics of these (split, is_valid) groups; the error codes are read for the invalid ones only."""
     invalid_splits = [group.split for group in groups if not group.is_valid and group.count]
     return stats_from_groups(groups, repo.example_error_lists(project_id, invalid_splits))
 
@@ -124,9 +128,7 @@ def examples_page(workspace: Workspace, project_id: str, *, split: str | None = 
                     if (split is None or group.split == split) and (is_valid is None or group.is_valid is is_valid))
         found = repo.example_page(project.id, split=split, is_valid=is_valid, limit=limit, offset=offset) \
             if offset < total else []
-        dataset = [group for group in groups if group.split != "preview"]
-        invalid_splits = [group.split for group in dataset if not group.is_valid and group.count]
-        return found, total, stats_from_groups(dataset, repo.example_error_lists(project.id, invalid_splits))
+        return found, total, _stats_of(repo, project.id, [group for group in groups if group.split != "preview"])
 
 
 def delete_example(workspace: Workspace, project_id: str, example_id: str) -> None:

@@ -8,7 +8,6 @@ from typing import Any, cast
 
 from sqlalchemy import Select, Table, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -94,14 +93,6 @@ def _page(session: Session, query: Select[Any], limit: int | None, offset: int) 
     if limit is not None:
         query = query.limit(limit)
     return list(session.scalars(query.offset(offset))), int(total)
-
-
-def read_cancel_flag(connection: Connection, job_id: str) -> bool:
-    """A job's cancel flag, read on a bare connection (no session): what a running job checks at every step."""
-    flag = connection.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id))
-    if flag is None:
-        raise NotFoundError(f"job '{job_id}' not found", job_id=job_id)
-    return bool(flag)
 
 
 class Repository:
