@@ -6,17 +6,37 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from finetune_core import Example, Message, Project, Workspace
 from finetune_core.domain import Job, JobStatus
+from finetune_core.storage.database import HEAD_REVISION, alembic_config, schema_revision
 from finetune_core.storage.tables import Base
+from finetune_core.testing import open_test_workspace
 
 
 def test_migration_matches_the_tables(finetune_workspace: Workspace) -> None:
     with finetune_workspace.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
+
+
+def test_head_revision_is_the_newest_migration(finetune_workspace: Workspace) -> None:
+    script = ScriptDirectory.from_config(alembic_config(finetune_workspace.engine))
+    assert script.get_current_head() == HEAD_REVISION
+    assert schema_revision(finetune_workspace.engine) == HEAD_REVISION
+
+
+def test_a_workspace_behind_head_is_migrated_when_opened(tmp_path: Path) -> None:
+    with open_test_workspace(tmp_path) as workspace:
+        command.downgrade(alembic_config(workspace.engine), "0003")
+        assert schema_revision(workspace.engine) == "0003"
+    with open_test_workspace(tmp_path) as workspace:
+        assert schema_revision(workspace.engine) == HEAD_REVISION
+        with workspace.engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
 
 
 def test_sqlite_runs_in_wal_mode(finetune_workspace: Workspace) -> None:

@@ -13,8 +13,6 @@ import os
 import secrets
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
-
 from finetune_core.errors import FinetuneError
 
 SECRET_FILE = "secret.key"
@@ -43,6 +41,9 @@ def workspace_secret(root: Path) -> str:
 
 class KeyCipher:
     def __init__(self, secret: str) -> None:
+        # imported here: cryptography's bindings are ~6 MB resident, needed only where a key is read or stored
+        from cryptography.fernet import Fernet
+
         if len(secret) < 16:
             raise FinetuneError("the secret key must be at least 16 characters", error_code="WEAK_SECRET")
         self._fernet = Fernet(_fernet_key(secret))
@@ -51,6 +52,8 @@ class KeyCipher:
         return self._fernet.encrypt(key.encode()).decode()
 
     def decrypt(self, token: str) -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:

@@ -1,22 +1,27 @@
-"""Word (.docx) files: body paragraphs and tables in order, headings and list items marked."""
+"""Word (.docx) files: body paragraphs and tables in order, headings and list items marked.
+
+python-docx (and lxml under it, ~7 MB resident) is imported when a DOCX is actually read, so a
+process that never reads one (a training job, the CLI) does not carry it.
+"""
 
 from __future__ import annotations
 
 import io
 import re
 import zipfile
-
-import docx
-from docx.document import Document as WordDocument
-from docx.styles.style import ParagraphStyle
-from docx.table import Table
-from docx.text.paragraph import Paragraph
+from typing import TYPE_CHECKING
 
 from finetune_core.domain import Document, SourceType
 from finetune_core.errors import SourceLoadError
 from finetune_core.sources.base import FileLoader, LoadOptions
 from finetune_core.sources.sniff import DOCX
 from finetune_core.sources.text import DocumentBuilder
+
+if TYPE_CHECKING:
+    from docx.document import Document as WordDocument
+    from docx.styles.style import ParagraphStyle
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
 
 MB = 1024 * 1024
 MAX_MEMBERS = 10_000
@@ -101,6 +106,8 @@ def _table_rows(table: Table) -> list[str]:
 
 
 def _render(document: WordDocument) -> tuple[DocumentBuilder, str | None]:
+    from docx.table import Table
+
     builder = DocumentBuilder()
     title: str | None = None
     for item in document.iter_inner_content():
@@ -124,6 +131,8 @@ def _render(document: WordDocument) -> tuple[DocumentBuilder, str | None]:
 
 def load_docx(data: bytes, options: LoadOptions) -> Document:
     check_archive(data, options.max_uncompressed_bytes)
+    import docx
+
     try:
         document = docx.Document(io.BytesIO(data))
         builder, styled_title = _render(document)

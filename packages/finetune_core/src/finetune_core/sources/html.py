@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from typing import TYPE_CHECKING
 
 from finetune_core.domain import Document, SourceType
 from finetune_core.errors import SourceLoadError
 from finetune_core.sources.base import FileLoader, LoadOptions
 from finetune_core.sources.sniff import HTML
 from finetune_core.sources.text import DocumentBuilder
+
+if TYPE_CHECKING:
+    from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 BOILERPLATE = (
     "script, style, noscript, template, nav, footer, aside, form, iframe, object, embed, svg, canvas, "
@@ -146,6 +148,8 @@ def _table_rows(table: LexborNode) -> list[str]:
 
 def html_to_document(html: str) -> Document:
     """The main text of a page, its headings, title and declared language."""
+    from selectolax.lexbor import LexborHTMLParser  # imported on first use, like every loader's library
+
     parser = LexborHTMLParser(html)
     title_node = parser.css_first("title")
     title = " ".join(title_node.text().split()) if title_node is not None else ""

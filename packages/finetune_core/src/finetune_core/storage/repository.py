@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, case, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,8 +78,12 @@ def _insert_ignoring_conflicts(session: Session, row_type: type[Base], rows: lis
     dialect = session.get_bind().dialect.name
     table = cast(Table, row_type.__table__)
     if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         stmt: Any = sqlite.insert(table).on_conflict_do_nothing()
     elif dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         stmt = postgresql.insert(table).on_conflict_do_nothing()
     else:  # pragma: no cover - other backends get a plain insert
         stmt = table.insert()
