@@ -8,7 +8,6 @@ the model and download its zip, whose adapter loads with peft and generates.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
@@ -32,7 +31,7 @@ from finetune_core.testing import made_up_text  # noqa: E402
 from finetune_providers.testing import examples_text  # noqa: E402
 from providers_testkit import Action, Call, FakeChatServer  # noqa: E402
 from sources_testkit import build_docx, build_pdf  # noqa: E402
-from worker_testkit import STALE_AFTER_S, free_port, running_redis, wait_until  # noqa: E402
+from worker_testkit import STALE_AFTER_S, free_port, kill_tree, running_redis, wait_until  # noqa: E402
 
 pytest.importorskip("finetune_worker")
 pytest.importorskip("finetune_web")
@@ -51,21 +50,6 @@ TRAIN = {"max_steps": 8, "per_device_batch_size": 4, "gradient_accumulation_step
          "eval_steps": 4, "save_steps": 4, "max_seq_length": 256}
 
 
-def descendants(pid: int) -> list[int]:
-    """The pids of every process below `pid`, read from /proc."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        children = parents.get(todo.pop(), [])
-        found += children
-        todo += children
-    return found
-
-
 class Processes:
     """`finetune serve` and `finetune worker` subprocesses (each in its own process group), logs under one folder."""
 
@@ -81,15 +65,8 @@ class Processes:
         return process
 
     def kill(self, process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-        """Signal the process and all its descendants: a worker with its work horse (which rq's spawning worker
-        starts in a group of its own) and its reaper, or gunicorn with its workers."""
-        for pid in [process.pid, *descendants(process.pid)]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.kill(process)
+        """Signal the process and all below it: a worker with its work horse and reaper, or gunicorn's workers."""
+        kill_tree(process, sig)
 
     def output(self) -> str:
         return "\n".join(f"--- {path.name}\n{path.read_text(errors='replace')[-6000:]}"

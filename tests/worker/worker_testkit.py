@@ -34,6 +34,38 @@ def wait_until(condition: Callable[[], object], timeout_s: float = 20.0, what: s
         time.sleep(0.05)
 
 
+def descendants(pid: int) -> list[int]:
+    """The pids of every process below `pid`, read from /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def kill_tree(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL, timeout_s: float = 30.0) -> None:
+    """Signal a process started with `start_new_session`, its group and every process below it.
+
+    The group alone is not enough: rq's spawning worker starts each work horse in a group of its own.
+    """
+    below = descendants(process.pid)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+    for pid in below:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        kill_tree(process, signal.SIGKILL, timeout_s)
+
+
 @contextlib.contextmanager
 def running_redis(folder: Path) -> Iterator[str]:
     """A redis-server on a free loopback port, nothing written to disk; yields its URL (skips without one)."""
@@ -101,7 +133,8 @@ class Workers:
         assert process.wait(timeout_s) == 0, self.output()
 
     def kill(self, process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-        """Signal the worker's whole group: the worker, its work horse, its reaper and scheduler."""
+        """Signal the worker's group: the worker, its reaper and scheduler; a spawned work horse, in a group of
+        its own, runs on (as after an out-of-memory kill of the worker alone)."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
         process.wait(15)
@@ -119,5 +152,6 @@ class Workers:
                          for path in sorted(self.logs.glob("worker-*.log")))
 
     def close(self) -> None:
+        """Kill every worker and whatever still runs below it (a work horse in a group of its own included)."""
         for process in self.processes:
-            self.kill(process)
+            kill_tree(process, timeout_s=15)
