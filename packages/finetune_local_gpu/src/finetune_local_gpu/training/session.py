@@ -61,7 +61,8 @@ def run_training(run: TrainingRun, hyperparameters: LocalHyperparameters, option
         require_4bit(runtime.device)  # again here: the worker may not be the host that accepted the request
     run.set_status(FineTuneStatus.PREPARING)
     try:
-        _train(run, files, method, hyperparameters, options, runtime)
+        with long_lived_objects_frozen():
+            _train(run, files, method, hyperparameters, options, runtime)
     except torch.cuda.OutOfMemoryError as exc:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -121,8 +122,7 @@ def _train(run: TrainingRun, files: RunFiles, method: str, hyperparameters: Loca
     run.set_status(FineTuneStatus.TRAINING, f"training {method} on {len(train_rows)} examples"
                                             + (f", resumed from {resume.name}" if resume else ""))
     started = time.monotonic()
-    with long_lived_objects_frozen():
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if reporter.cancelled:
         raise JobCancelledError("the fine-tuning was cancelled", fine_tune_id=run.fine_tune.id)
     trainer.save_model(str(files.final))
@@ -135,12 +135,13 @@ def _train(run: TrainingRun, files: RunFiles, method: str, hyperparameters: Loca
 
 @contextmanager
 def long_lived_objects_frozen() -> Iterator[None]:
-    """Keep the objects that exist before training out of the garbage collector's scans while it runs.
+    """Keep the objects that exist before a training out of the garbage collector's scans while it runs.
 
-    The training loop allocates fast enough to trigger full collections, and each one walks every object
-    of the process: with the core, its plugins, SQLAlchemy and pydantic loaded that is some 600,000, and
-    on a small model those scans made the loop ~15 % slower than a bare trl script. The objects are
-    long-lived anyway (modules, the model, the datasets); they are handed back to the collector after.
+    Loading the model, building the trainer and the training loop allocate fast enough to trigger full
+    collections, and each one walks every object of the process: with the core, its plugins, SQLAlchemy
+    and pydantic loaded that is some 600,000. On a small model those scans made the loop ~15 % slower
+    than a bare trl script, and the model's loading twice as slow. The objects are long-lived anyway
+    (modules, settings, the workspace); they are handed back to the collector after.
     """
     gc.freeze()
     try:
