@@ -63,6 +63,8 @@ def kill_tree(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL, timeo
     try:
         process.wait(timeout_s)
     except subprocess.TimeoutExpired:
+        if sig == signal.SIGKILL:
+            raise  # not even SIGKILL: say so rather than signal it forever
         kill_tree(process, signal.SIGKILL, timeout_s)
 
 
