@@ -30,6 +30,8 @@ from fake_hub import (
 from finetune_core.cli import cli
 from finetune_core.errors import FinetuneError, InvalidInputError, NotFoundError
 from finetune_core.services import projects
+from finetune_core.services.model_access import Origin
+from finetune_core.testing import open_test_workspace
 from finetune_core.workspace import Workspace
 from finetune_local_gpu import estimates, parameters
 from finetune_local_gpu.hardware import HardwareReport
@@ -303,10 +305,31 @@ def test_resolve_for_project_reads_local_folders_only_when_allowed(tmp_path: Pat
                                                                     finetune_workspace: Workspace) -> None:
     folder = str(model_folder(tmp_path / "tiny", TINY_LLAMA))
     project = projects.create_project(finetune_workspace, "handbook")
-    with pytest.raises(NotFoundError, match="not found on HuggingFace Hub"):  # what a web client gets
+    with pytest.raises(InvalidInputError, match="not a model this server may load") as refused:  # a web client
         resolve_for_project(finetune_workspace, project.id, folder, hardware=NO_HARDWARE)
-    info = resolve_for_project(finetune_workspace, project.id, folder, hardware=NO_HARDWARE, allow_local=True)
+    assert refused.value.error_code == "MODEL_PATH_NOT_ALLOWED"
+    info = resolve_for_project(finetune_workspace, project.id, folder, hardware=NO_HARDWARE, origin=Origin.LOCAL)
     assert projects.get_project(finetune_workspace, project.id).base_model_id == info.model_id == folder
+
+
+def test_a_web_client_resolves_folders_of_the_operators_models_directory_only(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    inside = str(model_folder(models / "org" / "tiny", TINY_LLAMA))
+    outside = str(model_folder(tmp_path / "elsewhere", TINY_LLAMA))
+    (models / "escape").symlink_to(tmp_path / "elsewhere")
+    workspace = open_test_workspace(tmp_path / "ws", models_dir=models)
+    try:
+        project = projects.create_project(workspace, "handbook")
+        for name in ("org/tiny", inside):  # relative to the directory, or a path inside it
+            info = resolve_for_project(workspace, project.id, name, hardware=NO_HARDWARE)
+            assert info.model_id == inside and info.num_parameters > 0
+        for name in (outside, "../elsewhere", str(models / "escape")):  # the link leads out of the directory
+            with pytest.raises(InvalidInputError) as refused:
+                resolve_for_project(workspace, project.id, name, hardware=NO_HARDWARE)
+            assert refused.value.error_code == "MODEL_PATH_NOT_ALLOWED", name
+        assert projects.get_project(workspace, project.id).base_model_id == inside
+    finally:
+        workspace.close()
 
 
 def test_cli_resolve_json_for_a_local_folder(tmp_path: Path) -> None:

@@ -130,3 +130,27 @@ def test_source_type_for_mime() -> None:
     assert source_type_for_mime("text/html; charset=utf-8") == SourceType.HTML
     assert source_type_for_mime(sniff.JSONL) == SourceType.JSONL
     assert source_type_for_mime("application/x-executable") is None
+
+
+@pytest.mark.parametrize(("name", "mime", "stored_as"), [
+    ("x.pdf.exe", sniff.PDF, "x.pdf"),  # the type's extension sat before a wrong one
+    ("report.exe", sniff.PDF, "report.pdf"),
+    ("invoice.pdf.js", sniff.PDF, "invoice.pdf"),
+    ("x.docx.pdf", sniff.DOCX, "x.docx"),
+    ("page.exe", sniff.HTML, "page.html"),
+    ("notes", sniff.PLAIN, "notes.txt"),
+    ("guide.PDF", sniff.PDF, "guide.PDF"),  # already right: kept as it is
+    ("a.htm", sniff.HTML, "a.htm"),
+    ("data.tsv", sniff.CSV, "data.tsv"),
+    ("readme.txt", sniff.MARKDOWN, "readme.txt"),  # text may keep a plain-text name
+    ("rows.json", sniff.JSONL, "rows.json"),
+    ("archive.zip", sniff.ZIP, "archive.zip"),  # no loader reads it: refused before any name is kept
+])
+def test_a_stored_name_ends_in_an_extension_of_the_type_read_from_the_bytes(name: str, mime: str,
+                                                                          stored_as: str) -> None:
+    assert sniff.name_for_type(name, mime) == stored_as
+
+
+def test_a_long_name_stays_within_the_limit_with_its_new_extension() -> None:
+    renamed = sniff.name_for_type("a" * 255, sniff.PDF)
+    assert len(renamed) == 255 and renamed.endswith(".pdf")

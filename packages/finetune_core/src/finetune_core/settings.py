@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 MB = 1024 * 1024
+LIST_SETTINGS = frozenset({"transcript_languages", "allowed_model_hosts"})  # comma-separated in the environment
 
 
 class Settings(BaseModel):
@@ -21,6 +22,10 @@ class Settings(BaseModel):
     fetch_max_bytes: int = Field(20 * MB, gt=0)
     fetch_timeout_s: float = Field(30.0, gt=0)
     allow_loopback_urls: bool = False  # tests only: lets URL sources reach 127.0.0.1
+    # model servers a web client may name although private or loopback ("host" or "host:port"), e.g. a shared
+    # Ollama or vLLM; the library, the CLI and local mode may name any (see services/model_access.py)
+    allowed_model_hosts: tuple[str, ...] = ()
+    models_dir: Path | None = None  # model folders a web client may name as a base model; None: none
     transcript_languages: tuple[str, ...] = ("en", "fr")
     job_threads: int = Field(2, ge=1)
     job_stale_after_s: float = Field(300.0, gt=0)  # a running job with no heartbeat for this long is abandoned
@@ -35,6 +40,7 @@ class Settings(BaseModel):
         for name in cls.model_fields:
             value = os.environ.get(f"FINETUNE_{name.upper()}")
             if value is not None:
-                env[name] = value.split(",") if name == "transcript_languages" else value
+                env[name] = [part.strip() for part in value.split(",") if part.strip()] \
+                    if name in LIST_SETTINGS else value
         env.update({key: value for key, value in overrides.items() if value is not None})
         return cls.model_validate(env)

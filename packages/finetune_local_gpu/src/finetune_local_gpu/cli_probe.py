@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 from finetune_core.cli._common import emit, handle_errors, make_table, state
+from finetune_core.services.model_access import Origin
 from pydantic import BaseModel
 
 from finetune_local_gpu.hardware import HardwareReport, probe_hardware
@@ -61,7 +62,7 @@ def resolve(model: str, project_ref: str | None, batch_size: int | None, seq_len
     hardware_report = HardwareReport() if no_hardware else probe_hardware()
     if project_ref:
         info = resolve_for_project(state().workspace, project_ref, model, batch_size=batch_size, seq_len=seq_len,
-                                   hardware=hardware_report, endpoint=endpoint, allow_local=True)
+                                   hardware=hardware_report, endpoint=endpoint, origin=Origin.LOCAL)
     else:
         info = resolve_model(model, batch_size=batch_size or DEFAULT_BATCH_SIZE, seq_len=seq_len or DEFAULT_SEQ_LEN,
                              endpoint=endpoint, hardware=hardware_report)

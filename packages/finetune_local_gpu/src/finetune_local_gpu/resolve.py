@@ -227,6 +227,14 @@ def describe(found: Found, *, batch_size: int, seq_len: int, hardware: HardwareR
     return info
 
 
+def _is_folder(path: Path) -> bool:
+    """Whether `path` is a folder; a name the system cannot even look up (too long...) is not one."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def resolve_model(
     ref: str,
     *,
@@ -246,7 +254,7 @@ def resolve_model(
     if batch_size < 1 or seq_len < 1:
         raise InvalidInputError("batch_size and seq_len must be at least 1", batch_size=batch_size, seq_len=seq_len)
     folder = Path(ref).expanduser()
-    if allow_local and folder.is_dir():
+    if allow_local and _is_folder(folder):
         found = find_local(folder, ref)
     elif _looks_like_path(ref):
         raise not_found(ref)

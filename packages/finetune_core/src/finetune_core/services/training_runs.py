@@ -7,7 +7,8 @@
 
 `start_training` is `fine_tunes.create_fine_tune` for requests from outside the machine: the base
 model defaults to the project's, a hosted trainer's `base_url` option is checked like any URL the
-server is asked to call, and the one-run-per-project conflict says TRAINING_ALREADY_RUNNING.
+server is asked to call and the base model is one the caller may have loaded (`model_access`: by default
+the caller is a web client), and the one-run-per-project conflict says TRAINING_ALREADY_RUNNING.
 A worker's report (status, progress, current step, log line) is stored with the fine-tuning and
 recorded in its job's event log, so the training stream shows it too.
 """
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from finetune_core.domain import FineTune, FineTuneStatus, utcnow
 from finetune_core.errors import ConflictError, InvalidInputError, NotFoundError
 from finetune_core.services import fine_tunes
-from finetune_core.sources.fetch import check_url
+from finetune_core.services.model_access import Origin, check_base_model, check_model_url
 
 if TYPE_CHECKING:
     from finetune_core.workspace import Workspace
@@ -33,7 +34,8 @@ STEP_LABELS = {FineTuneStatus.QUEUED: "Queued", FineTuneStatus.PREPARING: "Prepa
 def start_training(workspace: Workspace, project_id: str, *, trainer: str, base_model: str | None = None,
                    method: str | None = None, hyperparameters: dict[str, Any] | None = None,
                    options: dict[str, Any] | None = None, name: str | None = None,
-                   description: str | None = None, owner_id: str | None = None) -> FineTune:
+                   description: str | None = None, owner_id: str | None = None,
+                   origin: Origin = Origin.REMOTE) -> FineTune:
     """Check and start a fine-tuning of the project's dataset; see the module doc."""
     if base_model is None:
         with workspace.unit_of_work() as repo:
@@ -41,9 +43,10 @@ def start_training(workspace: Workspace, project_id: str, *, trainer: str, base_
         if not base_model:
             raise InvalidInputError("no base model: give one, or set the project's base model first",
                                     error_code="BASE_MODEL_REQUIRED", project_id=project_id)
+    base_model = check_base_model(workspace, base_model, origin=origin, owner_id=owner_id)
     base_url = (options or {}).get("base_url")
-    if isinstance(base_url, str):  # the trainer sends the caller's key there: a public http(s) address only
-        check_url(base_url, allow_loopback=workspace.settings.allow_loopback_urls)
+    if isinstance(base_url, str):  # the trainer sends the caller's key there
+        check_model_url(workspace.settings, base_url, origin)
     try:
         return fine_tunes.create_fine_tune(
             workspace, project_id, trainer=trainer, base_model=base_model, method=method,

@@ -51,6 +51,11 @@ _EXTENSIONS = {
     ".text": PLAIN,
 }
 
+_CANONICAL_EXTENSIONS = {PDF: ".pdf", DOCX: ".docx", JSON: ".json", JSONL: ".jsonl", CSV: ".csv", HTML: ".html",
+                         MARKDOWN: ".md", PLAIN: ".txt"}
+_TEXT_MIMES = {JSON, JSONL, CSV, HTML, MARKDOWN, PLAIN}
+MAX_NAME_LENGTH = 255
+
 # One name for every executable format, as the upload spec reports it.
 _EXECUTABLE_MIMES = {"application/x-executable", "application/x-msdownload", "application/x-mach-binary"}
 
@@ -104,6 +109,27 @@ def detect_mime(data: bytes, filename: str = "") -> str:
         mime = guess.mime if guess is not None else OCTET_STREAM
         return EXECUTABLE if mime in _EXECUTABLE_MIMES else mime
     return _text_mime(text, _EXTENSIONS.get(PurePosixPath(filename.lower()).suffix))
+
+
+def name_for_type(name: str, mime: str) -> str:
+    """`name` ending in an extension of `mime`: `x.pdf.exe` holding a PDF is `x.pdf`, `notes` of text `notes.txt`.
+
+    What a later download or a file manager reads from the name then says what the bytes are.
+    """
+    canonical = _CANONICAL_EXTENSIONS.get(mime)
+    if canonical is None:
+        return name
+    kin = {JSON, JSONL} if mime in (JSON, JSONL) else {mime}
+    accepted = {extension for extension, of_type in _EXTENSIONS.items() if of_type in kin or of_type == PLAIN} \
+        if mime in _TEXT_MIMES else set()  # text of any kind may keep a plain-text name: no program runs it
+    accepted |= {extension for extension, of_type in _EXTENSIONS.items() if of_type in kin} | {canonical}
+    stem, dot, extension = name.rpartition(".")
+    if dot and stem and f".{extension.lower()}" in accepted:
+        return name
+    base = stem if dot and stem else name
+    if PurePosixPath(base.lower()).suffix in accepted:  # the type's extension sat before a wrong one
+        return base
+    return base[: MAX_NAME_LENGTH - len(canonical)] + canonical
 
 
 def source_type_for_mime(mime: str) -> SourceType | None:
