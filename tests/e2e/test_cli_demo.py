@@ -70,8 +70,10 @@ def test_step_by_step_commands_with_json_output(tmp_path: Path) -> None:
                             "--config", '{"num_examples_target": 40}')
     assert created["task_type"] == "instruction"
 
-    ingested = finetune_json(ws, "ingest", "--project", "handbook", str(SAMPLES / "sourdough-handbook.pdf"),
-                             str(SAMPLES / "missing.pdf"))
+    partly = finetune(ws, "--json", "ingest", "--project", "handbook", str(SAMPLES / "sourdough-handbook.pdf"),
+                      str(SAMPLES / "missing.pdf"), check=False)
+    assert partly.returncode == 1, "an input refused: exit status 1, after the whole output"
+    ingested = json.loads(partly.stdout)
     assert [s["status"] for s in ingested["sources"]] == ["ready"]
     assert "missing.pdf" in next(iter(ingested["refused"]))
 

@@ -3,7 +3,8 @@
     FinetuneError
     ├── NotFoundError            a project, source, job... does not exist (404)
     ├── ConflictError            the action clashes with the current state (409)
-    │   └── JobAlreadyFinishedError
+    │   ├── JobAlreadyFinishedError
+    │   └── PipelineBusyError    a step started while an earlier one of its project is unfinished
     ├── InvalidInputError        well-formed but cannot be honoured (400)
     │   ├── UrlNotAllowedError   scheme or address refused before any fetch
     │   ├── UnknownPluginError   no generator/exporter/... registered by that name
@@ -18,6 +19,7 @@
     ├── GenerationError          a generator failed in a way that stops the job
     ├── TrainingError            a trainer failed: the fine-tuning ends in `error`
     ├── JobCancelledError        raised inside a job when its cancel flag is seen
+    ├── NothingProducedError     a job ran but made none of what it was asked: it ends `failed` with its counts
     └── PluginError              a plugin misbehaved at registration
         └── DuplicateNameError   two plugins registered the same name
 """
@@ -50,6 +52,15 @@ class ConflictError(FinetuneError):
 
 class JobAlreadyFinishedError(ConflictError):
     error_code = "JOB_ALREADY_FINISHED"
+
+
+class PipelineBusyError(ConflictError):
+    """A pipeline step refused because an earlier one is unfinished (services/pipeline_order.py).
+
+    `error_code` says why: SOURCES_LOADING, PIPELINE_BUSY or SOURCES_NOT_LOADED.
+    """
+
+    error_code = "PIPELINE_BUSY"
 
 
 class InvalidInputError(FinetuneError):
@@ -106,6 +117,19 @@ class TrainingError(FinetuneError):
 
 class JobCancelledError(FinetuneError):
     error_code = "JOB_CANCELLED"
+
+
+class NothingProducedError(FinetuneError):
+    """A job that ran but made none of what it was asked (every request failed, no source loaded...).
+
+    It ends `failed` with this message, and `summary` (its counts) is kept as the job's result_summary.
+    """
+
+    error_code = "NOTHING_PRODUCED"
+
+    def __init__(self, message: str, *, summary: dict[str, Any], **context: Any) -> None:
+        super().__init__(message, summary=summary, **context)
+        self.summary = summary
 
 
 class PluginError(FinetuneError):

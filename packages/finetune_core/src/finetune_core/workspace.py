@@ -30,6 +30,7 @@ from finetune_core.services import exports as exports_service
 from finetune_core.services import fine_tunes as fine_tunes_service
 from finetune_core.services import jobs as jobs_service
 from finetune_core.services import keys as keys_service
+from finetune_core.services import pipeline_order
 from finetune_core.services import projects as projects_service
 from finetune_core.services import sources as sources_service
 from finetune_core.settings import Settings
@@ -51,7 +52,8 @@ class Workspace:
 
     The methods below the plumbing are the library surface: one per use case, each a thin
     call into `finetune_core.services` (whose functions take the workspace as first argument).
-    Pipeline steps run as recorded jobs and wait for them to finish.
+    Pipeline steps run as recorded jobs and wait for them to finish; a step started while an earlier one of
+    its project is unfinished (sources still loading...) raises PipelineBusyError (services/pipeline_order.py).
     """
 
     def __init__(self, settings: Settings, *, runner: JobRunner | None = None) -> None:
@@ -164,14 +166,19 @@ class Workspace:
         return curation_service.list_examples(self, project, split=split, is_valid=is_valid, limit=limit)[0]
 
     def curate(self, project: str) -> dict[str, Any]:
-        return curation_service.curate_project(self, self.project(project).id)
+        project_id = self.project(project).id
+        pipeline_order.check_step(self, project_id, "curate")
+        return curation_service.curate_project(self, project_id)
 
     def stats(self, project: str) -> dict[str, Any]:
         return curation_service.stats(self, project)
 
     def export(self, project: str, format: str, *, out: str | Path | None = None,
                split: str | None = None, system_prompt: str | None = None) -> ExportResult:
-        return exports_service.export_dataset(self, project, format, out=out, split=split, system_prompt=system_prompt)
+        project_id = self.project(project).id
+        pipeline_order.check_step(self, project_id, "export")
+        return exports_service.export_dataset(self, project_id, format, out=out, split=split,
+                                              system_prompt=system_prompt)
 
     def judge(self, project: str, chat_model: str, *, settings: dict[str, Any] | None = None,
               threshold: float | None = None, rejudge: bool = False) -> Job:

@@ -65,19 +65,29 @@ def _anthropic_headers(key: str) -> dict[str, str]:
     return {"x-api-key": key, "anthropic-version": "2023-06-01"}
 
 
+PRINTABLE_KEY = r"[!-~]+"  # printable ASCII, no space: a key of a server of the user's own
+
+
+def _pattern(spec: KeySpec) -> str:
+    return spec.pattern.pattern if spec.pattern is not None else PRINTABLE_KEY
+
+
 PROVIDERS = (
     ProviderSpec(name="openai", label="OpenAI", env_var=OPENAI_KEY.env_var, check_format=_format_check(OPENAI_KEY),
-                 live_check=_live_check("OpenAI", "https://api.openai.com/v1/models", _bearer), prefix="sk-"),
+                 live_check=_live_check("OpenAI", "https://api.openai.com/v1/models", _bearer), prefix="sk-",
+                 key_pattern=_pattern(OPENAI_KEY)),
     ProviderSpec(name="anthropic", label="Anthropic", env_var=ANTHROPIC_KEY.env_var,
                  check_format=_format_check(ANTHROPIC_KEY),
                  live_check=_live_check("Anthropic", "https://api.anthropic.com/v1/models", _anthropic_headers),
-                 prefix="sk-ant-"),
+                 prefix="sk-ant-", key_pattern=_pattern(ANTHROPIC_KEY)),
     ProviderSpec(name="mistral", label="Mistral", env_var=MISTRAL_KEY.env_var, check_format=_format_check(MISTRAL_KEY),
-                 live_check=_live_check("Mistral", "https://api.mistral.ai/v1/models", _bearer)),
+                 live_check=_live_check("Mistral", "https://api.mistral.ai/v1/models", _bearer),
+                 key_pattern=_pattern(MISTRAL_KEY)),
     ProviderSpec(name="together", label="Together AI", env_var=TOGETHER_KEY.env_var,
                  check_format=_format_check(TOGETHER_KEY),
                  live_check=_live_check("Together AI", "https://api.together.xyz/v1/models", _bearer),
-                 prefix="tgp_v1_"),
-    # a local server's key: any shape, and no fixed address to check it against
-    ProviderSpec(name="openai-compatible", label="OpenAI-compatible server", env_var=OPENAI_COMPATIBLE_KEY.env_var),
+                 prefix="tgp_v1_", key_pattern=_pattern(TOGETHER_KEY)),
+    # a local server's key: any shape (printable), and no fixed address to check it against
+    ProviderSpec(name="openai-compatible", label="OpenAI-compatible server", env_var=OPENAI_COMPATIBLE_KEY.env_var,
+                 key_pattern=_pattern(OPENAI_COMPATIBLE_KEY)),
 )

@@ -36,7 +36,7 @@ from finetune_core.generation.base import GeneratorSettings
 
 from finetune_providers._base import Completion, Delta, ProviderClient, ProviderGenerator
 from finetune_providers._keys import OPENAI_COMPATIBLE_KEY, KeySpec
-from finetune_providers._retry import TransientError, status_error
+from finetune_providers._retry import TransientError, redact, status_error
 from finetune_providers._wire import chat_body, parse_chat_response, parse_stream_event, sse_data
 
 if TYPE_CHECKING:
@@ -143,8 +143,9 @@ class OpenAICompatibleClient(ProviderClient):
         if status >= 400:
             raise status_error(self.provider, status, headers, data, secret=self.api_key,
                                key_hint=self.key_spec.fix if self.key_spec else None) from None
-        if not isinstance(data, dict):
-            raise TransientError(f"malformed response (HTTP {status}, not a JSON object)")
+        if not isinstance(data, dict):  # e.g. a web page: a base URL that is not the API root
+            snippet = redact(" ".join(content[:200].decode("utf-8", "replace").split())[:80], self.api_key)
+            raise TransientError(f"malformed response (HTTP {status}, not a JSON object: {snippet!r})")
         return parse_chat_response(data)
 
     def _not_sent(self, exc: BaseException) -> TransientError:

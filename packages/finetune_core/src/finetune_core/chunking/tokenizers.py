@@ -125,9 +125,13 @@ class HuggingFaceTokenizer:
                 "the 'hf:' tokenizers need the 'tokenizers' package: pip install 'finetune-core[hf]'"
             ) from None
         file = Path(path).expanduser()
-        if file.is_dir():
-            file = file / "tokenizer.json"
-        if not file.is_file():
+        try:
+            if file.is_dir():
+                file = file / "tokenizer.json"
+            found = file.is_file()
+        except OSError:  # a name the system cannot look up (too long...)
+            found = False
+        if not found:
             raise InvalidInputError(f"no tokenizer.json at '{path}'", path=path)
         self.name = f"hf:{path}"
         self._tokenizer = HFTokenizer.from_file(str(file))

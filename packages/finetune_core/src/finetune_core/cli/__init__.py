@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from finetune_core import __version__
-from finetune_core.cli._common import CliState
+from finetune_core.cli._common import EXIT_STATUS_HELP, CliState
 from finetune_core.cli.demo import demo
 from finetune_core.cli.keys import keys
 from finetune_core.cli.pipeline import chunk, chunks, export, generate, ingest, sources, stats
@@ -16,7 +16,7 @@ from finetune_core.cli.training import fine_tunes_group, judge, models, train
 from finetune_core.plugins import load_plugins
 
 
-@click.group()
+@click.group(epilog=EXIT_STATUS_HELP)
 @click.version_option(__version__, prog_name="finetune")
 @click.option("--workspace", "workspace_path", type=click.Path(path_type=Path), default=Path("finetune-workspace"),
               envvar="FINETUNE_WORKSPACE", show_default=True, help="Folder holding the database and files.")

@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: the workspace option, JSON vs rich output, job progress bars, errors."""
+"""Shared CLI plumbing: the workspace option, JSON vs rich output, job progress bars, errors, exit statuses."""
 
 from __future__ import annotations
 
@@ -25,12 +25,22 @@ from finetune_core.workspace import Workspace
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console(stderr=True)
 
+EXIT_OK = 0
+EXIT_FAILED = 1  # an input refused or not loaded, a job failed or cancelled, an error
+EXIT_USAGE = 2  # click's own status for bad options or arguments
+EXIT_STATUS_HELP = (
+    "Exit status: 0 when every input was accepted and every job succeeded; 1 when an input was refused or "
+    "could not be loaded, a job failed or was cancelled, or an error stopped the command (the table, or "
+    "the --json output, is printed in full first); 2 for bad usage."
+)
+
 
 @dataclass
 class CliState:
     workspace_path: Path
     as_json: bool
     database_url: str | None = None
+    failed: bool = False  # something was refused or did not succeed: the command exits EXIT_FAILED
     _workspace: Workspace | None = field(default=None, repr=False)
 
     @property
@@ -50,21 +60,44 @@ def state() -> CliState:
     return obj
 
 
+class JobFailedError(FinetuneError):
+    """A job the command ran ended failed or cancelled; `job` (with its error and counts) goes in the output."""
+
+    def __init__(self, label: str, job: Job) -> None:
+        super().__init__(job_failure(label, job), job_id=job.id)
+        self.error_code = "JOB_CANCELLED" if job.status is JobStatus.CANCELLED else "JOB_FAILED"
+        self.job = job
+
+
 def handle_errors(func: F) -> F:
-    """Turn FinetuneError into a one-line message (or a JSON error object) and exit code 1."""
+    """Turn FinetuneError into a one-line message (or a JSON error object) and exit status 1; after a command
+    that printed its output but marked something refused or failed (`mark_failed`), exit 1 too."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
         except FinetuneError as exc:
             if state().as_json:
-                click.echo(json.dumps({"error": {"detail": exc.message, "error_code": exc.error_code}}))
+                error: dict[str, Any] = {"error": {"detail": exc.message, "error_code": exc.error_code}}
+                if isinstance(exc, JobFailedError):
+                    error["job"] = to_jsonable(exc.job)
+                click.echo(json.dumps(error, ensure_ascii=False, indent=2))
             else:
                 console.print(f"[bold red]Error:[/] {exc.message}")
-            sys.exit(1)
+            sys.exit(EXIT_FAILED)
+        if state().failed:
+            sys.exit(EXIT_FAILED)
+        return result
 
     return wrapper  # type: ignore[return-value]
+
+
+def mark_failed(message: str | None = None) -> None:
+    """Make the command exit EXIT_FAILED once its output is printed; `message` goes to stderr (not with --json)."""
+    state().failed = True
+    if message and not state().as_json:
+        console.print(f"[bold red]Error:[/] {message}")
 
 
 def to_jsonable(value: Any) -> Any:
@@ -100,8 +133,34 @@ def make_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     return table
 
 
+def settle(label: str, job: Job | None = None, *, inputs: Sequence[bool] = ()) -> None:
+    """Once the output is printed: exit status 1 when `job` did not succeed or any of `inputs` (one per input:
+    accepted and done) is False, with one line on stderr that says so."""
+    if job is not None and job.status is not JobStatus.SUCCESS:
+        mark_failed(job_failure(label, job))
+    elif not all(inputs):
+        mark_failed(f"{list(inputs).count(False)} of {len(inputs)} inputs refused or failed")
+
+
+def job_failure(label: str, job: Job) -> str:
+    """One line on a job that did not succeed: what, how it ended, and why."""
+    why = job.error_message or ("the job was cancelled" if job.status is JobStatus.CANCELLED
+                                else "see the job events")
+    return f"{label} {job.status.value}: {why}"
+
+
 def run_job(type: str, project_id: str, label: str, **params: Any) -> Job:
-    """Enqueue a job and follow it with a progress bar until it ends; raise if it did not succeed."""
+    """Enqueue a job and follow it until it ends; JobFailedError (exit status 1, the job in the output) if it
+    did not succeed."""
+    job = follow_job(type, project_id, label, **params)
+    if job.status is not JobStatus.SUCCESS:
+        raise JobFailedError(label, job)
+    return job
+
+
+def follow_job(type: str, project_id: str, label: str, **params: Any) -> Job:
+    """Enqueue a job and follow it with a progress bar until it ends, whatever its outcome; for a command that
+    prints what happened itself, then calls `mark_failed` when the job did not succeed."""
     workspace = state().workspace
     job = jobs.enqueue(workspace, type, project_id=project_id, **params)
     with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
@@ -118,6 +177,4 @@ def run_job(type: str, project_id: str, label: str, **params: Any) -> Job:
             if job.status.finished:
                 break
             time.sleep(0.15)
-    if job.status is not JobStatus.SUCCESS:
-        raise FinetuneError(f"{label} {job.status.value}: {job.error_message or 'see the job events'}")
     return job

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from finetune_core.cli._common import emit, handle_errors, make_table, run_job, state
+from finetune_core.cli._common import emit, handle_errors, make_table, run_job, settle, state
+from finetune_core.domain import SourceStatus
 from finetune_core.errors import InvalidInputError, NotFoundError
 from finetune_core.services import curation, exports, projects
 from finetune_core.services import sources as source_service
@@ -58,6 +59,7 @@ def demo(samples: Path | None, target: int, task_type: str) -> None:
     emit({"project_id": project.id, "generation": generated.result_summary, "stats": stats,
           "exports": {name: {"path": path, "count": count} for name, (path, count) in paths.items()}},
          make_table("Demo: sources", ["source", "type", "status", "valid examples", "invalid", "error"], rows))
+    settle("Demo", inputs=[s.status is SourceStatus.READY for s in loaded])  # a sample that did not load: exit 1
     if not state().as_json:
         split_rows = [(split, v["count"], v["avg_tokens"]) for split, v in stats["by_split"].items()]
         emit(None, make_table(f"Dataset: {stats['valid']} valid of {stats['total']}",

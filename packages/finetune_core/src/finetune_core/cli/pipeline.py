@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from finetune_core.cli._common import emit, handle_errors, make_table, run_job, state
-from finetune_core.domain import SourceKind
+from finetune_core.cli._common import emit, follow_job, handle_errors, make_table, run_job, settle, state
+from finetune_core.domain import SourceKind, SourceStatus
 from finetune_core.errors import FinetuneError, InvalidInputError
 from finetune_core.services import chunks as chunk_service
-from finetune_core.services import curation, exports, projects
+from finetune_core.services import curation, exports, pipeline_order, projects
 from finetune_core.services import sources as source_service
 
 project_option = click.option("--project", "project_ref", required=True, help="Project name or id.")
@@ -33,7 +33,10 @@ def ingest(project_ref: str, items: tuple[str, ...], kind: str | None) -> None:
                 added.append(source_service.add_url(workspace, found.id, item))
                 continue
             path = Path(item)
-            for file in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
+            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            if not files:
+                refused.append((item, "the folder holds no file"))
+            for file in files:
                 try:
                     added.append(source_service.add_path(workspace, found.id, file, kind=kind))
                 except FinetuneError as exc:
@@ -42,13 +45,16 @@ def ingest(project_ref: str, items: tuple[str, ...], kind: str | None) -> None:
             refused.append((item, exc.message))
         except OSError as exc:
             refused.append((item, f"cannot read: {exc.strerror or exc}"))
-    job = run_job("ingest", found.id, "Loading sources", source_ids=[s.id for s in added])
+    # nothing accepted, nothing to load: the refusals are the whole answer
+    job = follow_job("ingest", found.id, "Loading sources", source_ids=[s.id for s in added]) if added else None
     loaded, _ = source_service.list_sources(workspace, found.id)
     by_id = {s.id: s for s in loaded}
     rows = [(s.name, s.type.value, by_id[s.id].status.value, by_id[s.id].error_message or "") for s in added]
     rows += [(name, "-", "refused", why) for name, why in refused]
     emit({"job": job, "sources": [by_id[s.id] for s in added], "refused": dict(refused)},
          make_table("Ingested", ["source", "type", "status", "error"], rows))
+    settle("Loading sources", job,
+           inputs=[by_id[s.id].status is SourceStatus.READY for s in added] + [False] * len(refused))
 
 
 @click.command()
@@ -167,7 +173,9 @@ def stats(project_ref: str) -> None:
 @handle_errors
 def export(project_ref: str, format_: str, out: Path | None, split: str | None, system_prompt: str | None) -> None:
     """Export the valid examples to a fine-tuning format (streamed)."""
-    result = exports.export_dataset(state().workspace, project_ref, format_, out=out, split=split,
-                                    system_prompt=system_prompt)
+    workspace = state().workspace
+    found = projects.get_project(workspace, project_ref)
+    pipeline_order.check_step(workspace, found.id, "export")  # not over a dataset still being made
+    result = exports.export_dataset(workspace, found.id, format_, out=out, split=split, system_prompt=system_prompt)
     emit({"path": str(result.path), "count": result.count, "bytes": result.bytes},
          message=f"Wrote {result.count} examples to {result.path}")

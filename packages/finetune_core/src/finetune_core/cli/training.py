@@ -9,9 +9,9 @@ from typing import Any
 import click
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from finetune_core.cli._common import console, emit, handle_errors, make_table, run_job, state
+from finetune_core.cli._common import console, emit, handle_errors, make_table, mark_failed, run_job, state
 from finetune_core.domain import FineTune, FineTuneStatus
-from finetune_core.errors import FinetuneError, InvalidInputError
+from finetune_core.errors import InvalidInputError
 from finetune_core.services import fine_tunes, jobs, projects
 
 project_option = click.option("--project", "project_ref", required=True, help="Project name or id.")
@@ -72,10 +72,17 @@ def train(project_ref: str, trainer: str, base_model: str, method: str | None, p
                                           hyperparameters=parse_pairs(params, "--param"),
                                           options=parse_pairs(options, "--option"), name=name)
     ended = started if no_wait else _follow(started)
-    if ended.status is FineTuneStatus.ERROR:
-        raise FinetuneError(f"the fine-tuning failed: {ended.error_message}")
     model = f"; model {ended.model_id}" if ended.model_id else ""
     emit(ended, message=f"Fine-tuning {ended.id}: {ended.status.value}{model}")
+    _settle(ended)
+
+
+def _settle(fine_tune: FineTune) -> None:
+    """Exit status 1 for a fine-tuning that ended in error or was cancelled (one still running is not an end)."""
+    if fine_tune.status is FineTuneStatus.ERROR:
+        mark_failed(f"the fine-tuning failed: {fine_tune.error_message or 'see its events'}")
+    elif fine_tune.status is FineTuneStatus.CANCELLED:
+        mark_failed("the fine-tuning was cancelled")
 
 
 @click.group("fine-tunes")
@@ -105,6 +112,8 @@ def show(fine_tune_id: str, follow: bool) -> None:
         found = _follow(found)
     emit(found, message=f"{found.name}: {found.status.value} {found.progress:.0f}% metrics {found.metrics}"
                         + (f" error: {found.error_message}" if found.error_message else ""))
+    if follow:  # followed to its end, it is this command's outcome; a plain look at it is not
+        _settle(found)
 
 
 @fine_tunes_group.command("cancel")

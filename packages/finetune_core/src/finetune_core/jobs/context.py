@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from finetune_core.domain import utcnow
 from finetune_core.errors import JobCancelledError
@@ -11,6 +13,8 @@ from finetune_core.errors import JobCancelledError
 if TYPE_CHECKING:
     from finetune_core.storage.repository import Repository
     from finetune_core.workspace import Workspace
+
+T = TypeVar("T")
 
 
 class JobContext:
@@ -26,6 +30,7 @@ class JobContext:
     EVENT_FLUSH_S = 0.5
     EVENT_BATCH = 64
     HEARTBEAT_S = 5.0
+    CANCEL_POLL_S = 0.5
 
     def __init__(self, workspace: Workspace, job_id: str, *, min_interval_s: float = 0.25) -> None:
         self.workspace = workspace
@@ -95,3 +100,25 @@ class JobContext:
             cancel = repo.cancel_requested(self.job_id)
         if cancel:
             raise JobCancelledError("the job was cancelled", job_id=self.job_id)
+
+    async def cancellable(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run `work` while reading the cancel flag every CANCEL_POLL_S: a cancel request cancels it and raises
+        JobCancelledError.
+
+        Asynchronous work may wait on the network for minutes with nothing arriving (a server that never
+        answers), so it cannot rely on `progress` alone to notice a cancel; cancelling its task cancels the
+        requests in flight, whose clients close their connections. The heartbeat is kept fresh meanwhile.
+        """
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.CANCEL_POLL_S)
+                if done:
+                    return task.result()
+                self.check_cancel()
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})  # its own cleanup (stored results flushed, clients closed) runs first
+                if not task.cancelled():
+                    task.exception()  # retrieved: whatever it raised while stopping, the job is cancelled

@@ -7,9 +7,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from finetune_core.domain import JobStatus, utcnow
-from finetune_core.errors import FinetuneError, JobCancelledError
+from finetune_core.errors import FinetuneError, JobCancelledError, NothingProducedError
 from finetune_core.jobs.context import JobContext
 from finetune_core.jobs.handlers import handler_for
+from finetune_core.services import pipeline_order
 
 if TYPE_CHECKING:
     from finetune_core.workspace import Workspace
@@ -37,28 +38,40 @@ def execute_job(workspace: Workspace, job_id: str) -> JobStatus:
     summary: dict[str, object] = {}
     error: str | None = None
     try:
+        pipeline_order.check_job(workspace, job)  # an earlier step may have started since it was queued
         summary = handler_for(job.type)(context, **job.params)
     except JobCancelledError:
         status = JobStatus.CANCELLED
+    except NothingProducedError as exc:  # it ran, made nothing: failed, with the counts that say so
+        status, error, summary = JobStatus.FAILED, exc.message, exc.summary
     except FinetuneError as exc:
         status, error = JobStatus.FAILED, exc.message
     except Exception as exc:  # a job must end recorded, whatever the bug
         log.exception("job %s (%s) crashed", job_id, job.type)
         status, error = JobStatus.FAILED, f"{type(exc).__name__}: {str(exc)[:MAX_ERROR_CHARS]}"
     context.flush()  # its last events come before the outcome's
+    _record_outcome(workspace, job_id, status, summary, error)
+    return status
 
+
+def _record_outcome(workspace: Workspace, job_id: str, status: JobStatus, summary: dict[str, object],
+                    error: str | None) -> None:
+    """The job's final row and last event; a summary's `message` (a partial result says so) goes in the event."""
     with workspace.unit_of_work() as repo:
         values: dict[str, object] = {"status": status.value, "finished_at": utcnow(), "error_message": error}
         if status is JobStatus.SUCCESS:
             values.update(progress_pct=100.0, result_summary=summary)
+        elif summary:
+            values.update(result_summary=summary)
         repo.update_job(job_id, **values)
         if status is JobStatus.SUCCESS:
-            repo.add_event(job_id, "complete", {"result_summary": summary})
+            message = summary.get("message")
+            repo.add_event(job_id, "complete", {"result_summary": summary,
+                                                **({"message": message} if isinstance(message, str) else {})})
         elif status is JobStatus.FAILED:
-            repo.add_event(job_id, "error", {"message": error})
+            repo.add_event(job_id, "error", {"message": error, **({"result_summary": summary} if summary else {})})
         else:
             repo.add_event(job_id, "log", {"message": "cancelled"})
-    return status
 
 
 def execute_job_in(database_url: str, files_root: str, job_id: str) -> str:

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from finetune_core.chunking.tokenizers import get_tokenizer
 from finetune_core.domain import Chunk, SourceKind, SourceStatus
-from finetune_core.errors import InvalidInputError
+from finetune_core.errors import InvalidInputError, NothingProducedError
+from finetune_core.services import pipeline_order
 
 if TYPE_CHECKING:
     from finetune_core.jobs.context import JobContext
@@ -22,9 +23,14 @@ def chunk_project(
     chunker: str | None = None,
     context: JobContext | None = None,
 ) -> dict[str, Any]:
-    """(Re)chunk every ready document of the project; sizes default to the project's config."""
+    """(Re)chunk every ready document of the project; sizes default to the project's config.
+
+    PipelineBusyError while sources of the project are still loading or were never loaded (the documents are
+    listed in the same transaction as that check).
+    """
     with workspace.unit_of_work() as repo:
         project = repo.find_project(project_id)
+        pipeline_order.ensure_ready(repo, project.id, "chunk", job_id=context.job_id if context else None)
         sources, _ = repo.list_sources(project.id, kind=SourceKind.RAW_DOC.value, status=SourceStatus.READY.value)
     config = project.config
     size = size or config.chunk_size_tokens
@@ -69,8 +75,17 @@ def chunk_project(
 
 def chunk_job(context: JobContext, *, project_id: str, size: int | None = None, overlap: int | None = None,
               chunker: str | None = None) -> dict[str, Any]:
-    return chunk_project(context.workspace, project_id, size=size, overlap=overlap, chunker=chunker,
-                         context=context)
+    """Chunk the project; a job that made no chunk (no loaded document, or none that gave one) fails."""
+    summary = chunk_project(context.workspace, project_id, size=size, overlap=overlap, chunker=chunker,
+                            context=context)
+    if not summary["sources"]:
+        raise NothingProducedError("nothing to chunk: the project has no loaded document (add sources and load "
+                                   "them first)", summary=summary)
+    if not summary["chunks"]:
+        raise NothingProducedError(f"no chunk was made from the {summary['sources']} loaded documents",
+                                   summary=summary)
+    summary["message"] = f"{summary['chunks']} chunks from {summary['sources']} documents"
+    return summary
 
 
 def list_chunks(workspace: Workspace, project_id: str, *, source_id: str | None = None, limit: int | None = 50,

@@ -102,7 +102,11 @@ def ingest(workspace: Workspace, project_id: str, sources: Iterable[Source]) -> 
 
 def ingest_and_curate_job(context: JobContext, *, project_id: str, source_ids: list[str] | None = None
                           ) -> dict[str, Any]:
-    """The ingest job, then validation and train/eval split of the project's examples (uploaded rows included)."""
+    """The ingest job, then validation and train/eval split of the project's examples (uploaded rows included).
+
+    A load in the pipeline's order (services/pipeline_order.py): it waits for no other job, since every job
+    that adds examples curates after itself, and it holds up the later steps of the project until it ends.
+    """
     summary = sources_service.ingest_job(context, project_id=project_id, source_ids=source_ids)
     return {**summary, "curation": curate_project(context.workspace, project_id)}
 

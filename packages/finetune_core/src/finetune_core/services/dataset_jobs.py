@@ -14,17 +14,22 @@ from finetune_core.domain import Job
 from finetune_core.errors import InvalidInputError
 from finetune_core.generation.base import GeneratorSettings
 from finetune_core.services import jobs as jobs_service
+from finetune_core.services.model_access import Origin, check_model_url
 
 if TYPE_CHECKING:
     from finetune_core.workspace import Workspace
 
 
-def check_generator(workspace: Workspace, generator: str | None, settings: dict[str, Any] | None) -> dict[str, Any]:
-    """The settings without unset values, once the generator is known to be installed and they are valid."""
+def check_generator(workspace: Workspace, generator: str | None, settings: dict[str, Any] | None,
+                    origin: Origin = Origin.LOCAL) -> dict[str, Any]:
+    """The settings without unset values, once the generator is known to be installed, they are valid, and
+    the model server they name may be called for a caller of `origin` (checked again when the job runs)."""
     if generator is not None:
         workspace.plugins.generators.get(generator)  # UnknownPluginError names the installed ones
     given = {key: value for key, value in (settings or {}).items() if value is not None}
-    GeneratorSettings.model_validate(given)
+    base_url = GeneratorSettings.model_validate(given).base_url
+    if base_url:
+        check_model_url(workspace.settings, base_url, origin)
     return given
 
 
@@ -48,9 +53,12 @@ def start_chunking(workspace: Workspace, project_id: str, *, size: int | None = 
 
 def start_generation(workspace: Workspace, project_id: str, *, preview: bool = False, count: int | None = None,
                      examples_per_chunk: int | None = None, generator: str | None = None,
-                     settings: dict[str, Any] | None = None) -> Job:
+                     settings: dict[str, Any] | None = None, origin: Origin = Origin.LOCAL) -> Job:
     """Queue a preview (`count` examples, 10 by default) or a full run (`count` the target, else the config's)."""
-    params: dict[str, Any] = {"generator": generator, "settings": check_generator(workspace, generator, settings)}
+    params: dict[str, Any] = {"generator": generator,
+                              "settings": check_generator(workspace, generator, settings, origin)}
+    if origin is not Origin.LOCAL:
+        params["origin"] = origin.value
     if preview:
         params["num_examples"] = count or 10
     else:

@@ -22,12 +22,14 @@ from pydantic import BaseModel
 from finetune_core.domain import Job, JobStatus, Project, Source, SourceKind, SourceStatus
 from finetune_core.errors import ConflictError, InvalidInputError, NotFoundError, SourceLoadError
 from finetune_core.services import jobs as jobs_service
+from finetune_core.services import pipeline_order
 from finetune_core.services import projects as projects_service
 from finetune_core.services import sources as sources_service
 from finetune_core.services.chunks import chunk_project
 from finetune_core.services.curation import curate_project
 from finetune_core.services.dataset_jobs import check_generator
 from finetune_core.services.generation import generate
+from finetune_core.services.model_access import Origin
 from finetune_core.sources.names import sanitize_filename
 
 if TYPE_CHECKING:
@@ -152,13 +154,15 @@ def list_datasets(workspace: Workspace, owner_id: str | None, *, project_id: str
 def create_dataset(workspace: Workspace, owner_id: str | None, *, name: str, project_id: str | None = None,
                    description: str | None = None, model: str | None = None, generator: str | None = None,
                    content_ids: list[str] | None = None, num_examples_target: int | None = None,
-                   examples_per_chunk: int | None = None, settings: dict[str, Any] | None = None
-                   ) -> tuple[Dataset, Job | None]:
+                   examples_per_chunk: int | None = None, settings: dict[str, Any] | None = None,
+                   origin: Origin = Origin.LOCAL) -> tuple[Dataset, Job | None]:
     """The project's dataset (or a standalone one); with `content_ids`, the job that builds it from them.
 
-    The answer is read before the job runs, so it says `processing` whenever a job was started.
+    The answer is read before the job runs, so it says `processing` whenever a job was started. With
+    `content_ids`, PipelineBusyError (409) while other sources of the project are loading or an earlier step
+    is unfinished (services/pipeline_order.py); nothing is changed then.
     """
-    settings = check_generator(workspace, generator, settings)
+    settings = check_generator(workspace, generator, settings, origin)
     if content_ids and project_id is None:
         raise InvalidInputError("content_ids need the project_id of their project", content_ids=content_ids)
     changes: dict[str, Any] = {DATASET_KEY: {"name": name, "description": description,
@@ -177,11 +181,14 @@ def create_dataset(workspace: Workspace, owner_id: str | None, *, name: str, pro
             for content_id in content_ids or []:
                 if repo.get_source(content_id).project_id != project.id:
                     raise NotFoundError(f"content '{content_id}' not found in this project", content_id=content_id)
+            if content_ids:
+                pipeline_order.ensure_ready(repo, project.id, "dataset_build", source_ids=content_ids)
         project = projects_service.update_project(workspace, project.id, config=changes)
     job = None
     if content_ids:
         params: dict[str, Any] = {"num_examples_target": num_examples_target, "examples_per_chunk": examples_per_chunk,
-                  "generator": generator, "settings": settings or None}
+                  "generator": generator, "settings": settings or None,
+                  "origin": None if origin is Origin.LOCAL else origin.value}
         job = jobs_service.new_job("dataset_build", project_id=project.id, source_ids=list(dict.fromkeys(content_ids)),
                                    **{key: value for key, value in params.items() if value is not None})
         with workspace.unit_of_work() as repo:
@@ -238,10 +245,11 @@ def upload_dataset(workspace: Workspace, owner_id: str | None, filename: str, da
 
 def build_job(context: JobContext, *, project_id: str, source_ids: list[str], num_examples_target: int | None = None,
               examples_per_chunk: int | None = None, generator: str | None = None,
-              settings: dict[str, Any] | None = None) -> dict[str, Any]:
+              settings: dict[str, Any] | None = None, origin: str = Origin.LOCAL) -> dict[str, Any]:
     """Load the chosen sources if need be, chunk the documents among them, then generate from those alone."""
     workspace = context.workspace
-    with workspace.unit_of_work() as repo:  # pending, or being loaded by the upload's own job: loaded here, once more
+    # pending, or left processing by a load that stopped (one still running would have refused this job)
+    with workspace.unit_of_work() as repo:
         pending = [source_id for source_id in source_ids
                    if repo.get_source(source_id).status in (SourceStatus.PENDING, SourceStatus.PROCESSING)]
     for done, source_id in enumerate(pending):
@@ -259,11 +267,12 @@ def build_job(context: JobContext, *, project_id: str, source_ids: list[str], nu
         raise SourceLoadError("none of the chosen contents could be read: "
                               + "; ".join(f"{name}: {error}" for name, error in failed.items()))
     if unchunked:
-        summary["chunking"] = chunk_project(workspace, project_id)
+        summary["chunking"] = chunk_project(workspace, project_id, context=context)
     if documents:
         summary.update(generate(workspace, project_id, target=num_examples_target,
                                 examples_per_chunk=examples_per_chunk, generator=generator, settings=settings,
-                                source_ids=[source.id for source in documents], context=context))
+                                source_ids=[source.id for source in documents], context=context,
+                                origin=Origin(origin)))
     else:
         summary.update(curate_project(workspace, project_id))
     return {**summary, "errors": failed}

@@ -48,6 +48,14 @@ def _require_key(workspace: Workspace, trainer: type[Trainer], owner_id: str | N
     return key
 
 
+_NAME_MAX: int = next(rule.max_length for rule in FineTune.model_fields["name"].metadata if hasattr(rule, "max_length"))
+
+
+def _default_name(project_name: str, base_model: str) -> str:
+    """"<project> on <base model>", cut to the longest name a fine-tuning may have (both may be long)."""
+    return f"{project_name} on {base_model}"[:_NAME_MAX]
+
+
 def create_fine_tune(workspace: Workspace, project_id: str, *, trainer: str, base_model: str,
                      method: str | None = None, hyperparameters: dict[str, Any] | None = None,
                      options: dict[str, Any] | None = None, name: str | None = None,
@@ -62,7 +70,7 @@ def create_fine_tune(workspace: Workspace, project_id: str, *, trainer: str, bas
         owner = owner_id if owner_id is not None else project.owner_id
     _require_key(workspace, trainer_type, owner)
     fine_tune = FineTune(
-        project_id=project.id, owner_id=owner, name=request.name or f"{project.name} on {request.base_model}",
+        project_id=project.id, owner_id=owner, name=request.name or _default_name(project.name, request.base_model),
         description=request.description, trainer=trainer, method=request.method, base_model=request.base_model,
         hyperparameters=request.hyperparameters, options=request.options)
     job = jobs_service.new_job("fine_tune", project_id=project.id, queue=trainer_type.queue,

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from finetune_core.chunking.tokenizers import get_tokenizer
 from finetune_core.domain import Chunk, Example, Project
-from finetune_core.errors import InvalidInputError
+from finetune_core.errors import InvalidInputError, NothingProducedError
 from finetune_core.generation.base import GenerationRequest, GenerationResult, Generator, GeneratorSettings
 from finetune_core.generation.language import detect_language
 from finetune_core.services import keys as keys_service
 from finetune_core.services.curation import curate_project, validate_preview
+from finetune_core.services.model_access import Origin, check_model_url
 
 if TYPE_CHECKING:
     from finetune_core.chunking.base import Tokenizer
@@ -32,6 +34,7 @@ FAILED_POSITION = -1
 MAX_ROUNDS = 20  # beyond this a chunk is asked too often to give anything new
 FLUSH_EVERY_S = 0.5
 FLUSH_EVERY_EXAMPLES = 256
+ERROR_CHARS = 300  # a request's error, as counted in the summary
 
 
 def _examples_from(result: GenerationResult, request: GenerationRequest, project: Project, generator: str,
@@ -87,6 +90,7 @@ class _Run:
         self.buffer: list[Example] = []
         self.last_flush = time.monotonic()
         self.stored = self.requests = self.failed = 0
+        self.errors: Counter[str] = Counter()  # failed requests by error
         self.usage: dict[str, float] = {}
 
     def _language(self, chunk: Chunk) -> str:
@@ -133,6 +137,7 @@ class _Run:
         if result.error is not None:
             self.failed += 1
             self.failed_estimate += request.n_examples
+            self.errors[result.error[:ERROR_CHARS]] += 1
         else:
             self.produced += len(examples)
         self.buffer.extend(examples)
@@ -145,7 +150,11 @@ class _Run:
     def flush(self) -> None:
         if self.buffer:
             with self.workspace.unit_of_work() as repo:
-                self.stored += repo.add_examples(self.buffer)
+                failed = [example for example in self.buffer if example.position == FAILED_POSITION]
+                self.stored += repo.add_examples([example for example in self.buffer
+                                                  if example.position != FAILED_POSITION])
+                if failed:  # kept for the record, not counted as new examples
+                    repo.add_examples(failed)
             self.buffer = []
         self.last_flush = time.monotonic()
 
@@ -169,6 +178,39 @@ class _Run:
             self.flush()
             await self.generator.aclose()
 
+    def settle(self, summary: dict[str, Any]) -> None:
+        """Add to `summary` what became of the request: `partial` and a `message`; raise NothingProducedError
+        (with the summary) when requests were sent and not one example came back."""
+        short = max(0, self.target - self.produced)
+        summary.update(requested=self.target, partial=bool(self.failed or short),
+                       errors=dict(self.errors.most_common(5)))
+        failures = self._failures()
+        if not self.requests:
+            summary["message"] = (f"nothing left to do: the {self.target} examples asked for are already generated"
+                                  if not short else f"nothing left to ask: every chunk was asked {MAX_ROUNDS} times; "
+                                                    f"{self.produced} of {self.target} examples generated")
+        elif not self.stored:
+            answered = self.requests - self.failed
+            empty = f"{answered} answers held no example" if answered else ""
+            raise NothingProducedError("no example generated: " + "; ".join(filter(None, [failures, empty])),
+                                       summary=summary)
+        else:
+            summary["message"] = (f"{self.produced} of {self.target} examples generated "
+                                  f"({self.stored} new from {self.requests} requests)")
+            if failures:
+                summary["message"] += f"; {failures}; a rerun retries them"
+            elif short:
+                summary["message"] += "; the chunks gave no more"
+
+    def _failures(self) -> str:
+        """The failed requests in a few words: how many, and the most common error."""
+        if not self.errors:
+            return ""
+        error, count = self.errors.most_common(1)[0]
+        some = f"all {self.requests}" if self.failed == self.requests else f"{self.failed} of {self.requests}"
+        return f"{some} requests failed" + (" with: " if count == self.failed else f", {count} of them with: ") + error
+
+
 def generate(
     workspace: Workspace,
     project_id: str,
@@ -180,9 +222,10 @@ def generate(
     settings: dict[str, Any] | None = None,
     source_ids: list[str] | None = None,
     context: JobContext | None = None,
+    origin: Origin = Origin.LOCAL,
 ) -> dict[str, Any]:
     """Generate examples from the project's chunks (only those of `source_ids` if given); a rerun continues
-    where the last one stopped."""
+    where the last one stopped. A model server named by a web client (`origin`) is checked before any call."""
     with workspace.unit_of_work() as repo:
         project = repo.find_project(project_id)
         chunks, _ = repo.list_chunks(project.id, limit=None)
@@ -197,6 +240,8 @@ def generate(
     config = project.config
     name = generator or config.generator
     generator_settings = GeneratorSettings.model_validate({"model": config.model, **(settings or {})})
+    if generator_settings.base_url:  # checked again here: the host may resolve elsewhere than when it was queued
+        check_model_url(workspace.settings, generator_settings.base_url, origin)
     generator_type: type[Generator] = workspace.plugins.generators.get(name)
     if generator_settings.api_key is None and generator_type.key_provider:
         generator_settings.api_key = keys_service.stored_key(workspace, generator_type.key_provider,
@@ -207,12 +252,14 @@ def generate(
                target=target or (10 if preview else config.num_examples_target),
                per_chunk=examples_per_chunk or config.examples_per_chunk, generator=instance, context=context)
     started = time.monotonic()
-    asyncio.run(run.drive(generator_settings.concurrency))
+    work = run.drive(generator_settings.concurrency)
+    asyncio.run(context.cancellable(work) if context is not None else work)
     summary: dict[str, Any] = {
         "generator": name, "requests": run.requests, "failed_requests": run.failed, "new_examples": run.stored,
         "total_generated": run.produced, "seconds": round(time.monotonic() - started, 3),
         "usage": {key: round(value, 6) for key, value in run.usage.items()},
     }
+    run.settle(summary)  # raises, with these counts, when not one example came back
     if preview:
         summary.update(validate_preview(workspace, project.id))
     else:
@@ -221,13 +268,14 @@ def generate(
 
 
 def preview_job(context: JobContext, *, project_id: str, num_examples: int = 10, generator: str | None = None,
-                settings: dict[str, Any] | None = None) -> dict[str, Any]:
+                settings: dict[str, Any] | None = None, origin: str = Origin.LOCAL) -> dict[str, Any]:
     return generate(context.workspace, project_id, preview=True, target=num_examples, generator=generator,
-                    settings=settings, context=context)
+                    settings=settings, context=context, origin=Origin(origin))
 
 
 def generate_job(context: JobContext, *, project_id: str, num_examples_target: int | None = None,
                  examples_per_chunk: int | None = None, generator: str | None = None,
-                 settings: dict[str, Any] | None = None) -> dict[str, Any]:
+                 settings: dict[str, Any] | None = None, origin: str = Origin.LOCAL) -> dict[str, Any]:
     return generate(context.workspace, project_id, target=num_examples_target,
-                    examples_per_chunk=examples_per_chunk, generator=generator, settings=settings, context=context)
+                    examples_per_chunk=examples_per_chunk, generator=generator, settings=settings, context=context,
+                    origin=Origin(origin))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from finetune_core.domain import Job, JobEvent, JobStatus, utcnow
 from finetune_core.errors import InvalidInputError, JobAlreadyFinishedError
 from finetune_core.jobs.handlers import handler_for
+from finetune_core.services import pipeline_order
 
 if TYPE_CHECKING:
     from finetune_core.workspace import Workspace
@@ -48,9 +50,13 @@ def submit(workspace: Workspace, job: Job) -> Job:
 
 def enqueue(workspace: Workspace, type: str, *, project_id: str | None, queue: str = "default",
             **params: Any) -> Job:
-    """Store a queued job and hand it to the workspace's runner; its handler gets `project_id` too."""
+    """Store a queued job and hand it to the workspace's runner; its handler gets `project_id` too.
+
+    PipelineBusyError (409) when an earlier step of the project is unfinished (services/pipeline_order.py).
+    """
     job = new_job(type, project_id=project_id, queue=queue, **params)
     with workspace.unit_of_work() as repo:
+        pipeline_order.ensure_job_ready(repo, job)
         repo.add_job(job)
     return submit(workspace, job)
 
@@ -74,7 +80,13 @@ def list_jobs(
 
 
 def cancel_job(workspace: Workspace, job_id: str) -> Job:
-    """Set the cancel flag; a queued job ends at once, a running one at its next check."""
+    """Set the cancel flag; a queued job ends at once, a running one at its next check.
+
+    An abandoned pipeline step (running, its heartbeat stale: no worker left to see the flag) ends at once too,
+    or it would hold up the later steps of its project for good; it holds nothing outside the database, unlike
+    a fine-tuning whose revived job must still cancel its remote run.
+    """
+    stale_before = utcnow() - timedelta(seconds=workspace.settings.job_stale_after_s)
     with workspace.unit_of_work() as repo:
         job = repo.get_job(job_id)
         if job.status.finished:
@@ -82,7 +94,9 @@ def cancel_job(workspace: Workspace, job_id: str) -> Job:
                 f"job '{job_id}' already ended with status '{job.status.value}'", job_id=job_id
             )
         values: dict[str, Any] = {"cancel_requested": True}
-        if job.status is JobStatus.QUEUED:
+        abandoned = (job.type in pipeline_order.STEPS and job.heartbeat_at is not None
+                     and job.heartbeat_at < stale_before)
+        if job.status is JobStatus.QUEUED or abandoned:
             values.update(status=JobStatus.CANCELLED.value, finished_at=utcnow())
         repo.update_job(job_id, **values)
         repo.add_event(job_id, "log", {"message": "cancel requested"})

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from finetune_core.chat.base import ChatModel, ChatSettings
 from finetune_core.curation.judge import judge_prompt, parse_verdict
 from finetune_core.domain import Example
-from finetune_core.errors import FinetuneError, InvalidInputError
+from finetune_core.errors import FinetuneError, InvalidInputError, NothingProducedError
 from finetune_core.services.curation import curate_project
 from finetune_core.services.keys import resolve_key
 
@@ -30,6 +30,7 @@ JUDGE_CODE = "judge_below_threshold"
 STOPS_THE_RUN = frozenset({"PROVIDER_AUTH", "PROVIDER_QUOTA", "PROVIDER_NO_KEY", "PROVIDER_BAD_KEY",
                            "API_KEY_MISSING", "INVALID_API_KEY"})
 FLUSH_EVERY = 64
+UNPARSED = "unparsed_verdict"
 
 
 def _to_judge(example: Example, rejudge: bool) -> bool:
@@ -76,7 +77,7 @@ class _Judging:
         verdict = parse_verdict(reply.text)
         if verdict is None:
             self.unparsed += 1
-            self.errors["unparsed_verdict"] = self.errors.get("unparsed_verdict", 0) + 1
+            self.errors[UNPARSED] = self.errors.get(UNPARSED, 0) + 1
             return
         self.judged += 1
         self.scores.append(verdict.score)
@@ -118,8 +119,31 @@ class _Judging:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self.flush()
-            await self.model.aclose()
+            try:
+                self.flush()  # its progress raises when the job was cancelled: the client is closed all the same
+            finally:
+                await self.model.aclose()
+
+    def settle(self, summary: dict[str, Any]) -> None:
+        """Add to `summary` whether every example was judged (`partial`, `message`); raise NothingProducedError
+        (with the summary) when examples were sent and not one came back judged."""
+        asked = len(self.examples)
+        summary["partial"] = bool(self.failed or self.unparsed)
+        if not asked:
+            summary["message"] = "nothing to judge: no example is waiting for a score (rejudge to score them again)"
+            return
+        problems = []
+        if self.failed:
+            error, count = max(((e, n) for e, n in self.errors.items() if e != UNPARSED), key=lambda item: item[1])
+            problems.append(f"{self.failed} requests failed"
+                            + (" with: " if count == self.failed else f", {count} of them with: ") + error)
+        if self.unparsed:
+            problems.append(f"{self.unparsed} verdicts could not be read")
+        if not self.judged:
+            raise NothingProducedError(f"no example judged out of {asked}: " + "; ".join(problems), summary=summary)
+        summary["message"] = f"{self.judged} of {asked} examples judged"
+        if problems:
+            summary["message"] += "; " + "; ".join(problems) + "; a rerun judges them"
 
 
 def judge(workspace: Workspace, project_id: str, *, chat_model_name: str, settings: dict[str, Any] | None = None,
@@ -137,9 +161,9 @@ def judge(workspace: Workspace, project_id: str, *, chat_model_name: str, settin
     model = chat_model(workspace, chat_model_name, {"json_mode": True, **(settings or {})}, project.owner_id)
     run = _Judging(workspace, model, examples, {cid: chunk.content for cid, chunk in chunks.items()}, context)
     started = time.monotonic()
-    asyncio.run(run.run())
+    asyncio.run(context.cancellable(run.run()) if context is not None else run.run())
     stats = curate_project(workspace, project.id)
-    return {
+    summary: dict[str, Any] = {
         "chat_model": chat_model_name, "model": model.settings.model, "to_judge": len(examples),
         "judged": run.judged, "unparsed": run.unparsed, "failed": run.failed, "errors": run.errors,
         "mean_score": round(sum(run.scores) / len(run.scores), 3) if run.scores else None,
@@ -148,6 +172,8 @@ def judge(workspace: Workspace, project_id: str, *, chat_model_name: str, settin
         "usage": {key: round(value, 6) for key, value in run.usage.items()},
         "seconds": round(time.monotonic() - started, 3), "valid": stats["valid"],
     }
+    run.settle(summary)  # raises, with these counts, when not one example was judged
+    return summary
 
 
 def judge_job(context: JobContext, *, project_id: str, chat_model: str, settings: dict[str, Any] | None = None,

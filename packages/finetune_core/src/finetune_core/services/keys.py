@@ -9,6 +9,7 @@ the provider. Keys never appear in errors or logs.
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from finetune_core.domain import ProviderKey
@@ -49,6 +50,8 @@ def check_format(spec: ProviderSpec, key: str) -> str:
                                  provider=spec.name)
     if spec.check_format is not None:
         spec.check_format(key)
+    if spec.key_pattern is not None and re.fullmatch(spec.key_pattern, key) is None:
+        raise InvalidApiKeyError(f"the {spec.label} API key does not have the expected format", provider=spec.name)
     return key
 
 

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from finetune_core.chunking.tokenizers import get_tokenizer
 from finetune_core.domain import Project, ProjectConfig, TaskType
 
 if TYPE_CHECKING:
     from finetune_core.workspace import Workspace
+
+
+def check_config(workspace: Workspace, config: ProjectConfig, keys: Iterable[str]) -> None:
+    """UnknownPluginError (or InvalidInputError for an `hf:` tokenizer with no file) when one of `keys` names a
+    generator, a chunker or a tokenizer this installation does not have: refused when set, not at the next job."""
+    names = set(keys)
+    if "generator" in names:
+        workspace.plugins.generators.get(config.generator)
+    if "chunker" in names:
+        workspace.plugins.chunkers.get(config.chunker)
+    if "tokenizer" in names:
+        get_tokenizer(config.tokenizer)
 
 
 def create_project(
@@ -26,6 +40,7 @@ def create_project(
         config=ProjectConfig.model_validate(config or {}),
         owner_id=owner_id,
     )
+    check_config(workspace, project.config, config or {})
     with workspace.unit_of_work() as repo:
         return repo.add_project(project)
 
@@ -51,7 +66,9 @@ def update_project(workspace: Workspace, ref: str, **changes: Any) -> Project:
         config_patch = changes.pop("config", None) or {}
         values.update({key: value for key, value in changes.items() if value is not None})
         values["config"] = {**project.config.model_dump(), **config_patch}
-        return repo.save_project(Project.model_validate(values))
+        updated = Project.model_validate(values)
+        check_config(workspace, updated.config, config_patch)
+        return repo.save_project(updated)
 
 
 def delete_project(workspace: Workspace, ref: str) -> None:

@@ -20,6 +20,7 @@ from finetune_core.errors import (
     FileTooLargeError,
     FinetuneError,
     InvalidInputError,
+    NothingProducedError,
     SourceLoadError,
     UnsupportedFileTypeError,
 )
@@ -27,7 +28,7 @@ from finetune_core.generation.language import detect_language
 from finetune_core.sources.base import FetchContext, FileLoader, LoadOptions, UrlLoader
 from finetune_core.sources.fetch import SafeFetcher, check_url
 from finetune_core.sources.names import sanitize_filename
-from finetune_core.sources.sniff import detect_mime
+from finetune_core.sources.sniff import detect_mime, name_for_type
 
 if TYPE_CHECKING:
     from finetune_core.chunking.base import Tokenizer
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 MB = 1024 * 1024
 UPLOAD_REQUEST_PREFIX = "upload:"
 UPLOAD_GENERATOR = "upload"  # the `generator` of examples that came from a dataset file
+EMPTY_FILE = "the file is empty"
 
 
 def _file_loader(workspace: Workspace, mime: str, kind: SourceKind | None, name: str) -> FileLoader:
@@ -95,10 +97,11 @@ def add_file(
                     description=description)
     if not data:
         source.kind = requested_kind or SourceKind.RAW_DOC
-        source.status, source.error_message = SourceStatus.ERROR, "the file is empty"
+        source.status, source.error_message = SourceStatus.ERROR, EMPTY_FILE
     else:
         mime = detect_mime(data, name)
         loader = _file_loader(workspace, mime, requested_kind, name)
+        name = source.name = name_for_type(name, mime)
         source.kind, source.type, source.mime_type = loader.kind, loader.source_type, mime
     stored = False
     try:
@@ -158,7 +161,8 @@ def _load(workspace: Workspace, source: Source) -> Document | RecordSet:
     if source.url:
         return _url_loader(workspace, source.url).fetch(source.url, fetch_context(workspace))
     if not source.storage_key or not source.mime_type:
-        raise SourceLoadError("the source has no stored file")
+        # add_file stores no file for an empty upload: say what the user can act on
+        raise SourceLoadError(EMPTY_FILE if source.size_bytes == 0 else "the source has no stored file")
     loader = _file_loader(workspace, source.mime_type, source.kind, source.name)
     options = LoadOptions(filename=source.name, languages=workspace.settings.transcript_languages)
     return loader.load(workspace.files.get(source.storage_key), options)
@@ -234,7 +238,25 @@ def ingest_job(context: JobContext, *, project_id: str, source_ids: list[str] | 
             errors[source.name] = source.error_message
             context.log(f"{source.name}: {source.error_message}", source_id=source.id)
     context.progress(len(source_ids), len(source_ids), force=True)
-    return {"sources": len(source_ids), **results, "errors": errors}
+    summary: dict[str, Any] = {"sources": len(source_ids), **results, "errors": errors}
+    _settle_ingest(summary)
+    return summary
+
+
+def _settle_ingest(summary: dict[str, Any]) -> None:
+    """Add `partial` and a `message` to an ingest summary; NothingProducedError when no source could be loaded."""
+    asked, errors = summary["sources"], summary["errors"]
+    summary["partial"] = bool(summary["error"])
+    shown = "; ".join(f"{name}: {error}" for name, error in list(errors.items())[:5])
+    more = f"; and {len(errors) - 5} more" if len(errors) > 5 else ""
+    if not asked:
+        summary["message"] = "nothing to load: no source is waiting to be loaded"
+    elif summary["error"] == asked:
+        raise NothingProducedError(f"no source could be loaded: {shown}{more}", summary=summary)
+    else:
+        summary["message"] = f"{summary['ready']} of {asked} sources loaded"
+        if summary["error"]:
+            summary["message"] += f"; {summary['error']} could not be: {shown}{more}"
 
 
 def list_sources(workspace: Workspace, project_id: str, *, kind: str | None = None, limit: int | None = None,

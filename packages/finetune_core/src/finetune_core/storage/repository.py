@@ -23,6 +23,7 @@ from finetune_core.domain import (
     Project,
     ProviderKey,
     Source,
+    SourceStatus,
     TrainedModel,
     User,
     utcnow,
@@ -186,6 +187,16 @@ class Repository:
             query = query.where(SourceRow.status == status)
         rows, total = _page(self.session, query, limit, offset)
         return [Source.model_validate(_row_values(row)) for row in rows], total
+
+    def unloaded_sources(self, project_id: str) -> list[Source]:
+        """The project's sources not loaded yet (pending or processing), oldest first."""
+        rows = self.session.scalars(
+            select(SourceRow)
+            .where(SourceRow.project_id == project_id,
+                   SourceRow.status.in_((SourceStatus.PENDING.value, SourceStatus.PROCESSING.value)))
+            .order_by(SourceRow.created_at, SourceRow.id)
+        )
+        return [Source.model_validate(_row_values(row)) for row in rows]
 
     def save_source(self, source: Source) -> Source:
         source.updated_at = utcnow()
@@ -489,6 +500,16 @@ class Repository:
             query = query.where(JobRow.status == status)
         rows, total = _page(self.session, query, limit, offset)
         return [Job.model_validate(_row_values(row)) for row in rows], total
+
+    def unfinished_jobs(self, project_id: str) -> list[Job]:
+        """The project's queued and running jobs, oldest first."""
+        rows = self.session.scalars(
+            select(JobRow)
+            .where(JobRow.project_id == project_id,
+                   JobRow.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value)))
+            .order_by(JobRow.created_at, JobRow.id)
+        )
+        return [Job.model_validate(_row_values(row)) for row in rows]
 
     def add_event(self, job_id: str, type: str, data: dict[str, Any]) -> JobEvent:
         seq = (self.session.scalar(select(func.max(JobEventRow.seq)).where(JobEventRow.job_id == job_id)) or 0) + 1

@@ -1,0 +1,158 @@
+"""The order of a project's pipeline steps: a step never runs on an earlier step that is still unfinished.
+
+    load (ingest, ingest_curate) < chunk < generate (dataset_preview, dataset_generate)
+        < dataset (curate, dataset_judge, export)
+
+A later step is refused (PipelineBusyError, 409) while, in its project,
+- a job of an earlier step is queued or running: SOURCES_LOADING when it loads sources (the context names
+  the jobs and the sources still loading), PIPELINE_BUSY when it is a chunking or a generation;
+- a source is pending or processing with no such job to load it (added but never loaded, or left so by a
+  cancelled load): SOURCES_NOT_LOADED, to be loaded or deleted first.
+
+It is checked when a job is started (`jobs.enqueue`, `datasets.create_dataset`: nothing is stored then), again
+when the job runs (`execute_job`: it may have been queued before the earlier step started; it then fails with
+the same message), and by the steps run outside jobs (Workspace.curate and .export, the CLI's export,
+`chunks.chunk_project` called directly). Refusing, not waiting: a job that waited would hold a worker while
+the job it waits on might sit queued behind it.
+
+Jobs holding several steps run them in order themselves; against the other jobs of their project:
+- `dataset_build` spans load..dataset: its own chosen sources may still be pending (it loads them itself),
+  but it is refused while any other job before the dataset step is unfinished or another source is not
+  loaded, and it holds up every later step of the project while it runs;
+- `ingest_curate` counts as a load: its curation covers the rows it loaded, and every job that adds
+  examples curates after itself, so it never needs to wait for one.
+Job types not named in STEPS (fine_tune, model_export, a plugin's) are outside this order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from finetune_core.domain import Job, Source
+from finetune_core.errors import PipelineBusyError
+
+if TYPE_CHECKING:
+    from finetune_core.storage.repository import Repository
+    from finetune_core.workspace import Workspace
+
+MAX_NAMED = 20  # sources listed in an error's context; the count says how many there are
+
+
+class Step(IntEnum):
+    LOAD = 1
+    CHUNK = 2
+    GENERATE = 3
+    DATASET = 4
+
+
+class Span(NamedTuple):
+    """The first and the last step a job type performs, and how its messages name it."""
+
+    first: Step
+    last: Step
+    label: str
+
+
+STEPS: dict[str, Span] = {
+    "ingest": Span(Step.LOAD, Step.LOAD, "loading"),
+    "ingest_curate": Span(Step.LOAD, Step.LOAD, "loading"),
+    "chunk": Span(Step.CHUNK, Step.CHUNK, "chunking"),
+    "dataset_preview": Span(Step.GENERATE, Step.GENERATE, "the preview"),
+    "dataset_generate": Span(Step.GENERATE, Step.GENERATE, "generation"),
+    "curate": Span(Step.DATASET, Step.DATASET, "curation"),
+    "dataset_judge": Span(Step.DATASET, Step.DATASET, "judging"),
+    "export": Span(Step.DATASET, Step.DATASET, "the export"),
+    "dataset_build": Span(Step.LOAD, Step.DATASET, "the dataset build"),
+}
+
+
+def ensure_ready(repo: Repository, project_id: str, job_type: str, *, job_id: str | None = None,
+                 source_ids: Iterable[str] = ()) -> None:
+    """Raise PipelineBusyError when a `job_type` step of the project may not run now.
+
+    `job_id`: the job that runs the step (it never blocks itself); `source_ids`: sources the step loads itself.
+    """
+    span = STEPS.get(job_type)
+    if span is None or span.last is Step.LOAD:
+        return
+    blocking = [job for job in repo.unfinished_jobs(project_id)
+                if job.id != job_id and job.type in STEPS and STEPS[job.type].first < span.last]
+    loaders = [job for job in blocking if STEPS[job.type].first is Step.LOAD]
+    own = set(source_ids)
+    unloaded = [source for source in repo.unloaded_sources(project_id) if source.id not in own]
+    loading = [source for source in unloaded if _covered(source, loaders)]
+    if blocking:
+        raise _busy(span, job_type, blocking, loading)
+    if unloaded:
+        raise _not_loaded(span, job_type, unloaded)
+
+
+def ensure_job_ready(repo: Repository, job: Job) -> None:
+    """ensure_ready for a job, stored or about to be."""
+    if job.project_id is None or job.type not in STEPS:
+        return
+    loads_itself = STEPS[job.type].first is Step.LOAD
+    own: list[str] = (job.params.get("source_ids") or []) if loads_itself else []
+    ensure_ready(repo, job.project_id, job.type, job_id=job.id, source_ids=own)
+
+
+def check_job(workspace: Workspace, job: Job) -> None:
+    """The check a job makes when it runs: the earlier step may have started since it was queued."""
+    with workspace.unit_of_work() as repo:
+        ensure_job_ready(repo, job)
+
+
+def check_step(workspace: Workspace, project_id: str, job_type: str) -> None:
+    """The check of a step run in the caller's thread rather than as a job (Workspace.export, the CLI's export)."""
+    with workspace.unit_of_work() as repo:
+        ensure_ready(repo, project_id, job_type)
+
+
+def _covered(source: Source, loaders: list[Job]) -> bool:
+    """Whether one of these unfinished load jobs is there to load `source` (no `source_ids`: every pending one)."""
+    return any(job.params.get("source_ids") is None or source.id in job.params["source_ids"] for job in loaders)
+
+
+def _describe(jobs: list[Job]) -> str:
+    return ", ".join(f"job {job.id} ({job.type}, {job.status.value})" for job in jobs)
+
+
+def _named(sources: list[Source]) -> list[dict[str, Any]]:
+    return [{"id": source.id, "name": source.name, "status": source.status.value} for source in sources[:MAX_NAMED]]
+
+
+def _count(sources: list[Source]) -> str:
+    return f"{len(sources)} source{'' if len(sources) == 1 else 's'}"
+
+
+def _names(sources: list[Source]) -> str:
+    shown = ", ".join(source.name for source in sources[:5])
+    return shown + (f" and {len(sources) - 5} more" if len(sources) > 5 else "")
+
+
+def _busy(span: Span, job_type: str, blocking: list[Job], loading: list[Source]) -> PipelineBusyError:
+    label = span.label.capitalize()
+    context: dict[str, Any] = {
+        "step": job_type, "blocking_job_ids": [job.id for job in blocking],
+        "blocking_jobs": [{"id": job.id, "type": job.type, "status": job.status.value} for job in blocking],
+        "sources": _named(loading), "source_count": len(loading),
+    }
+    if any(STEPS[job.type].first is Step.LOAD for job in blocking):
+        what = f"{_count(loading)} ({_names(loading)})" if loading else "its sources"
+        return PipelineBusyError(
+            f"{label} cannot start while the project is still loading {what}: {_describe(blocking)}. "
+            f"Start it again once that has ended.", error_code="SOURCES_LOADING", **context)
+    return PipelineBusyError(
+        f"{label} cannot start before the earlier step of the project has ended: {_describe(blocking)}. "
+        f"Start it again once that has ended.", error_code="PIPELINE_BUSY", **context)
+
+
+def _not_loaded(span: Span, job_type: str, sources: list[Source]) -> PipelineBusyError:
+    label = span.label.capitalize()
+    return PipelineBusyError(
+        f"{label} cannot start: {_count(sources)} of the project {'was' if len(sources) == 1 else 'were'} added "
+        f"but not loaded yet ({_names(sources)}). Load them first (ingest, or upload them again) or delete them.",
+        error_code="SOURCES_NOT_LOADED", step=job_type, blocking_job_ids=[], blocking_jobs=[],
+        sources=_named(sources), source_count=len(sources))
