@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -209,6 +210,9 @@ def answered_examples(server: FakeChatServer) -> set[tuple[str, str]]:
 def test_the_pipeline_over_http_with_a_worker_killed_during_generation(
         tmp_path: Path, redis_url: str, model_server: FakeChatServer, tiny_base: Path, processes: Processes) -> None:
     workspace = tmp_path / "ws"
+    # what an operator allows its web clients: the fake model server on loopback, and the tiny model's folder
+    processes.env.update(FINETUNE_ALLOWED_MODEL_HOSTS=urlsplit(model_server.url).netloc,
+                         FINETUNE_MODELS_DIR=str(tiny_base.parent))
     base = start_server(processes, workspace, redis_url)
     first_worker = start_worker(processes, workspace, redis_url, "worker-1")
     with httpx.Client(base_url=base, timeout=30) as http:
@@ -229,6 +233,8 @@ def test_the_pipeline_over_http_with_a_worker_killed_during_generation(
         uploaded = http.post(f"/api/projects/{project_id}/files/upload",
                              files=[("files", (name, data, kind)) for name, data, kind in documents()])
         assert uploaded.status_code == 201, uploaded.text
+        loaded = finished(http, uploaded.json()["job_id"])  # a chunking started before that is refused (409)
+        assert loaded["status"] == "success", (loaded, processes.output())
         chunking = http.post(f"/api/projects/{project_id}/chunks/generate", json={})
         assert chunking.status_code == 202, chunking.text
         chunked = finished(http, chunking.json()["job_id"])

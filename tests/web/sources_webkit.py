@@ -62,14 +62,12 @@ def jsonl_lines(body: bytes) -> list[dict[str, Any]]:
 
 
 def sources_things(client: FlaskClient, alice: Account, project_id: str) -> dict[str, str]:
-    """Alice's file (≡ content), document, dataset and pair, by the names their ids have in the routes."""
+    """Alice's file (≡ content ≡ document: any stored source), dataset and pair, by the names of their ids in routes."""
     uploaded = upload_files(client, alice, project_id, (NOTE.encode(), "note.txt")).get_json()
-    document = upload_one(client, alice, "/api/documents/upload", NOTE.encode(), "brief.txt",
-                          entity_type="chat", entity_id="chat-1").get_json()
     client.post("/api/datasets", json={"project_id": project_id, "name": "alice's pairs"}, headers=alice.headers)
     pair = client.post(f"/api/datasets/{project_id}/pairs", headers=alice.headers,
                        json={"question": "What is alice's starter made of?",
                              "answer": "Equal weights of flour and water, fed every day."}).get_json()
     file_id = uploaded["files"][0]["id"]
-    return {"file_id": file_id, "content_id": file_id, "document_id": document["id"], "dataset_id": project_id,
+    return {"file_id": file_id, "content_id": file_id, "document_id": file_id, "dataset_id": project_id,
             "pair_id": pair["id"], "example_id": pair["id"]}

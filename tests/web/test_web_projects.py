@@ -103,7 +103,7 @@ def fake_local_gpu(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """`finetune_local_gpu.services` replaced by a fake that knows one model."""
     calls: list[tuple[str, str]] = []
 
-    def resolve_for_project(workspace: Workspace, project_id: str, model_id: str) -> FakeModelInfo:
+    def resolve_for_project(workspace: Workspace, project_id: str, model_id: str, **_rule: Any) -> FakeModelInfo:
         calls.append((project_id, model_id))
         if model_id != "meta-llama/Llama-3.1-8B":
             raise NotFoundError(f"Model '{model_id}' not found on HuggingFace Hub", error_code="MODEL_NOT_FOUND")

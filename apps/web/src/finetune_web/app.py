@@ -2,22 +2,28 @@
 
 Request path: CORS preflight → rate limit → authentication (`finetune_web.auth`) → the route,
 which validates its input, calls one core service and shapes the answer; every error becomes the
-one error body (`finetune_web.errors`).
+one error body (`finetune_web.errors`). Bodies hold at most `max_json_bytes` (413 beyond) unless
+their route says otherwise (uploads, bulk pairs); every response carries `X-Content-Type-Options:
+nosniff`, so a browser never reads one as another type than it says (stored user files as HTML).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from finetune_core.jobs.runner import JobRunner
 from finetune_core.keys.cipher import workspace_secret
 from finetune_core.workspace import Workspace
-from flask import Flask
+from flask import Flask, Request, Response
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wsgi import LimitedStream
 
 from finetune_web.auth import authenticate, init_jwt
 from finetune_web.cors import install_cors
 from finetune_web.current import EXTENSION, AppState
 from finetune_web.errors import register_error_handlers
-from finetune_web.openapi import api_config, make_api
+from finetune_web.openapi import ApiFlask, api_config, make_api
 from finetune_web.ratelimit import install_rate_limits, limiter_for
 from finetune_web.routes import BLUEPRINTS
 from finetune_web.settings import WebSettings
@@ -48,15 +54,34 @@ def jwt_secret(settings: WebSettings, workspace: Workspace) -> str:
     return workspace_secret(folder)
 
 
+class ApiRequest(Request):
+    """Flask's request, refusing a streamed (chunked) body over the limit with 413 where werkzeug would cut it short."""
+
+    def get_data(self, *args: Any, **kwargs: Any) -> Any:
+        data = super().get_data(*args, **kwargs)
+        stream = self.stream  # a body without Content-Length: werkzeug reads max_content_length of it, and stops
+        if (self.content_length is None and isinstance(stream, LimitedStream) and stream.is_exhausted
+                and self.environ["wsgi.input"].read(1)):
+            raise RequestEntityTooLarge()
+        return data
+
+
+def no_sniffing(response: Response) -> Response:
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 def create_app(settings: WebSettings | None = None, *, workspace: Workspace | None = None) -> Flask:
     """The API; `workspace` lets a caller (a test) bring its own, else one is opened from the settings."""
     settings = settings or WebSettings.from_env()
-    app = Flask("finetune_web")
+    app = ApiFlask("finetune_web")
+    app.request_class = ApiRequest
     if settings.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)  # type: ignore[method-assign]
     state = AppState(settings, workspace or open_workspace(settings), limiter_for(settings))
     app.extensions[EXTENSION] = state
     app.config.update(api_config(settings))
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_json_bytes  # routes that take more raise it for themselves
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)
     init_jwt(app, settings, jwt_secret(settings, state.workspace))
@@ -64,4 +89,5 @@ def create_app(settings: WebSettings | None = None, *, workspace: Workspace | No
     install_rate_limits(app, state.limiter)
     app.before_request(authenticate)
     make_api(app, BLUEPRINTS)
+    app.after_request(no_sniffing)  # registered last: runs first of the app's hooks (a failing one stops the rest)
     return app

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from finetune_core.domain import AuthSession, Job, Project, User
 from finetune_core.services import tenancy
+from finetune_core.services.model_access import Origin
 from flask import current_app, g
 
 if TYPE_CHECKING:
@@ -62,6 +63,11 @@ def caller() -> Caller:
     """The authenticated caller (set before the view runs; absent only on public routes)."""
     found: Caller = g.caller
     return found
+
+
+def origin() -> Origin:
+    """Who asks, for what the server may reach on the caller's behalf: the local single user is the machine's own."""
+    return Origin.LOCAL if caller().local else Origin.REMOTE
 
 
 def owned_project(project_id: str) -> Project:

@@ -3,6 +3,8 @@
 Core errors map to a status by their class (`STATUS_BY_ERROR`, most specific first); flask-smorest's
 422 lists one entry per field in `context.errors`; router 404/405 and anything unforeseen (500) get
 the same body. A route that must refuse something the core does not know raises `ApiError`.
+What gunicorn refuses before the app sees it (a request line or headers too long, a malformed request)
+gets it too (`finetune_web.serve`).
 """
 
 from __future__ import annotations
@@ -74,9 +76,19 @@ def _jsonable(context: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(json.dumps(context, default=str)))
 
 
+def error_body(detail: str, error_code: str, context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one error body (also written by `finetune serve`'s gunicorn worker, outside any request)."""
+    return {"detail": detail, "error_code": error_code, "context": _jsonable(context or {})}
+
+
+def code_of(status: int) -> str:
+    """The error_code of an HTTP error that has none of its own: NOT_FOUND, PAYLOAD_TOO_LARGE..."""
+    return CODE_BY_STATUS.get(status) or HTTPStatus(status).name
+
+
 def error_response(status: int, error_code: str, detail: str, context: dict[str, Any] | None = None,
                    headers: dict[str, str] | None = None) -> Response:
-    response = jsonify({"detail": detail, "error_code": error_code, "context": _jsonable(context or {})})
+    response = jsonify(error_body(detail, error_code, context))
     response.status_code = status
     response.headers.update(headers or {})
     return response
@@ -118,8 +130,7 @@ def http_error_response(error: HTTPException) -> Response:
     context: dict[str, Any] = {}
     if status == 405 and "Allow" in headers:
         context["allowed_methods"] = [method.strip() for method in headers["Allow"].split(",")]
-    code = CODE_BY_STATUS.get(status) or HTTPStatus(status).name
-    return error_response(status, code, error.description or HTTPStatus(status).phrase, context, headers)
+    return error_response(status, code_of(status), error.description or HTTPStatus(status).phrase, context, headers)
 
 
 def register_error_handlers(app: Flask) -> None:

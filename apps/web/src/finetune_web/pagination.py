@@ -21,12 +21,13 @@ from pydantic import BaseModel, Field
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_OFFSET = 1_000_000_000  # far past any real list, well inside the 64-bit integers SQL takes (422 beyond)
 Item = TypeVar("Item")
 
 
 class ListArgs(BaseModel):
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"at most {MAX_LIMIT}")
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description=f"items skipped, at most {MAX_OFFSET}")
 
 
 class Page(BaseModel, Generic[Item]):

@@ -2,17 +2,69 @@
 
 gthread workers, so a Server-Sent Events stream holds a thread, not a whole worker (and is not
 killed by the worker timeout). Each worker builds its own app after the fork.
+
+gunicorn reads the request line (method, URL, version) and the headers before the app sees them,
+within `REQUEST_LIMITS`: a request line of at most 8190 bytes (gunicorn's maximum: 0 would read one of
+any length into memory), 100 headers of at most 8190 bytes each. What it refuses (414 over the line's
+limit, 431 over the headers', 400 for a malformed request) answers the API's JSON error body, as
+every other error does, not gunicorn's HTML page (`JsonErrorWorker`).
 """
 
 from __future__ import annotations
 
+import json
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 import click
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.http.errors import ForbiddenProxyRequest, LimitRequestHeaders, LimitRequestLine, ParseException
+from gunicorn.workers.gthread import ThreadWorker
 
 from finetune_web.settings import WebSettings
+
+REQUEST_LIMITS = {"limit_request_line": 8190, "limit_request_fields": 100, "limit_request_field_size": 8190}
+# gunicorn's refusals of a request, the first that fits; any other error in gunicorn's hands is a 500
+REFUSALS: tuple[tuple[type[Exception], int], ...] = (
+    (LimitRequestLine, 414),
+    (LimitRequestHeaders, 431),
+    (ForbiddenProxyRequest, 403),
+    (ParseException, 400),
+)
+
+
+def refusal_status(error: BaseException) -> int:
+    return next((status for kind, status in REFUSALS if isinstance(error, kind)), 500)
+
+
+def error_page(status: int, detail: str) -> bytes:
+    """A whole HTTP response carrying the API's error body; the connection closes after it."""
+    from finetune_web.errors import code_of, error_body  # loaded with the app, before any request
+
+    body = json.dumps(error_body(detail, code_of(status))).encode()
+    head = (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "X-Content-Type-Options: nosniff\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's gthread worker, answering what gunicorn refuses itself in the API's JSON error body."""
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        status = refusal_status(exc)
+        if status < 500:
+            self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
+            detail = str(exc) or HTTPStatus(status).phrase
+        else:
+            self.log.exception("Error handling request %s", getattr(req, "uri", "(no URI read)"))
+            detail = "internal server error"
+        try:
+            util.write_nonblock(client, error_page(status, detail))
+        except Exception:  # the client is gone: nobody left to answer
+            self.log.debug("Failed to send error message.")
 
 
 class ApiServer(BaseApplication):  # type: ignore[misc]
@@ -56,10 +108,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int, 
         "bind": f"{host}:{port}",
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        "worker_class": JsonErrorWorker,
         "accesslog": "-",
         "timeout": 120,
         # longer than clients keep idle connections (httpx: 5 s), so a client never reuses one the server has
         # just closed (a "connection reset" on its next request); gunicorn's default is 2 s
         "keepalive": 75,
+        **REQUEST_LIMITS,
     }).run()

@@ -43,6 +43,8 @@ class WebSettings(BaseModel):
     worker_token: str | None = Field(None, repr=False)  # the bearer that workers present on worker-only routes
     cors_origins: tuple[str, ...] = ()  # origins allowed to call the API from a browser; "*" for any
     proxy_hops: int = Field(0, ge=0)  # reverse proxies in front whose X-Forwarded-For is trusted
+    # the largest request body (JSON) a route takes, 413 beyond; uploads and bulk pairs have limits of their own
+    max_json_bytes: int = Field(1024 * 1024, gt=0)
     swagger_ui_url: str = "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"  # the /api/docs page's scripts
 
     @field_validator("jwt_secret")

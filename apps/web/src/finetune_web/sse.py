@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 EVENT_STREAM = "text/event-stream"
 HEARTBEAT_S = 15.0
 POLL_S = 0.5
+MAX_EVENT_ID = 2**63 - 1  # the largest integer SQL compares a seq with (400 beyond, not a broken stream)
 JobRef = str | Callable[[], str | None]
 
 
@@ -51,6 +52,8 @@ def last_event_id() -> int:
                        last_event_id=raw) from None
     if seq < 0:
         raise ApiError(400, "INVALID_LAST_EVENT_ID", "Last-Event-ID cannot be negative", last_event_id=raw)
+    if seq > MAX_EVENT_ID:
+        raise ApiError(400, "INVALID_LAST_EVENT_ID", f"Last-Event-ID is at most {MAX_EVENT_ID}", last_event_id=raw)
     return seq
 
 

@@ -10,11 +10,12 @@ from flask.views import MethodView
 from finetune_web.current import caller, workspace
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.pagination import ListArgs, page
-from finetune_web.schema import schema_for
+from finetune_web.schema import plugin_path_parameter, schema_for
 from finetune_web.schemas.keys import KeyBody, KeyCheck, KeyCheckBody, ProviderKeyOut, ProviderKeyPage
 
 blp = ApiBlueprint("api-keys", __name__, url_prefix="/api/users/me/api-keys",
                    description="Provider API keys (openai, anthropic, mistral, ... any installed provider)")
+PROVIDER = plugin_path_parameter("provider", "providers")
 
 
 @blp.route("")
@@ -36,7 +37,7 @@ class ProviderKeys(MethodView):
         return ProviderKeyOut.of(stored), 201 if created else 200
 
 
-@blp.route("/<provider>")
+@blp.route("/<provider>", parameters=[PROVIDER])
 class ProviderKey(MethodView):
     @blp.response(204)
     def delete(self, provider: str) -> None:
@@ -44,9 +45,9 @@ class ProviderKey(MethodView):
         keys.delete_key(workspace(), provider, owner_id=caller().owner_id)
 
 
-@blp.route("/<provider>/check")
+@blp.route("/<provider>/check", parameters=[PROVIDER])
 class ProviderKeyCheck(MethodView):
-    @blp.arguments(schema_for(KeyCheckBody))
+    @blp.arguments(schema_for(KeyCheckBody), required=False)
     @blp.response(200, schema_for(KeyCheck))
     def post(self, body: KeyCheckBody, provider: str) -> dict[str, Any]:
         """Check a key (or the stored one): its format, then the provider's cheapest authenticated call"""

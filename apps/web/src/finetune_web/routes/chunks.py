@@ -24,7 +24,9 @@ class ChunksGenerate(MethodView):
     def post(self, body: ChunkBody, project_id: str) -> dict[str, Any]:
         """Start (re)chunking the project's loaded documents; sizes in tokens, absent ones from its config
 
-        400 when the overlap is not smaller than the size, or the chunker is not installed.
+        400 when the overlap is not smaller than the size, or the chunker is not installed. 409 while sources of the
+        project are still loading (SOURCES_LOADING: `context` names the jobs and the sources), or were added but
+        never loaded (SOURCES_NOT_LOADED); nothing is started then.
         """
         project = owned_project(project_id)
         job = dataset_jobs.start_chunking(workspace(), project.id, size=body.chunk_size_tokens,

@@ -11,7 +11,7 @@ from typing import Any
 from finetune_core.services import curation, dataset_jobs
 from flask.views import MethodView
 
-from finetune_web.current import owned_project, workspace
+from finetune_web.current import origin, owned_project, workspace
 from finetune_web.pagination import page
 from finetune_web.routes.uploads import SourcesBlueprint
 from finetune_web.schema import schema_for
@@ -41,11 +41,15 @@ class DatasetPreview(MethodView):
     def post(self, body: PreviewBody, project_id: str) -> dict[str, Any]:
         """Start generating a few preview examples (10 by default); a new preview replaces the last
 
-        400 UNKNOWN_PLUGIN for a generator that is not installed.
+        400 UNKNOWN_PLUGIN for a generator that is not installed; 400 URL_NOT_ALLOWED for a `base_url` on a
+        private, loopback or metadata address the operator did not list (FINETUNE_ALLOWED_MODEL_HOSTS). 409 while
+        an earlier step of the project is unfinished (SOURCES_LOADING, PIPELINE_BUSY: chunking still running,
+        SOURCES_NOT_LOADED), with the blocking jobs and sources in `context`.
         """
         project = owned_project(project_id)
         job = dataset_jobs.start_generation(workspace(), project.id, preview=True, count=body.num_examples,
-                                            generator=body.generator_name(), settings=body.settings())
+                                            generator=body.generator_name(), settings=body.settings(),
+                                            origin=origin())
         return accepted(job.id, job.status, "Dataset preview")
 
 
@@ -54,11 +58,16 @@ class DatasetGenerate(MethodView):
     @blp.arguments(schema_for(GenerateBody), required=False)
     @blp.response(202, schema_for(JobAccepted))
     def post(self, body: GenerateBody, project_id: str) -> dict[str, Any]:
-        """Start generating the whole dataset, then validating and splitting it; a rerun adds only what is missing"""
+        """Start generating the whole dataset, then validating and splitting it; a rerun adds only what is missing
+
+        409 while an earlier step of the project is unfinished (SOURCES_LOADING, PIPELINE_BUSY: chunking still
+        running, SOURCES_NOT_LOADED), with the blocking jobs and sources in `context`.
+        """
         project = owned_project(project_id)
         job = dataset_jobs.start_generation(workspace(), project.id, count=body.num_examples_target,
                                             examples_per_chunk=body.examples_per_chunk,
-                                            generator=body.generator_name(), settings=body.settings())
+                                            generator=body.generator_name(), settings=body.settings(),
+                                            origin=origin())
         return accepted(job.id, job.status, "Dataset generation")
 
 

@@ -14,9 +14,9 @@ from finetune_core.services import datasets, export_stream, pairs
 from flask import Response
 from flask.views import MethodView
 
-from finetune_web.current import caller, owned_project, workspace
+from finetune_web.current import caller, origin, owned_project, workspace
 from finetune_web.pagination import Page, page
-from finetune_web.routes.uploads import SourcesBlueprint, body_limit, read_upload
+from finetune_web.routes.uploads import MB, SourcesBlueprint, body_limit, json_body_limit, read_upload
 from finetune_web.schema import schema_for
 from finetune_web.schemas.datasets import (
     DatasetCreate,
@@ -37,6 +37,7 @@ from finetune_web.schemas.datasets import (
 blp = SourcesBlueprint("datasets", __name__, url_prefix="/api/datasets",
                        description="Datasets: a project's examples as question/answer pairs; uploads; export")
 EXPORT_DOC = "one JSON record a line (JSONL) in the chosen format, streamed as it is read"
+BULK_PAIRS_BYTES = 32 * MB  # a body of up to 5000 pairs, where other JSON bodies hold max_json_bytes (1 MiB)
 
 
 @blp.route("")
@@ -55,14 +56,16 @@ class Datasets(MethodView):
     def post(self, body: DatasetCreate) -> dict[str, Any]:
         """Create a dataset: a project's (`project_id`), built from `content_ids` by a job, or one of its own
 
-        409 DATASET_EXISTS when the project has its dataset already (one a project).
+        409 DATASET_EXISTS when the project has its dataset already (one a project); with `content_ids`, 409
+        SOURCES_LOADING / PIPELINE_BUSY / SOURCES_NOT_LOADED while other sources of the project are loading or an
+        earlier step is unfinished (the blocking jobs and sources in `context`), and nothing is created then.
         """
         project_id = owned_project(body.project_id).id if body.project_id else None
         dataset, job = datasets.create_dataset(
             workspace(), caller().owner_id, name=body.name, project_id=project_id, description=body.description,
             model=body.model or body.ollama_model, generator=body.generator_name(), content_ids=body.content_ids,
             num_examples_target=body.num_examples_target, examples_per_chunk=body.examples_per_chunk,
-            settings={key: value for key, value in body.settings().items() if key != "model"})
+            settings={key: value for key, value in body.settings().items() if key != "model"}, origin=origin())
         return {**dataset.model_dump(), "job_id": job.id if job else None}
 
 
@@ -122,10 +125,14 @@ class Pairs(MethodView):
 
 @blp.route("/<dataset_id>/pairs/bulk")
 class PairsBulk(MethodView):
+    @json_body_limit(BULK_PAIRS_BYTES)
     @blp.arguments(schema_for(PairsBulkBody))
     @blp.response(201, schema_for(DatasetWithPairs))
     def post(self, body: PairsBulkBody, dataset_id: str) -> dict[str, Any]:
-        """Add many pairs at once; the dataset afterwards, with the pairs added"""
+        """Add many pairs at once; the dataset afterwards, with the pairs added
+
+        The body may hold 32 MiB (413 PAYLOAD_TOO_LARGE beyond), where other JSON bodies hold 1 MiB by default.
+        """
         project = datasets.require_dataset(workspace(), dataset_id)
         added = pairs.add_pairs(workspace(), project.id, body.pairs)
         return {**datasets.get_dataset(workspace(), project.id).model_dump(), "pairs": added}

@@ -8,11 +8,11 @@ stored sources.
 from __future__ import annotations
 
 from finetune_core.services import attachments, contents, sources
-from flask import Response, send_file
+from flask import Response
 from flask.views import MethodView
 
 from finetune_web.current import caller, workspace
-from finetune_web.routes.uploads import SourcesBlueprint, body_limit, read_upload
+from finetune_web.routes.uploads import SourcesBlueprint, body_limit, read_upload, send_user_file
 from finetune_web.schema import schema_for
 from finetune_web.schemas.sources import DocumentForm, DocumentOut
 
@@ -36,12 +36,12 @@ class DocumentUpload(MethodView):
 @blp.route("/<document_id>")
 class DocumentItem(MethodView):
     @blp.response(200, content_type="application/octet-stream",
-                  description="the file's bytes, with its own Content-Type and a Content-Disposition filename")
+                  description="the file's bytes as an attachment: its own Content-Type where browsers only show "
+                              "or save that type (PDF, images, plain text...), else application/octet-stream")
     def get(self, document_id: str) -> Response:
         """Download a document"""
         source = contents.owned_source(workspace(), document_id, caller().owner_id)
-        return send_file(attachments.open_file(workspace(), source), mimetype=source.mime_type or None,
-                         as_attachment=True, download_name=source.name, max_age=0)
+        return send_user_file(attachments.open_file(workspace(), source), source.name, source.mime_type)
 
     @blp.response(204)
     def delete(self, document_id: str) -> None:

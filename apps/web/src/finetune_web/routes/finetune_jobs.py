@@ -6,6 +6,7 @@ WORKER_TOKEN as its bearer (no account needed), an admin their access token; the
 
 from __future__ import annotations
 
+import functools
 import hmac
 from typing import Any
 
@@ -22,7 +23,12 @@ from finetune_web.openapi import ApiBlueprint
 from finetune_web.pagination import ListArgs, Page, page
 from finetune_web.routes.training import start_run
 from finetune_web.schema import schema_for
-from finetune_web.schemas.finetune_jobs import FinetuneJobCreate, FinetuneJobOut, FinetuneStatusUpdate
+from finetune_web.schemas.finetune_jobs import (
+    FinetuneJobCreate,
+    FinetuneJobOut,
+    FinetuneStatusQuery,
+    FinetuneStatusUpdate,
+)
 
 blp = ApiBlueprint("finetune", __name__, url_prefix="/api/finetune",
                    description="Fine-tune jobs (dualqueryintelligence); status reports from workers")
@@ -48,10 +54,11 @@ def _signed_in() -> Caller:
 
 
 def reporter_may_update(finetune_id: str) -> FineTune:
-    """The fine-tuning, if a worker or an admin asks; 404 for someone else's, 403 for its plain owner."""
-    if _worker_bearer():
+    """The fine-tuning, if a worker or an admin asks (see `reporter_first`); 404 for someone else's, 403 for its
+    plain owner."""
+    if g.worker:
         return training_runs.owned_fine_tune(workspace(), finetune_id, None)
-    g.caller = who = _signed_in()
+    who: Caller = g.caller
     if who.user.is_admin:
         return training_runs.owned_fine_tune(workspace(), finetune_id, None)
     training_runs.owned_fine_tune(workspace(), finetune_id, who.owner_id)
@@ -59,10 +66,20 @@ def reporter_may_update(finetune_id: str) -> FineTune:
                    "of a fine-tuning", fine_tune_id=finetune_id)
 
 
-def self_authenticated(view: Any) -> Any:
-    """Let the view authenticate its caller itself: `authenticate` passes it by (it stays documented as bearer)."""
-    setattr(view, PUBLIC, True)
-    return view
+def reporter_first(view: Any) -> Any:
+    """Authenticate the reporter, a worker (its bearer) or a signed-in user, before the arguments are read, as
+    `authenticate` does for other routes, which passes this one by (it stays documented as bearer): a stranger
+    gets 401, never a 422."""
+
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        g.worker = _worker_bearer()
+        if not g.worker:
+            g.caller = _signed_in()
+        return view(*args, **kwargs)
+
+    setattr(checked, PUBLIC, True)
+    return checked
 
 
 @blp.route("")
@@ -95,8 +112,8 @@ class FinetuneJobItem(MethodView):
 
 @blp.route("/<finetune_id>/status")
 class FinetuneJobStatus(MethodView):
-    @self_authenticated
-    @blp.arguments(schema_for(FinetuneStatusUpdate), location="query")
+    @reporter_first
+    @blp.arguments(schema_for(FinetuneStatusQuery), location="query")
     @blp.arguments(schema_for(FinetuneStatusUpdate), required=False)
     @blp.response(200, schema_for(FinetuneJobOut))
     def patch(self, query: FinetuneStatusUpdate, body: FinetuneStatusUpdate, finetune_id: str) -> FinetuneJobOut:

@@ -9,25 +9,25 @@ from __future__ import annotations
 from typing import Any
 
 from finetune_core.services import model_exports
-from flask import Response, send_file
+from flask import Response
 from flask.views import MethodView
 
 from finetune_web.current import owned_project, workspace
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.optional import optional_module
+from finetune_web.routes.uploads import BINARY, send_user_file
 from finetune_web.schema import schema_for
 from finetune_web.schemas.jobs import JobAccepted
 from finetune_web.schemas.model_export import ExportBody, ExportFiles
 
 blp = ApiBlueprint("model-export", __name__, url_prefix="/api/projects",
                    description="Export of a project's trained model (finetuneflow)")
-BINARY = "application/octet-stream"
 ZIP = "application/zip"
 
 
 def download(project_id: str, filename: str | None, mimetype: str) -> Response:
     path = model_exports.export_file(workspace(), owned_project(project_id).id, filename)
-    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=path.name)
+    return send_user_file(path, path.name, mimetype)
 
 
 @blp.route("/<project_id>/export")

@@ -28,7 +28,7 @@ from finetune_core.services import fine_tunes, jobs, training_runs
 from flask import Response
 from flask.views import MethodView
 
-from finetune_web.current import caller, owned_project, workspace
+from finetune_web.current import caller, origin, owned_project, workspace
 from finetune_web.errors import ApiError
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.optional import LOCAL_GPU_HINT
@@ -59,7 +59,7 @@ def start_run(project_id: str, *, trainer: str, **request: Any) -> FineTune:
         raise ApiError(501, "PLUGIN_NOT_INSTALLED", f"local training is not available on this server: {LOCAL_GPU_HINT}",
                        trainer=trainer)
     return training_runs.start_training(workspace(), project_id, trainer=trainer, owner_id=caller().owner_id,
-                                        **request)
+                                        origin=origin(), **request)
 
 
 class LatestRun:

@@ -1,4 +1,5 @@
-"""What the source and dataset families share: ids checked before bodies, multipart bodies, body limits.
+"""What the source and dataset families share: ids checked before bodies, multipart bodies, body limits,
+and the download of stored user files.
 
     blp = SourcesBlueprint("files", __name__, url_prefix="/api/projects")
 
@@ -13,49 +14,64 @@
 - `location="files"` reads the whole multipart body as one model: file parts and form fields.
 - `body_limit` sets the request's MAX_CONTENT_LENGTH before the body is read (plus room for the
   multipart framing): a larger body is refused with 413 PAYLOAD_TOO_LARGE without being read whole.
-  Other routes keep the app's MAX_CONTENT_LENGTH, which these blueprints set to `DEFAULT_MAX_BODY`
-  unless the configuration already has one.
+  `json_body_limit(bytes)` does the same for a JSON route that takes more than the app's own
+  MAX_CONTENT_LENGTH (the `max_json_bytes` setting, 1 MiB by default), which every other route keeps.
+- `send_user_file` answers stored user bytes as an attachment of a type no browser runs or renders.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 from finetune_core.errors import NotFoundError
 from finetune_core.services import contents
 from finetune_core.settings import Settings
-from flask import current_app, g, request
-from flask.blueprints import BlueprintSetupState
-from webargs.flaskparser import FlaskParser
+from flask import Response, current_app, g, request, send_file
 from werkzeug.datastructures import CombinedMultiDict, FileStorage
 
 from finetune_web.current import caller, owned_project, workspace
-from finetune_web.openapi import ApiBlueprint
+from finetune_web.openapi import ApiBlueprint, ApiParser
 
 F = TypeVar("F", bound=Callable[..., Any])
 MB = 1024 * 1024
 MULTIPART_SLACK = MB  # headers and boundaries around the parts
-DEFAULT_MAX_BODY = 32 * MB  # any other body (JSON): bulk pairs at most
 LIMIT = "_finetune_body_limit"
 BodyLimit = Callable[[Settings], int]
+# what browsers only show or save: any other type (HTML, SVG, XML, scripts...) goes out as BINARY
+BINARY = "application/octet-stream"
+INERT_TYPES = frozenset({
+    BINARY, "application/pdf", "application/zip", "application/json", "application/jsonl", "application/x-ndjson",
+    "application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "text/plain", "text/csv", "text/markdown", "image/png", "image/jpeg", "image/gif", "image/webp",
+})
+DOWNLOAD_CSP = "default-src 'none'; sandbox"  # were a browser to open one anyway: no scripts, no requests
 
 
-class MultipartParser(FlaskParser):
+class MultipartParser(ApiParser):
     """webargs' parser whose `files` location is the whole multipart body: file parts and form fields."""
 
     def load_files(self, req: Any, schema: Any) -> Any:
         return self._makeproxy(CombinedMultiDict([req.files, req.form]), schema)
 
 
-def body_limit(limit: BodyLimit) -> Callable[[F], F]:
-    """Mark a view method: its request body may hold `limit(workspace settings)` bytes of files."""
-
+def _limit_body(limit: BodyLimit) -> Callable[[F], F]:
     def mark(view: F) -> F:
         setattr(view, LIMIT, limit)
         return view
 
     return mark
+
+
+def body_limit(limit: BodyLimit) -> Callable[[F], F]:
+    """Mark a view method: its multipart body may hold `limit(workspace settings)` bytes of files."""
+    return _limit_body(lambda settings: limit(settings) + MULTIPART_SLACK)
+
+
+def json_body_limit(max_bytes: int) -> Callable[[F], F]:
+    """Mark a view method: its JSON body may hold `max_bytes`, or the app's `max_json_bytes` where that is more."""
+    return _limit_body(lambda _settings: max(max_bytes, current_app.config["MAX_CONTENT_LENGTH"] or 0))
 
 
 def _handler() -> Any:
@@ -66,7 +82,7 @@ def _handler() -> Any:
 def apply_body_limit() -> None:
     limit: BodyLimit | None = getattr(_handler(), LIMIT, None)
     if limit is not None:
-        request.max_content_length = limit(workspace().settings) + MULTIPART_SLACK
+        request.max_content_length = limit(workspace().settings)
 
 
 def _source(source_id: str) -> None:
@@ -99,11 +115,6 @@ def check_ids() -> None:
             check(value)
 
 
-def _default_max_body(state: BlueprintSetupState) -> None:
-    if state.app.config.get("MAX_CONTENT_LENGTH") is None:
-        state.app.config["MAX_CONTENT_LENGTH"] = DEFAULT_MAX_BODY
-
-
 class SourcesBlueprint(ApiBlueprint):
     """An ApiBlueprint that checks path ids first, reads multipart bodies whole, and limits bodies."""
 
@@ -113,9 +124,21 @@ class SourcesBlueprint(ApiBlueprint):
         super().__init__(*args, **kwargs)
         self.before_request(check_ids)
         self.before_request(apply_body_limit)
-        self.record_once(_default_max_body)
 
 
 def read_upload(upload: FileStorage, limit: int) -> bytes:
     """The file's bytes, at most `limit + 1` of them (enough for the core to refuse a file over the limit)."""
     return upload.stream.read(limit + 1)
+
+
+def inert_type(mime_type: str | None) -> str:
+    """`mime_type` when browsers only show or save files of it, else application/octet-stream."""
+    essence = (mime_type or "").split(";", 1)[0].strip().lower()
+    return essence if essence in INERT_TYPES else BINARY
+
+
+def send_user_file(file: Path | IO[bytes], name: str, mime_type: str | None) -> Response:
+    """Stored user bytes as an attachment named `name`, of an inert type, under a CSP that forbids everything."""
+    response = send_file(file, mimetype=inert_type(mime_type), as_attachment=True, download_name=name, max_age=0)
+    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
+    return response

@@ -9,15 +9,24 @@ travels in a body: the project owner's stored key is used (POST /api/users/me/ap
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from finetune_core.domain import Chunk, Example, Message, Split
+from finetune_core.domain import Chunk, Example, Message, SourceKind, Split
 from finetune_core.services.datasets import Dataset
+from finetune_core.services.export_stream import FILE_FORMAT
 from finetune_core.services.pairs import Pair, PairDraft
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from finetune_web.pagination import ListArgs, Page
+from finetune_web.schema import FormModel, plugin_name
+from finetune_web.schemas.common import ID_MAX, JsonObject
 from finetune_web.schemas.sources import UploadedFile
+from finetune_web.schemas.urls import ModelServerUrl
+
+Chunker = Annotated[str, StringConstraints(min_length=1, max_length=64), plugin_name("chunkers")]
+GeneratorName = Annotated[str, StringConstraints(min_length=1, max_length=64), plugin_name("generators")]
+ExporterName = Annotated[str, StringConstraints(min_length=1, max_length=64), plugin_name("exporters")]
+ExportFormat = Annotated[str, StringConstraints(min_length=1, max_length=64), plugin_name("exporters", FILE_FORMAT)]
 
 OPENAI_COMPATIBLE = "openai-compatible"
 SECRET_FIELDS = ("api_key", "key", "secret")
@@ -28,11 +37,11 @@ SECRET_FIELDS = ("api_key", "key", "secret")
 class ChunkBody(BaseModel):
     chunk_size_tokens: int | None = Field(None, ge=16, le=100_000, description="absent: the project's config")
     chunk_overlap_tokens: int | None = Field(None, ge=0, le=100_000, description="tokens shared with the previous")
-    chunker: str | None = Field(None, min_length=1, max_length=64, description="token, markdown-heading, ...")
+    chunker: Chunker | None = Field(None, description="token, markdown-heading, ...")
 
 
 class ChunkListArgs(ListArgs):
-    source_file_id: str | None = None
+    source_file_id: str | None = Field(None, max_length=ID_MAX)
 
 
 class ChunkOut(BaseModel):
@@ -57,15 +66,14 @@ class ChunkOut(BaseModel):
 class GeneratorChoice(BaseModel):
     """Which generator writes the examples, and its settings; absent: the project's config."""
 
-    generator: str | None = Field(None, min_length=1, max_length=64,
-                                  description="extractive, openai, openai-compatible, anthropic, mistral...")
+    generator: GeneratorName | None = Field(None, description="extractive, openai, openai-compatible, anthropic...")
     model: str | None = Field(None, min_length=1, max_length=200)
     ollama_model: str | None = Field(None, min_length=1, max_length=200,
                                      description="finetuneflow's name: the model of the openai-compatible generator")
-    base_url: str | None = Field(None, min_length=1, max_length=2048, description="an OpenAI-compatible server")
+    base_url: ModelServerUrl | None = None
     concurrency: int | None = Field(None, ge=1, le=1024, description="requests in flight")
     temperature: float | None = Field(None, ge=0, le=2)
-    requests_per_minute: float | None = Field(None, gt=0)
+    requests_per_minute: float | None = Field(None, gt=0, le=1_000_000)
 
     @model_validator(mode="before")
     @classmethod
@@ -174,11 +182,18 @@ class DatasetCreated(DatasetOut):
 
 
 class DatasetCreate(GeneratorChoice):
+    # content_ids are a project's: they need its project_id (400 otherwise)
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"content_ids": {"anyOf": [{"type": "null"}, {"type": "array", "maxItems": 0}]}}},
+        {"required": ["project_id"], "properties": {"project_id": {"type": "string"}}},
+    ]})
+
     name: str = Field(min_length=1, max_length=200)
-    project_id: str | None = Field(None, min_length=1, description="absent: a dataset with a project of its own")
+    project_id: str | None = Field(None, min_length=1, max_length=ID_MAX,
+                                   description="absent: a dataset with a project of its own")
     description: str | None = Field(None, max_length=5000)
-    content_ids: list[str] | None = Field(None, max_length=1000,
-                                          description="contents of the project to build it from (a job)")
+    content_ids: list[Annotated[str, StringConstraints(max_length=ID_MAX)]] | None = Field(
+        None, max_length=1000, description="contents of the project to build it from (a job)")
     num_examples_target: int | None = Field(None, ge=1, le=10_000_000)
     examples_per_chunk: int | None = Field(None, ge=1, le=100)
 
@@ -192,10 +207,12 @@ class DatasetUpdate(BaseModel):
 
 
 class DatasetListArgs(ListArgs):
-    project_id: str | None = None
+    project_id: str | None = Field(None, max_length=ID_MAX)
 
 
-class DatasetUploadForm(BaseModel):
+class DatasetUploadForm(FormModel):
+    file_kinds = {"file": SourceKind.DATASET_UPLOAD.value}  # noqa: RUF012
+
     file: UploadedFile = Field(description="CSV, JSONL or JSON of examples (question/answer, instruction/output, "
                                            "messages...)")
     name: str | None = Field(None, min_length=1, max_length=200)
@@ -207,6 +224,7 @@ class PairBody(PairDraft):
     question: str = Field(min_length=1, max_length=100_000)
     answer: str = Field(min_length=1, max_length=100_000)
     system: str | None = Field(None, max_length=100_000)
+    metadata: JsonObject = Field(default_factory=dict)
 
 
 class PairsBulkBody(BaseModel):
@@ -231,9 +249,9 @@ class DatasetWithPairs(DatasetOut):
 
 
 class ExportArgs(BaseModel):
-    format: str = Field("jsonl", min_length=1, max_length=64,
-                        description="an installed exporter (openai, anthropic, mistral, alpaca, sharegpt, hf-chat...), "
-                                    "or jsonl: the exporter named by provider")
-    provider: str | None = Field(None, min_length=1, max_length=64, description="with format=jsonl; default openai")
+    format: ExportFormat = Field(
+        FILE_FORMAT, description="an installed exporter (openai, anthropic, mistral, alpaca, sharegpt, hf-chat...), "
+                                 "or jsonl: the exporter named by provider")
+    provider: ExporterName | None = Field(None, description="with format=jsonl; default openai")
     split: Literal["train", "eval"] | None = Field(None, description="absent: every valid example")
     include_metadata: bool = Field(True, description="the source reference, in formats that allow one")

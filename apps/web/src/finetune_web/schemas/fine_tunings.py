@@ -9,27 +9,31 @@ from finetune_core.domain import FineTune, FineTuneStatus
 from pydantic import BaseModel, Field
 
 from finetune_web.pagination import ListArgs
+from finetune_web.schemas.common import DESCRIPTION_MAX, ID_MAX, JsonObject
+from finetune_web.schemas.training import ModelRef, TrainerName, methods_of
 
 DEFAULT_PROVIDER = "openai"
 
 
 class FineTuningCreate(BaseModel):
+    model_config = methods_of("provider", DEFAULT_PROVIDER)
+
     dataset_id: str = Field(min_length=1, max_length=64, description="the project whose dataset trains")
     name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = None
-    model: str = Field(min_length=1, max_length=300, description="the base model: gpt-4o-mini-2024-07-18...")
-    provider: str = Field(DEFAULT_PROVIDER, min_length=1, max_length=64,
-                          description="a registered trainer: openai, mistral, together, local...")
+    description: str | None = Field(None, max_length=DESCRIPTION_MAX)
+    model: ModelRef = Field(description="the base model: gpt-4o-mini-2024-07-18...")
+    provider: TrainerName = Field(DEFAULT_PROVIDER, description="a registered trainer: openai, mistral, together, "
+                                                                "local...")
     method: str | None = Field(None, max_length=32, description="absent: the trainer's default")
-    hyperparameters: dict[str, Any] = Field(default_factory=dict, description="the trainer's, e.g. n_epochs")
-    options: dict[str, Any] = Field(default_factory=dict, description="the trainer's own options (suffix...)")
+    hyperparameters: JsonObject = Field(default_factory=dict, description="the trainer's, e.g. n_epochs")
+    options: JsonObject = Field(default_factory=dict, description="the trainer's own options (suffix...)")
 
 
 class FineTuningUpdate(BaseModel):
     """A partial update: absent fields stay as they are."""
 
     name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = None
+    description: str | None = Field(None, max_length=DESCRIPTION_MAX)
 
 
 class FineTuningCancel(BaseModel):
@@ -37,8 +41,10 @@ class FineTuningCancel(BaseModel):
 
 
 class FineTuningListArgs(ListArgs):
-    dataset_id: str | None = Field(None, description="only this dataset's (its project's) fine-tunings")
-    project_id: str | None = Field(None, description="the same filter: a dataset is its project's here")
+    dataset_id: str | None = Field(None, max_length=ID_MAX, description="only this dataset's (its project's) "
+                                                                       "fine-tunings")
+    project_id: str | None = Field(None, max_length=ID_MAX,
+                                   description="the same filter: a dataset is its project's here")
 
 
 class FineTuningMetrics(BaseModel):

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from finetune_core.domain import FineTune, FineTuneStatus
 from finetune_core.services.training_runs import status_line
 from pydantic import BaseModel, Field
 
-from finetune_web.schemas.training import DEFAULT_TRAINER
+from finetune_web.schemas.common import JsonObject
+from finetune_web.schemas.training import DEFAULT_TRAINER, ModelRef, TrainerName, methods_of
 
 
 class FinetuneJobCreate(BaseModel):
     """dualqueryintelligence's body; its status, progress, current_step and logs are the trainer's to report."""
 
+    model_config = methods_of("trainer", DEFAULT_TRAINER)
+
     dataset_id: str = Field(min_length=1, max_length=64, description="the project whose dataset trains")
-    base_model: str = Field(min_length=1, max_length=300)
-    trainer: str = Field(DEFAULT_TRAINER, min_length=1, max_length=64,
-                         description="a registered trainer: local, openai, mistral, together...")
+    base_model: ModelRef
+    trainer: TrainerName = Field(DEFAULT_TRAINER, description="a registered trainer: local, openai, mistral, "
+                                                              "together...")
     method: str | None = Field(None, max_length=32, description="absent: the trainer's default")
-    hyperparameters: dict[str, Any] = Field(default_factory=dict)
-    options: dict[str, Any] = Field(default_factory=dict, description="the trainer's own options")
+    hyperparameters: JsonObject = Field(default_factory=dict)
+    options: JsonObject = Field(default_factory=dict, description="the trainer's own options")
     name: str | None = Field(None, min_length=1, max_length=200)
 
 
@@ -32,6 +34,14 @@ class FinetuneStatusUpdate(BaseModel):
     progress: float | None = Field(None, ge=0, le=100)
     current_step: str | None = Field(None, max_length=500)
     logs: str | None = Field(None, max_length=10_000, description="the latest log line(s)")
+
+
+class FinetuneStatusQuery(FinetuneStatusUpdate):
+    """The report as query arguments: short enough for the request line (8 KiB at most, each character up to 12
+    once percent-encoded); longer logs go in the body."""
+
+    current_step: str | None = Field(None, max_length=200)
+    logs: str | None = Field(None, max_length=400, description="the latest log line(s)")
 
 
 class FinetuneJobOut(BaseModel):

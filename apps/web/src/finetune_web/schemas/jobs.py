@@ -12,7 +12,7 @@ from finetune_web.pagination import ListArgs
 
 
 class JobListArgs(ListArgs):
-    type: str | None = Field(None, description="dataset_generate, chunk, ingest, fine_tune...")
+    type: str | None = Field(None, max_length=64, description="dataset_generate, chunk, ingest, fine_tune...")
     status: JobStatus | None = None
 
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from finetune_core.domain import ProviderKey
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from finetune_web.pagination import Page
+from finetune_web.schema import KEYS, plugin_name
+
+ProviderName = Annotated[str, StringConstraints(min_length=1, max_length=64), plugin_name("providers")]
 
 
 class KeyBody(BaseModel):
-    provider: str = Field(min_length=1, max_length=64, description="an installed provider: GET lists them")
+    model_config = ConfigDict(json_schema_extra={KEYS: "provider"})  # the key has its provider's shape
+
+    provider: ProviderName = Field(description="an installed provider: GET lists them")
     key: str = Field(min_length=1, max_length=4096, description="the API key; stored encrypted, never shown again")
 
 

@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from finetune_core.domain import TrainedModel
 from finetune_core.services.trained_models import MANUAL
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from finetune_web.pagination import ListArgs
+from finetune_web.schemas.common import ID_MAX
 
 SCORES = ("accuracy", "f1_score", "loss")  # dualqueryintelligence's metrics, strings there
+# a score written as text: a decimal number, short enough to stay finite
+NUMBER_TEXT = r"^-?(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})(?:[eE][+-]?[0-9]{1,2})?$"
+
+
+def _number_or_text(value: Any) -> Any:
+    """"0.95" is the number 0.95 (dualqueryintelligence sends scores as text); other text is refused."""
+    if not isinstance(value, str):
+        return value
+    if re.fullmatch(NUMBER_TEXT, value) is None:
+        raise ValueError('a number, or a number written as text ("0.95")')
+    return float(value)
+
+
+Score = Annotated[float, BeforeValidator(_number_or_text),
+                  WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string", "pattern": NUMBER_TEXT}]})]
 
 
 class ModelCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     base_model: str = Field(min_length=1, max_length=300)
     version: str = Field(min_length=1, max_length=32)
-    accuracy: float | None = Field(None, description='a number (or a numeric string: "0.95")')
-    f1_score: float | None = None
-    loss: float | None = None
+    accuracy: Score | None = Field(None, allow_inf_nan=False, description='a number (or a numeric string: "0.95")')
+    f1_score: Score | None = Field(None, allow_inf_nan=False)
+    loss: Score | None = Field(None, allow_inf_nan=False)
     status: str = Field("ready", min_length=1, max_length=16)
     dataset_id: str | None = Field(None, min_length=1, max_length=64, description="the project it was trained on")
     provider: str = Field(MANUAL, min_length=1, max_length=64,
@@ -30,7 +47,7 @@ class ModelCreate(BaseModel):
 
 
 class ModelListArgs(ListArgs):
-    dataset_id: str | None = Field(None, description="only the models of this dataset (its project)")
+    dataset_id: str | None = Field(None, max_length=ID_MAX, description="only the models of this dataset (its project)")
 
 
 def _score(metrics: dict[str, Any], name: str) -> str | None:

@@ -11,12 +11,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from finetune_core.domain import Source, SourceKind, SourceStatus, SourceType
-from pydantic import BaseModel, Field, PlainValidator, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 from werkzeug.datastructures import FileStorage
 
 from finetune_web.pagination import ListArgs
+from finetune_web.schema import ALL_KINDS, FormModel
+from finetune_web.schemas.common import ID_MAX
+from finetune_web.schemas.urls import VIDEO_URL_PATTERN, PublicUrl, VideoUrl
 
-URL_FIELD = Field(min_length=1, max_length=2048, description="an http(s) URL on a public address")
 NAME_FIELD = Field(None, min_length=1, max_length=255)
 
 
@@ -32,7 +34,9 @@ UploadedFile = Annotated[FileStorage, PlainValidator(_file_part),
 
 # --- finetuneflow §4: project files ---------------------------------------------------------------------
 
-class FilesForm(BaseModel):
+class FilesForm(FormModel):
+    file_kinds = {"files": ALL_KINDS}  # noqa: RUF012 - absent `kind`: read from each file's type
+
     files: list[UploadedFile] = Field(min_length=1, description="one part a file: repeat the field for several")
     kind: SourceKind | None = Field(None, description="raw_doc (documents) or dataset_upload (CSV, JSONL, JSON "
                                                       "of examples); absent: read from the file's type")
@@ -68,17 +72,27 @@ class FilesUploaded(BaseModel):
 # --- fintune-platform: contents -----------------------------------------------------------------------------
 
 class ContentUrlBody(BaseModel):
-    project_id: str = Field(min_length=1)
-    url: str = URL_FIELD
+    # a declared type must be the URL's (400 CONTENT_TYPE_MISMATCH otherwise): youtube for a video URL only
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"type": {"type": "null"}}},
+        {"required": ["type"], "properties": {"type": {"const": "youtube"}, "url": {"pattern": VIDEO_URL_PATTERN}}},
+        {"required": ["type"], "properties": {"type": {"const": "website"},
+                                              "url": {"not": {"pattern": VIDEO_URL_PATTERN}}}},
+    ]})
+
+    project_id: str = Field(min_length=1, max_length=ID_MAX)
+    url: PublicUrl
     name: str | None = NAME_FIELD
     description: str | None = Field(None, max_length=5000)
     type: Literal["website", "youtube"] | None = Field(None, description="checked against the URL; absent: "
                                                                           "read from the URL")
 
 
-class ContentUploadForm(BaseModel):
+class ContentUploadForm(FormModel):
+    file_kinds = {"file": ALL_KINDS}  # noqa: RUF012 - a document or a dataset file, read from its type
+
     file: UploadedFile
-    project_id: str = Field(min_length=1)
+    project_id: str = Field(min_length=1, max_length=ID_MAX)
     name: str | None = NAME_FIELD
     description: str | None = Field(None, max_length=5000)
     file_type: str | None = Field(None, max_length=32, description="a hint only: the type is read from the bytes")
@@ -92,7 +106,8 @@ class ContentUpdate(BaseModel):
 
 
 class ContentListArgs(ListArgs):
-    project_id: str | None = Field(None, description="one project's contents; absent: all of the caller's")
+    project_id: str | None = Field(None, max_length=ID_MAX,
+                                   description="one project's contents; absent: all of the caller's")
     kind: SourceKind | None = None
 
 
@@ -124,7 +139,9 @@ class ContentOut(BaseModel):
 
 # --- foyergpt: documents of agents and chats ---------------------------------------------------------------
 
-class DocumentForm(BaseModel):
+class DocumentForm(FormModel):
+    file_kinds = {"file": ALL_KINDS}  # noqa: RUF012
+
     file: UploadedFile
     entity_type: Literal["agent", "chat"]
     entity_id: str = Field(min_length=1, max_length=64)
@@ -151,7 +168,7 @@ class DocumentOut(BaseModel):
 # --- fintune-platform: helpers -----------------------------------------------------------------------------
 
 class ScrapeBody(BaseModel):
-    url: str = URL_FIELD
+    url: PublicUrl
 
 
 class ScrapeOut(BaseModel):
@@ -164,7 +181,7 @@ class ScrapeOut(BaseModel):
 
 
 class TranscriptBody(BaseModel):
-    video_url: str = Field(min_length=1, max_length=2048, description="a YouTube video URL")
+    video_url: VideoUrl
 
 
 class TranscriptOut(BaseModel):

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from finetune_core.domain import FineTune, FineTuneStatus, JobStatus, utcnow
-from pydantic import BaseModel, Field
+from finetune_core.services.model_access import MODEL_NAME
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+
+from finetune_web.schema import METHODS, plugin_name
+from finetune_web.schemas.common import DESCRIPTION_MAX, JsonObject
 
 DEFAULT_TRAINER = "local"
+TrainerName = Annotated[str, StringConstraints(min_length=1, max_length=64), plugin_name("trainers")]
+MODEL_MAX = 300
+# what the server checks a base model against (`model_access.check_base_model`: 400 MODEL_PATH_NOT_ALLOWED)
+ModelRef = Annotated[str, StringConstraints(min_length=1, max_length=MODEL_MAX), WithJsonSchema({
+    "type": "string", "minLength": 1, "maxLength": MODEL_MAX, "pattern": MODEL_NAME.pattern,
+    "description": "a Hugging Face Hub id (org/name) or a provider's model name; or one of your registered models, "
+                   "or a folder under the server's models directory (FINETUNE_MODELS_DIR)"})]
+
+
+def methods_of(trainer_field: str, default: str) -> ConfigDict:
+    """A training body's config: its `method` is documented as one of the methods of the trainer it names."""
+    return ConfigDict(json_schema_extra={METHODS: {"trainer": trainer_field, "default": default}})
 # a fine-tuning's status as a finetuneflow job status
 JOB_STATUS = {FineTuneStatus.QUEUED: JobStatus.QUEUED, FineTuneStatus.PREPARING: JobStatus.RUNNING,
               FineTuneStatus.TRAINING: JobStatus.RUNNING, FineTuneStatus.COMPLETED: JobStatus.SUCCESS,
@@ -16,15 +32,16 @@ JOB_STATUS = {FineTuneStatus.QUEUED: JobStatus.QUEUED, FineTuneStatus.PREPARING:
 
 
 class TrainStartBody(BaseModel):
+    model_config = methods_of("trainer", DEFAULT_TRAINER)
+
     method: str | None = Field(None, max_length=32, description="lora, qlora, full...; absent: the trainer's default")
-    hyperparams: dict[str, Any] = Field(default_factory=dict, description="the trainer's hyperparameters")
-    base_model: str | None = Field(None, min_length=1, max_length=300,
-                                   description="absent: the project's base_model_id")
-    trainer: str = Field(DEFAULT_TRAINER, min_length=1, max_length=64,
-                         description="a registered trainer: local (this machine's GPU), openai, mistral, together...")
-    options: dict[str, Any] = Field(default_factory=dict, description="the trainer's own options")
+    hyperparams: JsonObject = Field(default_factory=dict, description="the trainer's hyperparameters")
+    base_model: ModelRef | None = Field(None, description="absent: the project's base_model_id")
+    trainer: TrainerName = Field(DEFAULT_TRAINER, description="a registered trainer: local (this machine's GPU), "
+                                                              "openai, mistral, together...")
+    options: JsonObject = Field(default_factory=dict, description="the trainer's own options")
     name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = None
+    description: str | None = Field(None, max_length=DESCRIPTION_MAX)
 
 
 class TrainStarted(BaseModel):

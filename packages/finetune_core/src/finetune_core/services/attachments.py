@@ -41,14 +41,28 @@ def attachments_project(workspace: Workspace, owner_id: str | None) -> Project:
         config={"purpose": PURPOSE}, owner_id=owner_id)
 
 
+def owned_entity(workspace: Workspace, entity_type: str, entity_id: str, owner_id: str | None) -> None:
+    """NotFoundError unless the agent or chat `entity_id` exists and `owner_id` may see it.
+
+    Agents and chats are not stored by this version (they come with the chats of shared/API.md), so
+    no entity exists yet and every id is refused: a document is never attached to something made up.
+    """
+    if entity_type not in ENTITY_TYPES:
+        raise NotFoundError(f"no such kind of entity '{entity_type}' (one of {', '.join(ENTITY_TYPES)})",
+                            entity_type=entity_type)
+    raise NotFoundError(f"{entity_type} '{entity_id}' not found", error_code="ENTITY_NOT_FOUND",
+                        entity_type=entity_type, entity_id=entity_id)
+
+
 def add_document(workspace: Workspace, owner_id: str | None, filename: str, data: bytes, *, entity_type: str,
                  entity_id: str, max_bytes: int = MAX_DOCUMENT_BYTES) -> Source:
-    """Store a document for an agent or a chat (type read from the bytes) and start loading its text."""
+    """Store a document for the caller's agent or chat (type read from the bytes) and start loading its text."""
     if len(data) > max_bytes:
         raise FileTooLargeError(f"File exceeds maximum size of {max_bytes // MB} MB", filename=filename,
                                 size_bytes=len(data))
     if not data:
         raise SourceLoadError("the file is empty", filename=filename)
+    owned_entity(workspace, entity_type, entity_id, owner_id)
     project = attachments_project(workspace, owner_id)
     source = sources_service.add_file(workspace, project.id, filename, data)
     entity = {"entity_type": entity_type, "entity_id": entity_id}
