@@ -14,6 +14,7 @@ from finetune_web import create_app
 from finetune_web.settings import WebSettings
 from flask import Flask
 from flask.testing import FlaskClient
+from sources_webkit import ChatServer
 from training_testkit import Script, ScriptedPlugin
 from web_testkit import Account, sign_up
 
@@ -74,3 +75,13 @@ def scripted(register_finetune_plugin: Callable[..., str]) -> type[Script]:
     Script.reset()
     register_finetune_plugin(ScriptedPlugin(), name="web-scripted-trainer")
     return Script
+
+
+@pytest.fixture
+def chat_server() -> Iterator[ChatServer]:
+    """A small Chat Completions server on 127.0.0.1 (`.url`, `.requests`)."""
+    server = ChatServer()
+    server.thread.start()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()

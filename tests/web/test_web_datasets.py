@@ -151,15 +151,6 @@ def test_generation_bodies_are_checked_before_any_job(client: FlaskClient, alice
                                         no_chunks.get_json()["job_id"]).error_message or "")
 
 
-@pytest.fixture
-def chat_server() -> Iterator[ChatServer]:
-    server = ChatServer()
-    server.thread.start()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
-
-
 def test_ollama_model_runs_the_openai_compatible_generator_with_the_owners_stored_key(
         client: FlaskClient, alice: Account, project_id: str, workspace: Workspace, chat_server: ChatServer) -> None:
     stored = client.post("/api/users/me/api-keys", json={"provider": "openai-compatible", "key": LOCAL_KEY},

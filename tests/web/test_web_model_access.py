@@ -29,15 +29,6 @@ PRIVATE = ("http://169.254.169.254/latest/v1", "http://10.0.0.7:11434/v1", "http
 
 
 @pytest.fixture
-def chat_server() -> Iterator[ChatServer]:
-    server = ChatServer()
-    server.thread.start()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
-
-
-@pytest.fixture
 def strict(tmp_path: Path, web_settings: WebSettings) -> Iterator[Callable[..., Flask]]:
     """`strict(**workspace_settings, local_mode=...)`: an app over a workspace that keeps URLs off loopback."""
     opened: list[Workspace] = []
