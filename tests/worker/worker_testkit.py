@@ -26,6 +26,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# how long a worker process may take to exit: generous, since each wait ends as soon as it has (a busy
+# machine starts and stops Python processes slowly)
+PROCESS_WAIT_S = 120.0
+
+
 def wait_until(condition: Callable[[], object], timeout_s: float = 20.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -49,7 +54,8 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def kill_tree(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL, timeout_s: float = 30.0) -> None:
+def kill_tree(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL,
+              timeout_s: float = PROCESS_WAIT_S) -> None:
     """Signal a process started with `start_new_session`, its group and every process below it.
 
     The group alone is not enough: rq's spawning worker starts each work horse in a group of its own.
@@ -130,7 +136,8 @@ class Workers:
         self.processes.append(process)
         return process
 
-    def run_burst(self, root: Path, redis_url: str, *, timeout_s: float = 30.0, **options: object) -> None:
+    def run_burst(self, root: Path, redis_url: str, *, timeout_s: float = PROCESS_WAIT_S,
+                  **options: object) -> None:
         process = self.start(root, redis_url, burst=True, **options)  # type: ignore[arg-type]
         assert process.wait(timeout_s) == 0, self.output()
 
@@ -139,13 +146,13 @@ class Workers:
         its own, runs on (as after an out-of-memory kill of the worker alone)."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
-        process.wait(15)
+        process.wait(PROCESS_WAIT_S)
 
     def stop(self, process: subprocess.Popen[bytes]) -> None:
         """A warm shutdown (SIGTERM to the worker alone), as a process manager would do."""
         process.terminate()
         try:
-            process.wait(15)
+            process.wait(PROCESS_WAIT_S)
         finally:
             self.kill(process)
 
@@ -156,4 +163,4 @@ class Workers:
     def close(self) -> None:
         """Kill every worker and whatever still runs below it (a work horse in a group of its own included)."""
         for process in self.processes:
-            kill_tree(process, timeout_s=15)
+            kill_tree(process, timeout_s=PROCESS_WAIT_S)
