@@ -123,6 +123,7 @@ def test_openapi_document_is_valid_openapi_3_1(client: FlaskClient) -> None:
 def test_docs_page_is_served(client: FlaskClient) -> None:
     page = client.get("/api/docs")
     assert page.status_code == 200 and b"swagger" in page.data.lower() and b"/api/openapi.json" in page.data
+    assert b'src="/api/docs/assets/swagger-ui-bundle.js"' in page.data  # the app's own copy, not a CDN's
 
 
 def test_options_allows_the_documented_methods_of_each_path(client: FlaskClient) -> None:

@@ -18,15 +18,10 @@ check cannot apply as it stands, `RELAXED` says what else that operation may ans
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +34,7 @@ from finetune_web.schemas.urls import MAX_URL, PUBLIC_URL_PATTERN, VIDEO_URL_PAT
 from hypothesis import strategies as st
 
 schemathesis = pytest.importorskip("schemathesis")
+from live_server import finetune_serve, wait_until  # noqa: E402
 from schemathesis.checks import CHECKS  # noqa: E402
 from schemathesis.core.jsonschema import make_validator  # noqa: E402
 from schemathesis.engine import Status, events  # noqa: E402
@@ -46,7 +42,6 @@ from schemathesis.generation import GenerationMode  # noqa: E402
 from schemathesis.specs.openapi.formats import unregister_string_format  # noqa: E402
 from schemathesis.transport.serialization import Binary  # noqa: E402
 
-FINETUNE = Path(sys.executable).parent / "finetune"
 PASSWORD = "a long enough password"
 WORKER_TOKEN = "worker-token-for-the-conformance-test"
 MAX_EXAMPLES = 10
@@ -151,53 +146,16 @@ def refusing_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = 120) -> Any:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = condition()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 @contextmanager
 def live_server(tmp_path: Path, hub: str) -> Iterator[str]:
     """`finetune serve` on a free port, its Hub `hub`: every other client of the server meets a refusing proxy."""
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    with refusing_port() as dead, log_path.open("w") as log:
+    with refusing_port() as dead:
         proxy = f"http://127.0.0.1:{dead}"
-        env = {**os.environ, "FINETUNE_RATE_LIMITS": "off", "FINETUNE_WORKER_TOKEN": WORKER_TOKEN,
-               "HF_ENDPOINT": hub, "HF_HUB_OFFLINE": "0",
+        env = {"FINETUNE_WORKER_TOKEN": WORKER_TOKEN, "HF_ENDPOINT": hub, "HF_HUB_OFFLINE": "0",
                "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "ALL_PROXY": proxy, "NO_PROXY": "127.0.0.1,localhost",
                "http_proxy": proxy, "https_proxy": proxy, "all_proxy": proxy, "no_proxy": "127.0.0.1,localhost"}
-        process = subprocess.Popen([str(FINETUNE), "--workspace", str(tmp_path / "ws"), "serve", "--port", str(port),
-                                    "--workers", "1", "--threads", "8"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            def healthy() -> bool:
-                assert process.poll() is None, log_path.read_text()
-                try:
-                    return httpx.get(f"{base}/health", timeout=2).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            wait_until(healthy, "the server to start", timeout=90)
+        with finetune_serve(tmp_path, "--workers", "1", env=env) as base:
             yield base
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 # --- a user with one of everything -----------------------------------------------------------------------------
@@ -226,7 +184,7 @@ class Api:
             job = self.call("GET", f"/api/jobs/{job_id}", 200)
             return job if job["status"] in ("success", "failed", "cancelled") else None
 
-        job: dict[str, Any] = wait_until(finished, f"job {job_id}")
+        job: dict[str, Any] = wait_until(finished, f"job {job_id}", timeout=120, every=0.2)
         return job
 
     def upload(self, project_id: str, name: str) -> dict[str, Any]:

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,43 +15,13 @@ from click.testing import CliRunner
 from finetune_core.cli import cli
 from finetune_web.serve import error_page, refusal_status
 from gunicorn.http.errors import InvalidHeader, LimitRequestHeaders, LimitRequestLine
-
-FINETUNE = Path(sys.executable).parent / "finetune"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from live_server import finetune_serve
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "FINETUNE_RATE_LIMITS": "off"}
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen([str(FINETUNE), "--workspace", str(tmp_path / "ws"), "serve", "--port", str(port),
-                                "--workers", "2", "--threads", "4"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.3)
+    with finetune_serve(tmp_path, "--workers", "2") as base:
         yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def test_serve_speaks_http_on_loopback(server: str, tmp_path: Path) -> None:

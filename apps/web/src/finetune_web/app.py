@@ -22,6 +22,7 @@ from werkzeug.wsgi import LimitedStream
 from finetune_web.auth import authenticate, init_jwt
 from finetune_web.cors import install_cors
 from finetune_web.current import EXTENSION, AppState
+from finetune_web.docs_assets import install_docs_assets
 from finetune_web.errors import register_error_handlers
 from finetune_web.openapi import ApiFlask, api_config, make_api
 from finetune_web.ratelimit import install_rate_limits, limiter_for
@@ -89,5 +90,6 @@ def create_app(settings: WebSettings | None = None, *, workspace: Workspace | No
     install_rate_limits(app, state.limiter)
     app.before_request(authenticate)
     make_api(app, BLUEPRINTS)
+    install_docs_assets(app)
     app.after_request(no_sniffing)  # registered last: runs first of the app's hooks (a failing one stops the rest)
     return app

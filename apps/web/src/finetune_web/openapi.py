@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from finetune_web import __version__
 from finetune_web.current import EXTENSION
+from finetune_web.docs_assets import ASSETS_PATH
 from finetune_web.errors import BODY_LOCATIONS, http_error_response
 from finetune_web.schema import MEDIA, NO_BODY, FormModel, Installed, PydanticPlugin, optional_body, schema_for
 from finetune_web.schemas.common import ErrorBody
@@ -103,7 +104,7 @@ def api_config(settings: WebSettings) -> dict[str, Any]:
         "OPENAPI_URL_PREFIX": "/api",
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": settings.swagger_ui_url,
+        "OPENAPI_SWAGGER_UI_URL": settings.swagger_ui_url or ASSETS_PATH,
         "API_SPEC_OPTIONS": {
             "info": {"description": DESCRIPTION},
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
