@@ -25,8 +25,9 @@ from finetune_web.schemas.projects import (
 blp = ApiBlueprint("projects", __name__, url_prefix="/api/projects", description="Projects and their base model")
 
 
-def project_out(project: Project) -> dict[str, Any]:
-    return {**project.model_dump(), "stats": stats.project_stats(workspace(), project.id)}
+def project_out(project: Project, project_stats: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The project with its stats (given for a page of projects, read here for one)."""
+    return {**project.model_dump(), "stats": project_stats or stats.project_stats(workspace(), project.id)}
 
 
 @blp.route("")
@@ -37,7 +38,8 @@ class Projects(MethodView):
         """The caller's projects, newest first, each with its stats"""
         found, total = projects.list_projects(workspace(), status=args.status, owner_id=caller().owner_id,
                                               limit=args.limit, offset=args.offset)
-        return page([project_out(project) for project in found], total, args)
+        counts = stats.projects_stats(workspace(), [project.id for project in found])
+        return page([project_out(project, counts[project.id]) for project in found], total, args)
 
     @blp.arguments(schema_for(ProjectCreate))
     @blp.response(201, schema_for(ProjectOut))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -9,12 +10,11 @@ if TYPE_CHECKING:
 
 
 def project_stats(workspace: Workspace, project_id: str) -> dict[str, Any]:
+    """`file_count`, `chunk_count`, `example_count` and `last_job_status` of one project."""
+    return projects_stats(workspace, [project_id])[project_id]
+
+
+def projects_stats(workspace: Workspace, project_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The stats of a page of projects, in a few queries whatever the page's size (project id -> stats)."""
     with workspace.unit_of_work() as repo:
-        _, file_count = repo.list_sources(project_id, limit=0)
-        jobs, _ = repo.list_jobs(project_id=project_id, limit=1)
-        return {
-            "file_count": file_count,
-            "chunk_count": repo.count_chunks(project_id),
-            "example_count": repo.count_examples(project_id),
-            "last_job_status": jobs[0].status.value if jobs else None,
-        }
+        return repo.project_counts(project_ids)

@@ -282,6 +282,26 @@ class Repository:
     def count_chunks(self, project_id: str) -> int:
         return int(self.session.scalar(select(func.count()).where(ChunkRow.project_id == project_id)) or 0)
 
+    def project_counts(self, project_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Each project's sources, chunks and examples, and its latest job's status: four grouped queries for a page."""
+        ids = list(project_ids)
+        counts: dict[str, dict[str, Any]] = {
+            project_id: {"file_count": 0, "chunk_count": 0, "example_count": 0, "last_job_status": None}
+            for project_id in ids}
+        if not ids:
+            return counts
+        for name, row in (("file_count", SourceRow), ("chunk_count", ChunkRow), ("example_count", ExampleRow)):
+            grouped = select(row.project_id, func.count()).where(row.project_id.in_(ids)).group_by(row.project_id)
+            for project_id, count in self.session.execute(grouped):
+                counts[project_id][name] = int(count)
+        newest = func.row_number().over(partition_by=JobRow.project_id,
+                                        order_by=(JobRow.created_at.desc(), JobRow.id)).label("newest")
+        ranked = select(JobRow.project_id, JobRow.status, newest).where(JobRow.project_id.in_(ids)).subquery()
+        for project_id, status in self.session.execute(select(ranked.c.project_id, ranked.c.status)
+                                                       .where(ranked.c.newest == 1)):
+            counts[project_id]["last_job_status"] = status
+        return counts
+
     # examples -----------------------------------------------------------------
     def add_examples(self, examples: Sequence[Example]) -> int:
         """Store examples exactly once per (request_key, position); returns how many were new."""
