@@ -5,12 +5,17 @@
    dataset (limit 50), every answer checked (200, 50 items, the right total);
 2. peak memory of the server while it streams the project's export (GET /api/datasets/{id}/export),
    for 10,000 and N examples: the RSS of the worker process serving it, sampled every 10 ms,
-   and its growth over its RSS before the stream (target: flat, under 300 MB).
+   and its growth over its RSS before the stream (target: flat, under 300 MB);
+3. the common reads (GET /api/projects with 10 projects, GET /api/projects/{id}, GET /api/auth/me) at C
+   connections, on one gevent worker as `finetune serve` starts by default: requests/s and p99, alone and
+   beside 500 open event streams (target: p99 under 200 ms with them), then how long the worker takes to
+   close the streams' sockets once their clients hang up.
 
 The load generator is an asyncio aiohttp client in this process, on the same machine as the server:
 on a small machine the two share the cores, so the figures are a floor.
 
     python benchmarks/bench_web.py [--examples 100000] [--connections 32] [--seconds 15] [--workers 2]
+                                   [--streams 500]
 """
 
 from __future__ import annotations
@@ -46,16 +51,16 @@ def free_port() -> int:
 class Server:
     """`finetune serve` in its own process group, its log in the workspace's folder."""
 
-    def __init__(self, root: Path, workers: int, threads: int) -> None:
+    def __init__(self, root: Path, workers: int, threads: int, *extra: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "FINETUNE_RATE_LIMITS": "off"}
         for name in ("REDIS_URL", "FINETUNE_REDIS_URL", "FINETUNE_DATABASE_URL"):
             env.pop(name, None)
-        self.log = (root.parent / "serve.log").open("wb")
+        self.log = (root.parent / f"serve-{self.port}.log").open("wb")
         self.process = subprocess.Popen(
             [str(FINETUNE), "--workspace", str(root), "serve", "--port", str(self.port), "--workers", str(workers),
-             "--threads", str(threads)], env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+             "--threads", str(threads), *extra], env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 90
         while True:
             if self.process.poll() is not None:
@@ -199,6 +204,109 @@ def bench_export_memory(server: Server, headers: dict[str, str], projects: dict[
               f"{before[pid]:.1f} MB before), {count / elapsed:8.0f} examples/s, {size / 1e6:6.1f} MB sent")
 
 
+READS = ("/api/projects", "/api/projects/{project_id}", "/api/auth/me")
+
+
+async def read_load(base: str, headers: dict[str, str], project_id: str, connections: int,
+                    seconds: float) -> tuple[list[float], int]:
+    """`connections` clients cycling through READS for `seconds`; (latencies in s, errors)."""
+    import aiohttp
+
+    latencies: list[float] = []
+    errors = 0
+    paths = [path.format(project_id=project_id) for path in READS]
+    deadline = time.perf_counter() + seconds
+
+    async def client(session: aiohttp.ClientSession, first: int) -> None:
+        nonlocal errors
+        turn = first
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            async with session.get(f"{base}{paths[turn % len(paths)]}") as response:
+                await response.read()
+            latencies.append(time.perf_counter() - start)
+            errors += response.status != 200
+            turn += 1
+
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(headers=headers, connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=60)) as session:
+        await asyncio.gather(*(client(session, first) for first in range(connections)))
+    return latencies, errors
+
+
+async def open_stream(port: int, path: str, token: str) -> asyncio.StreamWriter:
+    """An event stream held open by a raw client, once the server has said it is live."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+    seen = b""
+    while b": stream open" not in seen:
+        data = await asyncio.wait_for(reader.read(4096), 120)
+        if not data:
+            raise SystemExit(f"a stream closed at once: {seen[:300]!r}")
+        seen += data
+    return writer
+
+
+def open_sockets(pid: int) -> int:
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += os.readlink(fd).startswith("socket:")
+        except OSError:
+            continue
+    return count
+
+
+def running_job(root: Path, project_id: str) -> str:
+    """A job recorded as running in the server's database, as a worker leaves it between events."""
+    from finetune_core import Workspace
+    from finetune_core.domain import utcnow
+    from finetune_core.services import jobs
+
+    with Workspace.open(root) as workspace, workspace.unit_of_work() as repo:
+        job = jobs.new_job("fine_tune", project_id=project_id)
+        repo.add_job(job)
+        repo.claim_job(job.id, stale_before=utcnow())
+        return job.id
+
+
+def bench_reads_beside_streams(root: Path, connections: int, seconds: float, streams: int) -> None:
+    server = Server(root, 1, 8)  # as `finetune serve` starts: one gevent worker
+    try:
+        headers = account(server.base)
+        project_ids = [new_project(server.base, headers, f"dashboard {number}") for number in range(10)]
+        job_id = running_job(root, project_ids[0])
+        [worker] = server.worker_pids()
+        token = headers["Authorization"].removeprefix("Bearer ")
+        print(f"[reads] {', '.join(READS)} in turn, {connections} connections, {seconds:.0f} s, one gevent worker")
+
+        async def measure(label: str) -> None:
+            latencies, errors = await read_load(server.base, headers, project_ids[0], connections, seconds)
+            print(f"  {label:<24} {len(latencies) / seconds:8.1f} requests/s   "
+                  f"p50 {1000 * statistics.median(latencies):6.1f} ms   p99 {1000 * percentile(latencies, 0.99):6.1f} ms"
+                  f"   {errors} errors of {len(latencies)}")
+
+        async def scenario() -> None:
+            await read_load(server.base, headers, project_ids[0], connections, 2.0)  # warm-up
+            await measure("alone")
+            baseline = open_sockets(worker)
+            paths = [f"/api/jobs/{job_id}/events/stream", f"/api/projects/{project_ids[1]}/train/logs/stream"]
+            writers = await asyncio.gather(*(open_stream(server.port, paths[n % 2], token) for n in range(streams)))
+            await measure(f"beside {streams} streams")
+            for writer in writers:
+                writer.transport.abort()
+            start = time.perf_counter()
+            while open_sockets(worker) > baseline + 2 and time.perf_counter() - start < 60:
+                await asyncio.sleep(0.01)
+            print(f"  {streams} clients hung up: the worker's sockets back to {open_sockets(worker)} "
+                  f"(before: {baseline}) in {time.perf_counter() - start:.2f} s")
+
+        asyncio.run(scenario())
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=100_000)
@@ -207,6 +315,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn process")
+    parser.add_argument("--streams", type=int, default=500, help="event streams open beside the reads")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "ws"
@@ -218,12 +327,14 @@ def main() -> None:
             start = time.perf_counter()
             for count, project_id in projects.items():
                 fill_project(root, project_id, count, eval_every=10)
-            print(f"[setup] gunicorn {args.workers} workers x {args.threads} threads, SQLite; "
+            print(f"[setup] gunicorn {args.workers} gevent workers, SQLite; "
                   f"{args.small + args.examples:,} examples stored in {time.perf_counter() - start:.0f} s")
             bench_examples(server, headers, projects[args.examples], args.examples, args.connections, args.seconds)
             bench_export_memory(server, headers, projects)
         finally:
             server.stop()
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_reads_beside_streams(Path(tmp) / "ws", args.connections, args.seconds, args.streams)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,10 +38,39 @@ def wait_until(check: Callable[[], T], what: str, timeout: float = 60.0, every: 
         time.sleep(every)
 
 
+@dataclass
+class LiveServer:
+    base: str  # http://127.0.0.1:<port>
+    process: subprocess.Popen[bytes]  # gunicorn's arbiter
+
+    def worker_pids(self) -> list[int]:
+        """gunicorn's worker processes: the arbiter's children."""
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == self.process.pid:
+                pids.append(int(stat.parent.name))
+        return pids
+
+
+def open_sockets(pid: int) -> int:
+    """How many sockets process `pid` holds open (its listening socket and its clients' connections)."""
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += os.readlink(fd).startswith("socket:")
+        except OSError:  # closed meanwhile
+            continue
+    return count
+
+
 @contextmanager
 def finetune_serve(tmp_path: Path, *serve_args: str, env: dict[str, str] | None = None,
-                   workspace: Path | None = None) -> Iterator[str]:
-    """The server's base URL once `/health` answers; its log is `tmp_path/server.log` (shown when it dies)."""
+                   workspace: Path | None = None) -> Iterator[LiveServer]:
+    """The server once `/health` answers; its log is `tmp_path/server.log` (shown when it dies)."""
     port = free_port()
     log_path = tmp_path / "server.log"
     environment = {**os.environ, "FINETUNE_RATE_LIMITS": "off", **(env or {})}
@@ -58,7 +88,7 @@ def finetune_serve(tmp_path: Path, *serve_args: str, env: dict[str, str] | None 
                     return False
 
             wait_until(healthy, "the server to start", timeout=START_TIMEOUT_S, every=0.2)
-            yield base
+            yield LiveServer(base, process)
             assert process.poll() is None, f"the server died while in use:\n{log_path.read_text()}"
         finally:
             process.send_signal(signal.SIGTERM)

@@ -37,24 +37,24 @@ def rendered_dom(url: str, profile: Path) -> str:
 
 
 def test_docs_render_every_operation_offline(tmp_path: Path) -> None:
-    with finetune_serve(tmp_path) as base:
-        spec = httpx.get(f"{base}/api/openapi.json", timeout=30).json()
-        dom = rendered_dom(f"{base}/api/docs", tmp_path / "profile")
+    with finetune_serve(tmp_path) as live:
+        spec = httpx.get(f"{live.base}/api/openapi.json", timeout=30).json()
+        dom = rendered_dom(f"{live.base}/api/docs", tmp_path / "profile")
     assert set(OPERATION.findall(dom)) == set(spec["paths"])
     assert "/api/projects/{project_id}" in dom
 
 
 def test_docs_from_a_cdn_render_nothing_without_internet(tmp_path: Path) -> None:
     with finetune_serve(tmp_path, env={"FINETUNE_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"}) \
-            as base:
-        dom = rendered_dom(f"{base}/api/docs", tmp_path / "profile")
+            as live:
+        dom = rendered_dom(f"{live.base}/api/docs", tmp_path / "profile")
     assert 'id="swagger-ui-container"' in dom and not OPERATION.findall(dom)
 
 
 def test_only_swagger_ui_files_are_served(tmp_path: Path) -> None:
-    with finetune_serve(tmp_path) as base:
-        bundle = httpx.get(f"{base}/api/docs/assets/swagger-ui-bundle.js", timeout=30)
+    with finetune_serve(tmp_path) as live:
+        bundle = httpx.get(f"{live.base}/api/docs/assets/swagger-ui-bundle.js", timeout=30)
         assert bundle.status_code == 200 and "SwaggerUIBundle" in bundle.text
         assert bundle.headers["content-type"].startswith(("text/javascript", "application/javascript"))
         for name in ("../openapi.json", "index.template.html", "..%2F__init__.py", "nothing.js"):
-            assert httpx.get(f"{base}/api/docs/assets/{name}", timeout=30).status_code == 404, name
+            assert httpx.get(f"{live.base}/api/docs/assets/{name}", timeout=30).status_code == 404, name

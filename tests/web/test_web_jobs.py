@@ -11,7 +11,7 @@ import pytest
 from finetune_core.domain import Job, JobStatus, utcnow
 from finetune_core.services import jobs, projects
 from finetune_core.workspace import Workspace
-from finetune_web import sse
+from finetune_web import event_feed, sse
 from flask.testing import FlaskClient
 from web_testkit import Account, assert_error, field_errors
 
@@ -118,6 +118,7 @@ def test_the_stream_follows_a_running_job_live_with_keep_alives(
         client: FlaskClient, alice: Account, workspace: Workspace, project_id: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sse, "POLL_S", 0.02)
+    monkeypatch.setattr(event_feed, "TICK_S", 0.02)
     monkeypatch.setattr(sse, "HEARTBEAT_S", 0.1)
     job = stored_job(workspace, project_id, "fine_tune", running=True)
 

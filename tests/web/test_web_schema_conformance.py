@@ -154,8 +154,8 @@ def live_server(tmp_path: Path, hub: str) -> Iterator[str]:
         env = {"FINETUNE_WORKER_TOKEN": WORKER_TOKEN, "HF_ENDPOINT": hub, "HF_HUB_OFFLINE": "0",
                "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "ALL_PROXY": proxy, "NO_PROXY": "127.0.0.1,localhost",
                "http_proxy": proxy, "https_proxy": proxy, "all_proxy": proxy, "no_proxy": "127.0.0.1,localhost"}
-        with finetune_serve(tmp_path, "--workers", "1", env=env) as base:
-            yield base
+        with finetune_serve(tmp_path, "--workers", "1", env=env) as live:
+            yield live.base
 
 
 # --- a user with one of everything -----------------------------------------------------------------------------

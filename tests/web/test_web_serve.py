@@ -20,8 +20,8 @@ from live_server import finetune_serve
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    with finetune_serve(tmp_path, "--workers", "2") as base:
-        yield base
+    with finetune_serve(tmp_path, "--workers", "2") as live:
+        yield live.base
 
 
 def test_serve_speaks_http_on_loopback(server: str, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from finetune_core.services import training_runs
 from finetune_core.workspace import Workspace
-from finetune_web import sse
+from finetune_web import event_feed, sse
 from flask import Flask
 from flask.testing import FlaskClient
 from test_web_jobs import parse_stream
@@ -39,6 +39,7 @@ def project_id(client: FlaskClient, alice: Account, workspace: Workspace) -> str
 @pytest.fixture
 def fast_stream(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sse, "POLL_S", 0.01)
+    monkeypatch.setattr(event_feed, "TICK_S", 0.01)
     monkeypatch.setattr(sse, "HEARTBEAT_S", 0.05)
 
 

@@ -1,28 +1,15 @@
-"""Fixtures for the worker tests: a throwaway redis-server, `finetune worker` subprocesses, PostgreSQL."""
+"""Fixtures for the worker tests: a throwaway redis-server, `finetune worker` subprocesses.
+
+PostgreSQL comes from tests/conftest.py.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from worker_testkit import HERE, Workers, running_redis
-
-
-def _load_integration_fixtures() -> object:
-    """tests/integration/conftest.py, loaded under its own name: its PostgreSQL fixtures serve here too."""
-    spec = importlib.util.spec_from_file_location("finetune_integration_conftest", HERE.parent / "integration" /
-                                                  "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_integration = _load_integration_fixtures()
-postgres_server = _integration.postgres_server  # type: ignore[attr-defined]
-postgres_url = _integration.postgres_url  # type: ignore[attr-defined]
+from worker_testkit import Workers, running_redis
 
 
 @pytest.fixture(scope="session")

@@ -11,19 +11,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from finetune_core.jobs.runner import JobRunner
+from finetune_core.jobs.runner import InProcessRunner, JobRunner
 from finetune_core.keys.cipher import workspace_secret
+from finetune_core.settings import Settings as CoreSettings
 from finetune_core.workspace import Workspace
 from flask import Flask, Request, Response
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wsgi import LimitedStream
 
+from finetune_web import green
 from finetune_web.auth import authenticate, init_jwt
 from finetune_web.cors import install_cors
 from finetune_web.current import EXTENSION, AppState
 from finetune_web.docs_assets import install_docs_assets
 from finetune_web.errors import register_error_handlers
+from finetune_web.event_feed import EventFeed
 from finetune_web.openapi import ApiFlask, api_config, make_api
 from finetune_web.ratelimit import install_rate_limits, limiter_for
 from finetune_web.routes import BLUEPRINTS
@@ -33,13 +36,17 @@ JWT_SECRET_FOLDER = "web"  # <workspace>/web/secret.key: the token-signing secre
 
 
 def job_runner(settings: WebSettings) -> JobRunner | None:
-    """RQ workers when REDIS_URL is set; None leaves the workspace's in-process threads."""
-    if settings.redis_url is None:
-        return None
-    from finetune_worker.runner import RqRunner
+    """RQ workers when REDIS_URL is set; else this process's threads: native ones under gevent (see `green`),
+    None leaves the workspace's own."""
+    if settings.redis_url is not None:
+        from finetune_worker.runner import RqRunner
 
-    runner: JobRunner = RqRunner(settings.redis_url)
-    return runner
+        runner: JobRunner = RqRunner(settings.redis_url)
+        return runner
+    if green.patched():
+        threads = CoreSettings.from_env().job_threads
+        return InProcessRunner(threads, pool=green.native_thread_pool(threads))
+    return None
 
 
 def open_workspace(settings: WebSettings) -> Workspace:
@@ -79,7 +86,8 @@ def create_app(settings: WebSettings | None = None, *, workspace: Workspace | No
     app.request_class = ApiRequest
     if settings.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)  # type: ignore[method-assign]
-    state = AppState(settings, workspace or open_workspace(settings), limiter_for(settings))
+    opened = workspace or open_workspace(settings)
+    state = AppState(settings, opened, limiter_for(settings), EventFeed(opened))
     app.extensions[EXTENSION] = state
     app.config.update(api_config(settings))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_json_bytes  # routes that take more raise it for themselves

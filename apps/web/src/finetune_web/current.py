@@ -20,6 +20,7 @@ from flask import current_app, g
 if TYPE_CHECKING:
     from finetune_core.workspace import Workspace
 
+    from finetune_web.event_feed import EventFeed
     from finetune_web.ratelimit import RateLimiter
     from finetune_web.settings import WebSettings
 
@@ -33,6 +34,7 @@ class AppState:
     settings: WebSettings
     workspace: Workspace
     limiter: RateLimiter
+    feed: EventFeed  # tells the open event streams when their job has news
     started_at: float = field(default_factory=time.monotonic)
 
 

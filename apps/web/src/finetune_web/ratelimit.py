@@ -14,7 +14,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -168,12 +168,15 @@ class RateLimiter:
     def rule_for(self, method: str, path: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.matches(method, path)), None)
 
-    def check(self, method: str, path: str, *, user: str | None, address: str) -> Verdict | None:
-        """Count the request; None when no limit applies to it."""
+    def check(self, method: str, path: str, *, user: str | Callable[[], str | None] | None,
+              address: str) -> Verdict | None:
+        """Count the request; None when no limit applies to it. `user` may be a callable: asked only when needed."""
         rule = self.rule_for(method, path) if self.enabled else None
         if rule is None:
             return None
-        who = f"user:{user}" if user and not rule.per_address else f"address:{address}"
+        if callable(user) and not rule.per_address:
+            user = user()
+        who = f"user:{user}" if isinstance(user, str) and user and not rule.per_address else f"address:{address}"
         start = int(time.time() // rule.window_s) * rule.window_s
         count = self.store.hit(f"finetune:ratelimit:{rule.name}:{who}:{start}", rule.window_s)
         return Verdict(rule, count, start + rule.window_s)
@@ -191,7 +194,7 @@ def install_rate_limits(app: Flask, limiter: RateLimiter) -> None:
     def _count() -> None:
         if request.method == "OPTIONS":
             return
-        verdict = limiter.check(request.method, request.path, user=bearer_subject(),
+        verdict = limiter.check(request.method, request.path, user=bearer_subject,
                                 address=request.remote_addr or "unknown")
         g.rate_limit = verdict
         if verdict is not None and not verdict.allowed:

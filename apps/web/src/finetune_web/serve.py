@@ -1,7 +1,10 @@
 """`finetune serve`: the API on gunicorn, a production WSGI server (127.0.0.1:8000 by default).
 
-gthread workers, so a Server-Sent Events stream holds a thread, not a whole worker (and is not
-killed by the worker timeout). Each worker builds its own app after the fork.
+gevent workers by default: each connection is a greenlet, so the event streams of a few open dashboards
+(and the chats' token streams and Socket.IO next) do not take the threads that ordinary requests need; a
+worker holds up to `--connections` of them. Jobs that the server runs itself go to native threads (see
+`finetune_web.green`). `--worker-class gthread` gives the thread-per-connection model (`--threads` each).
+Each worker builds its own app after the fork; the workspace's database is created before, once.
 
 gunicorn reads the request line (method, URL, version) and the headers before the app sees them,
 within `REQUEST_LIMITS`: a request line of at most 8190 bytes (gunicorn's maximum: 0 would read one of
@@ -50,8 +53,10 @@ def error_page(status: int, detail: str) -> bytes:
     return head.encode("latin-1") + body
 
 
-class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
-    """gunicorn's gthread worker, answering what gunicorn refuses itself in the API's JSON error body."""
+class JsonErrors:
+    """Answers what gunicorn refuses itself (a worker's `handle_error`) in the API's JSON error body."""
+
+    log: Any
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         status = refusal_status(exc)
@@ -65,6 +70,14 @@ class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
             util.write_nonblock(client, error_page(status, detail))
         except Exception:  # the client is gone: nobody left to answer
             self.log.debug("Failed to send error message.")
+
+
+class JsonErrorWorker(JsonErrors, ThreadWorker):  # type: ignore[misc]
+    """gunicorn's gthread worker with the API's error body."""
+
+
+# gunicorn imports it in the workers only when chosen, so gevent is not imported by every command
+WORKER_CLASSES = {"gevent": "finetune_web.gevent_worker.JsonErrorGeventWorker", "gthread": JsonErrorWorker}
 
 
 class ApiServer(BaseApplication):  # type: ignore[misc]
@@ -83,32 +96,47 @@ class ApiServer(BaseApplication):  # type: ignore[misc]
         return create_app(self.settings)
 
 
+def prepare_workspace(settings: WebSettings) -> None:
+    """Create (or migrate) the workspace's database here, before the fork: workers that all did it at once
+    raced, and a worker that failed to boot stopped the whole server."""
+    from finetune_web.app import open_workspace
+
+    open_workspace(settings.model_copy(update={"redis_url": None})).close()
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
               help="Processes; with several, set FINETUNE_REDIS_URL so rate limits are shared.")
+@click.option("--worker-class", "worker_class", type=click.Choice(sorted(WORKER_CLASSES)), default="gevent",
+              show_default=True, help="gevent: one greenlet per connection; gthread: one thread per connection.")
+@click.option("--connections", default=1000, show_default=True, type=click.IntRange(1),
+              help="Open connections per gevent worker (event streams included).")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1),
-              help="Threads per worker (each open event stream holds one).")
+              help="Threads per gthread worker (each open event stream holds one).")
 @click.option("--local", "local_mode", is_flag=True, default=None,
               help="Local single-user mode: no authentication (FINETUNE_LOCAL_MODE).")
 @click.option("--redis-url", envvar="REDIS_URL", default=None,
               help="Redis of the `finetune worker` processes: jobs go to them, rate limits are shared "
                    "(default: $REDIS_URL or $FINETUNE_REDIS_URL; none: jobs run in this server's processes).")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int, local_mode: bool | None,
-          redis_url: str | None) -> None:
+def serve(ctx: click.Context, host: str, port: int, workers: int, worker_class: str, connections: int, threads: int,
+          local_mode: bool | None, redis_url: str | None) -> None:
     """Serve the REST API (OpenAPI at /api/openapi.json, docs at /api/docs)."""
     root = ctx.find_root().params
     workspace_path: Path | None = root.get("workspace_path")
     settings = WebSettings.from_env(workspace=workspace_path, database_url=root.get("database_url"),
                                     local_mode=local_mode, redis_url=redis_url)
-    click.echo(f"finetune API on http://{host}:{port} (workspace {settings.workspace.resolve()})", err=True)
+    prepare_workspace(settings)
+    click.echo(f"finetune API on http://{host}:{port} (workspace {settings.workspace.resolve()}, "
+               f"{workers} {worker_class} worker{'s' if workers > 1 else ''})", err=True)
     ApiServer(settings, {
         "bind": f"{host}:{port}",
         "workers": workers,
+        "worker_class": WORKER_CLASSES[worker_class],
+        "worker_connections": connections,
         "threads": threads,
-        "worker_class": JsonErrorWorker,
         "accesslog": "-",
         "timeout": 120,
         # longer than clients keep idle connections (httpx: 5 s), so a client never reuses one the server has

@@ -45,6 +45,8 @@ class WebSettings(BaseModel):
     proxy_hops: int = Field(0, ge=0)  # reverse proxies in front whose X-Forwarded-For is trusted
     # the largest request body (JSON) a route takes, 413 beyond; uploads and bulk pairs have limits of their own
     max_json_bytes: int = Field(1024 * 1024, gt=0)
+    # a comment line on an event stream quiet for this long, so proxies keep it open; None: 15 s (sse.HEARTBEAT_S)
+    stream_keepalive_s: float | None = Field(None, gt=0)
     # where the /api/docs page loads Swagger UI from; None: the copy the app serves itself (works offline)
     swagger_ui_url: str | None = None
 

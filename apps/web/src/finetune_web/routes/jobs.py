@@ -9,7 +9,7 @@ from finetune_core.services import jobs
 from flask import Response
 from flask.views import MethodView
 
-from finetune_web.current import owned_job, owned_project, workspace
+from finetune_web.current import owned_job, owned_project, state, workspace
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.pagination import Page, page
 from finetune_web.schema import schema_for
@@ -57,4 +57,4 @@ class JobEvents(MethodView):
     @blp.response(200, content_type=EVENT_STREAM, description=STREAM_DOC)
     def get(self, job_id: str) -> Response:
         """The job's events as Server-Sent Events, live until it ends"""
-        return event_stream_response(workspace(), owned_job(job_id).id)
+        return event_stream_response(workspace(), owned_job(job_id).id, state().feed)

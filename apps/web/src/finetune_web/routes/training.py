@@ -28,7 +28,7 @@ from finetune_core.services import fine_tunes, jobs, training_runs
 from flask import Response
 from flask.views import MethodView
 
-from finetune_web.current import caller, origin, owned_project, workspace
+from finetune_web.current import caller, origin, owned_project, state, workspace
 from finetune_web.errors import ApiError
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.optional import LOCAL_GPU_HINT
@@ -180,7 +180,7 @@ class TrainLogs(MethodView):
         """The training log of the latest run as Server-Sent Events, live until the run ends"""
         project = owned_project(project_id)
         run = LatestRun(workspace(), project.id)
-        response = event_stream_response(workspace(), run)
+        response = event_stream_response(workspace(), run, state().feed)
         response.response = FinetuneflowEvents(workspace(), run, last_event_id()).translate(response.response)
         return response
 

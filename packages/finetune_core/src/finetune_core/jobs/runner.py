@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
 from finetune_core.domain import Job
@@ -21,10 +21,13 @@ class JobRunner(Protocol):
 
 
 class InProcessRunner:
-    """Runs jobs on a small thread pool of this process; no Redis needed."""
+    """Runs jobs on a small thread pool of this process; no Redis needed.
 
-    def __init__(self, threads: int = 2) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="finetune-job")
+    `pool` replaces the standard thread pool (a server under gevent gives one of native threads).
+    """
+
+    def __init__(self, threads: int = 2, *, pool: Executor | None = None) -> None:
+        self._pool = pool or ThreadPoolExecutor(max_workers=threads, thread_name_prefix="finetune-job")
         self._futures: dict[str, Future[object]] = {}
         self._lock = threading.Lock()
 

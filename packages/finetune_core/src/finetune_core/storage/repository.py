@@ -538,6 +538,13 @@ class Repository:
         self.session.flush()
         return event
 
+    def job_progress(self, job_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """Each existing job's last event seq (0 without events) and status, in one query."""
+        last_seq = (select(func.coalesce(func.max(JobEventRow.seq), 0)).where(JobEventRow.job_id == JobRow.id)
+                    .scalar_subquery())
+        rows = self.session.execute(select(JobRow.id, last_seq, JobRow.status).where(JobRow.id.in_(list(job_ids))))
+        return {job_id: (int(seq), status) for job_id, seq, status in rows}
+
     def events(self, job_id: str, *, after_seq: int = 0, limit: int = 1000) -> list[JobEvent]:
         rows = self.session.scalars(
             select(JobEventRow)
