@@ -93,11 +93,24 @@ def test_step_by_step_commands_with_json_output(tmp_path: Path) -> None:
     assert stats["total"] == generated["total_generated"]
     assert stats["valid"] == stats["by_split"].get("train", {}).get("count", 0) + stats["by_split"].get(
         "eval", {}).get("count", 0)
+    # one document, split by source: nothing held out, and the stats say so
+    assert stats["by_split"]["eval"]["count"] == 0 and "too few source documents" in stats["warnings"][0]
+    assert "Warning: no eval examples" in finetune(ws, "stats", "--project", "handbook").stdout
 
     out = tmp_path / "alpaca.jsonl"
     exported = finetune_json(ws, "export", "--project", "handbook", "--format", "alpaca", "--out", str(out))
     assert exported["count"] == stats["valid"]
     assert len(out.read_text().splitlines()) == stats["valid"]
+
+
+def test_a_project_created_with_a_row_split_holds_out_examples_of_one_document(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    finetune_json(ws, "project", "create", "rows", "--config", '{"num_examples_target": 40, "split_by": "row"}')
+    finetune_json(ws, "ingest", "--project", "rows", str(SAMPLES / "sourdough-handbook.pdf"))
+    finetune_json(ws, "chunk", "--project", "rows", "--size", "200", "--overlap", "20")
+    finetune_json(ws, "generate", "--project", "rows")
+    stats = finetune_json(ws, "stats", "--project", "rows")
+    assert stats["by_split"]["eval"]["count"] >= 1 and stats["warnings"] == []
 
 
 def test_errors_are_one_clear_line_and_exit_code_1(tmp_path: Path) -> None:

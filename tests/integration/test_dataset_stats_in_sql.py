@@ -35,9 +35,10 @@ def store(ws: Workspace, rows: list[tuple[str, int, list[str]]]) -> tuple[str, l
 def test_aggregated_statistics_equal_a_pass_over_the_examples(finetune_workspace: Workspace,
                                                               rows: list[tuple[str, int, list[str]]]) -> None:
     project_id, examples = store(finetune_workspace, rows)
+    config = finetune_workspace.project(project_id).config  # the split's warnings depend on it
     assert curation.stats(finetune_workspace, project_id) == dataset_stats(
-        example for example in examples if example.split != "preview")
-    assert curation.stats(finetune_workspace, project_id, include_preview=True) == dataset_stats(examples)
+        (example for example in examples if example.split != "preview"), config)
+    assert curation.stats(finetune_workspace, project_id, include_preview=True) == dataset_stats(examples, config)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -13,6 +13,7 @@ from finetune_core import Example, JobStatus, Workspace
 from finetune_core.jobs import InProcessRunner
 from finetune_core.services import curation as curation_service
 from finetune_core.services import jobs as jobs_service
+from finetune_core.services import projects as projects_service
 from finetune_core.testing import open_test_workspace
 from pipeline_helpers import (
     SAMPLE_FILES,
@@ -185,6 +186,27 @@ def test_split_is_grouped_by_source_and_follows_the_configured_ratio(finetune_wo
     # seeded: curating again gives the same split
     ws.curate(project_id)
     assert {e.id: e.split for e in _generated(ws, project_id)} == {e.id: e.split for e in examples}
+
+
+def test_a_row_split_holds_out_examples_of_a_single_document_the_same_way_in_any_workspace(
+        tmp_path: Path, scripted: Callable[[str], Script]) -> None:
+    scripted("grounded")
+    held_out: dict[str, set[str | None]] = {}
+    for name in ("first", "second"):
+        with open_test_workspace(tmp_path / name) as ws:
+            project_id = _text_project(ws, "one document", 1, examples_per_chunk=4, train_eval_split=0.8)
+            by_source = ws.generate(project_id, target=40, generator="grounded").result_summary
+            valid = by_source["valid"]
+            assert valid >= 5 and by_source["by_split"]["eval"]["count"] == 0
+            assert by_source["warnings"][0].startswith(f"no eval examples: the {valid} examples come from too few")
+            projects_service.update_project(ws, project_id, config={"split_by": "row"})  # the leak accepted
+            by_row = ws.curate(project_id)
+            assert abs(by_row["by_split"]["eval"]["count"] - valid * 0.2) <= 0.5 and by_row["warnings"] == []
+            held_out[name] = {example.answer for example in _generated(ws, project_id) if example.split == "eval"}
+            ws.curate(project_id)
+            assert {example.answer for example in _generated(ws, project_id) if example.split == "eval"} \
+                == held_out[name]  # seeded
+    assert held_out["first"] == held_out["second"]  # keyed by content, not by the databases' ids
 
 
 # --- crash and resume ----------------------------------------------------------------------------------------------

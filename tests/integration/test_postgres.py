@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from finetune_core import Example, Message, Project
+from finetune_core.services import datasets, projects, users
 from finetune_core.storage.tables import Base
 from finetune_core.testing import open_test_workspace
 
@@ -48,3 +49,28 @@ def test_pipeline_gives_the_same_dataset_on_postgres_and_sqlite(
             results[backend] = (stats["total"], stats["valid"], stats["by_split"], exported.count)
     assert results["sqlite"] == results["postgresql"]
     assert results["postgresql"][1] > 10
+
+
+def test_usage_counts_datasets_as_the_dataset_list_does_on_postgres_and_sqlite(tmp_path: Path,
+                                                                                postgres_url: str) -> None:
+    """The profile's counters read the dataset rule in SQL (a JSON key, examples outside previews) on both backends."""
+    chat = [Message(role="user", content="q"), Message(role="assistant", content="a")]
+    for backend, url in (("sqlite", None), ("postgresql", postgres_url)):
+        with open_test_workspace(tmp_path / backend, database_url=url) as workspace:
+            plain = projects.create_project(workspace, "plain", owner_id="alice")
+            datasets.create_dataset(workspace, "alice", name="standalone")
+            datasets.create_dataset(workspace, "alice", name="of plain", project_id=plain.id)
+            cleared = projects.create_project(workspace, "cleared", owner_id="alice")
+            datasets.create_dataset(workspace, "alice", name="gone", project_id=cleared.id)
+            datasets.delete_dataset(workspace, cleared.id)  # its config keeps "dataset": null
+            rows = projects.create_project(workspace, "rows", owner_id="alice")
+            previews = projects.create_project(workspace, "previews", owner_id="alice")
+            projects.create_project(workspace, "bob's", owner_id="bob", config={"dataset": {"name": "b"}})
+            with workspace.unit_of_work() as repo:
+                repo.add_examples([Example(project_id=rows.id, request_key="r", split="train", messages=chat),
+                                   Example(project_id=previews.id, request_key="p", split="preview", messages=chat)])
+            alice = users.usage(workspace, "alice")
+            assert (alice["projects_count"], alice["datasets_count"], alice["fine_tune_jobs"]) == (5, 3, 0), backend
+            assert alice["datasets_count"] == datasets.list_datasets(workspace, "alice")[1]
+            assert (users.usage(workspace, None)["projects_count"], users.usage(workspace, None)["datasets_count"]) \
+                == (6, 4)

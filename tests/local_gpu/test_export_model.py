@@ -19,7 +19,7 @@ from finetune_core import Workspace
 from finetune_core.domain import FineTune, FineTuneStatus
 from finetune_core.errors import ConflictError, InvalidInputError
 from finetune_core.services import fine_tunes
-from finetune_core.testing import open_test_workspace
+from finetune_core.testing import made_up_text, open_test_workspace
 from tiny_model import add_chat_project, chat_messages
 
 FAST = {"max_steps": 20, "per_device_batch_size": 4, "gradient_accumulation_steps": 1, "learning_rate": 5e-3,
@@ -144,6 +144,33 @@ def test_merge_saves_the_base_model_with_the_adapter_folded_in(trained: tuple[Wo
     ids = torch.tensor([[2, 4, 204, 282, 283, 268]])
     with torch.no_grad():
         assert torch.allclose(merged(ids).logits, adapted(ids).logits, atol=1e-4)
+
+
+def test_a_run_without_eval_examples_says_so_in_its_report(finetune_workspace: Workspace, tiny_model_dir: Path,
+                                                           tmp_path: Path) -> None:
+    from finetune_local_gpu.export import export_model
+
+    ws = finetune_workspace
+    project = ws.create_project("one document")
+    note = tmp_path / "note.txt"
+    note.write_text(made_up_text(0, sentences=40))
+    ws.add_file(project.id, note)
+    ws.ingest(project.id)
+    ws.chunk(project.id)
+    ws.generate(project.id, target=12)
+    stats = ws.stats(project.id)
+    [dataset_warning] = stats["warnings"]  # one document: split by source, nothing can be held out
+    assert stats["by_split"]["eval"]["count"] == 0 and stats["valid"] > 0
+    created = fine_tunes.create_fine_tune(ws, project.id, trainer="local", base_model=str(tiny_model_dir),
+                                          method="lora", hyperparameters={**FAST, "max_steps": 2}, options=CPU)
+    done = fine_tunes.get_fine_tune(ws, created.id)
+    assert done.status is FineTuneStatus.COMPLETED, done.error_message
+    report = (export_model(ws, done.id).folder / "report.md").read_text()
+    warnings = report.split("## Warnings\n\n")[1].split("\n\n## Dataset")[0].splitlines()
+    assert warnings == ["- This run had no eval examples: the metrics have no eval loss or perplexity, and nothing "
+                        "measured overfitting.", f"- {dataset_warning}"]
+    assert f"trained on {stats['valid']} train and 0 eval examples" in report
+    assert "| eval_loss |" not in report
 
 
 def test_export_is_refused_without_a_trained_model(finetune_workspace: Workspace, tiny_model_dir: Path) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from finetune_core.domain import Example, Message
+from finetune_core.workspace import Workspace
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_jwt_extended import create_access_token, create_refresh_token
+from training_testkit import Script, dataset_project
 from web_testkit import PASSWORD, Account, assert_error, field_errors, sign_up
 
 
@@ -150,6 +154,41 @@ def test_me_and_its_alias_show_the_profile_with_usage(client: FlaskClient, alice
     assert profile["id"] == alice.id and profile["trigramme"] == "ALI"
     assert profile["has_completed_onboarding"] is False
     assert profile["projects_count"] == 1 and profile["fine_tune_jobs"] == 0
+
+
+def test_usage_counters_are_counted_from_the_callers_rows(client: FlaskClient, alice: Account, bob: Account,
+                                                          workspace: Workspace, scripted: type[Script]) -> None:
+    def usage(account: Account, path: str = "/api/auth/me") -> dict[str, Any]:
+        profile = client.get(path, headers=account.headers).get_json()
+        return {key: profile[key] for key in ("projects_count", "datasets_count", "fine_tune_jobs", "queries_used",
+                                              "current_plan")}
+
+    def listed(path: str) -> int:
+        return int(client.get(path, headers=alice.headers).get_json()["total"])
+
+    empty = {"projects_count": 0, "datasets_count": 0, "fine_tune_jobs": 0, "queries_used": 0, "current_plan": "free"}
+    assert usage(alice) == empty
+    plain = client.post("/api/projects", json={"name": "no dataset"}, headers=alice.headers).get_json()["id"]
+    previews = client.post("/api/projects", json={"name": "previews only"}, headers=alice.headers).get_json()["id"]
+    with workspace.unit_of_work() as repo:  # a preview is no dataset yet
+        repo.add_examples([Example(project_id=previews, request_key="preview:0", split="preview",
+                                   messages=[Message(role="user", content="Q?"), Message(role="assistant",
+                                                                                         content="A.")])])
+    assert client.post("/api/datasets", json={"name": "standalone"}, headers=alice.headers).status_code == 201
+    handbook = dataset_project(client, alice, workspace)  # examples, no dataset record: a dataset all the same
+    named = client.post("/api/datasets", json={"name": "named", "project_id": plain}, headers=alice.headers)
+    assert named.status_code == 201
+    started = client.post(f"/api/projects/{handbook}/train/start", json={"trainer": "scripted"}, headers=alice.headers)
+    assert started.status_code == 202
+    counted = usage(alice)
+    assert counted == {**empty, "projects_count": 4, "datasets_count": 3, "fine_tune_jobs": 1}
+    assert counted["projects_count"] == listed("/api/projects")
+    assert counted["datasets_count"] == listed("/api/datasets")
+    assert counted["fine_tune_jobs"] == listed("/api/fine-tunings") == listed("/api/finetune")
+    assert client.delete(f"/api/datasets/{plain}", headers=alice.headers).status_code == 204  # the project stays
+    assert usage(alice, "/api/users/me") == {**counted, "datasets_count": 2} and listed("/api/datasets") == 2
+    assert client.put("/api/users/me", json={"name": "A."}, headers=alice.headers).get_json()["datasets_count"] == 2
+    assert usage(bob) == empty
 
 
 def test_put_me_updates_only_the_fields_given(client: FlaskClient, alice: Account, bob: Account) -> None:

@@ -125,7 +125,7 @@ def test_preview_generate_examples_stats_and_delete(client: FlaskClient, alice: 
     assert set(field_errors(client.get(f"/api/projects/{project_id}/dataset/examples?split=test",
                                        headers=alice.headers))) == {"split"}
     full = client.get(f"/api/projects/{project_id}/dataset/stats", headers=alice.headers).get_json()
-    assert set(full) == {"total", "valid", "invalid", "by_split", "validation_errors"}
+    assert set(full) == {"total", "valid", "invalid", "by_split", "validation_errors", "warnings"}
     assert full["total"] == 12 and full["by_split"]["train"]["count"] == stats["train"]
     assert isinstance(full["validation_errors"], dict)
     victim = train["items"][0]["id"]
@@ -133,6 +133,45 @@ def test_preview_generate_examples_stats_and_delete(client: FlaskClient, alice: 
     assert deleted.status_code == 204
     assert client.get(f"/api/projects/{project_id}/dataset/stats", headers=alice.headers).get_json()["total"] == 11
     assert_error(client.delete(f"/api/projects/{project_id}/dataset/examples/{victim}", headers=alice.headers), 404)
+
+
+def test_one_document_leaves_eval_empty_with_a_warning_until_a_row_split_is_chosen(
+        client: FlaskClient, alice: Account, project_id: str, workspace: Workspace) -> None:
+    [source] = add_notes(client, alice, project_id, count=1)
+    chunked(client, alice, project_id, workspace)
+    generated(client, alice, project_id, workspace)
+    stats_url = f"/api/projects/{project_id}/dataset/stats"
+    by_source = client.get(stats_url, headers=alice.headers).get_json()
+    valid = by_source["valid"]
+    assert valid > 5 and by_source["by_split"]["train"]["count"] == valid
+    assert by_source["by_split"]["eval"]["count"] == 0
+    [warning] = by_source["warnings"]
+    assert warning.startswith(f"no eval examples: the {valid} examples come from too few source documents")
+    assert 'split_by to "row"' in warning
+    page_stats = client.get(f"/api/projects/{project_id}/dataset/examples", headers=alice.headers).get_json()["stats"]
+    assert page_stats["warnings"] == [warning] and page_stats["eval"] == 0
+
+    bad = client.patch(f"/api/projects/{project_id}", json={"config": {"split_by": "page"}}, headers=alice.headers)
+    assert set(field_errors(bad)) == {"config.split_by"}
+    patched = client.patch(f"/api/projects/{project_id}", json={"config": {"split_by": "row"}}, headers=alice.headers)
+    assert patched.get_json()["config"]["split_by"] == "row"  # the leak accepted
+    rerun = generated(client, alice, project_id, workspace)  # nothing left to generate: it curates again
+    assert rerun["result_summary"]["warnings"] == []
+    by_row = client.get(stats_url, headers=alice.headers).get_json()
+    held_out = by_row["by_split"]["eval"]["count"]
+    assert by_row["warnings"] == [] and by_row["valid"] == valid
+    assert held_out >= 1 and abs(held_out - valid * (1 - 0.9)) < 1
+    assert by_row["by_split"]["train"]["count"] == valid - held_out
+
+    def eval_ids() -> list[str]:
+        listed = client.get(f"/api/projects/{project_id}/dataset/examples?split=eval&limit=500",
+                            headers=alice.headers).get_json()["items"]
+        assert {item["source_id"] for item in listed} == {source}  # the same document as train's
+        return sorted(item["id"] for item in listed)
+
+    first = eval_ids()
+    generated(client, alice, project_id, workspace)
+    assert eval_ids() == first  # seeded: the same rows again
 
 
 def test_generation_bodies_are_checked_before_any_job(client: FlaskClient, alice: Account, project_id: str) -> None:

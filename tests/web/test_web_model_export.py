@@ -99,7 +99,8 @@ def test_export_is_a_job_whose_files_are_listed_and_downloaded(client: FlaskClie
                                                                fake_exporter: list[tuple[str, bool]]) -> None:
     run = trained(client, alice, project_id)
     assert client.get(url(project_id, "/files"), headers=alice.headers).get_json() == {
-        "files": [], "fine_tune_id": None, "job_id": None}  # trained, not exported yet
+        "files": [], "items": [], "total": 0, "limit": 50, "offset": 0, "fine_tune_id": None,
+        "job_id": None}  # trained, not exported yet
     assert_error(client.get(url(project_id, "/download"), headers=alice.headers), 404, "NO_EXPORT")
 
     accepted = client.post(url(project_id), json={"merge": True}, headers=alice.headers)
@@ -114,6 +115,7 @@ def test_export_is_a_job_whose_files_are_listed_and_downloaded(client: FlaskClie
     assert files["fine_tune_id"] == run["run_id"] and files["job_id"] == job.id
     assert [item["filename"] for item in files["files"]] == ["adapter_config.json", "report.md", ZIP_NAME]
     assert files["files"][0]["size_bytes"] == len('{"r": 16}')
+    assert (files["items"], files["total"], files["limit"], files["offset"]) == (files["files"], 3, 50, 0)
 
     one = client.get(url(project_id, "/download/adapter_config.json"), headers=alice.headers)
     assert one.status_code == 200 and one.data == b'{"r": 16}'
@@ -123,6 +125,22 @@ def test_export_is_a_job_whose_files_are_listed_and_downloaded(client: FlaskClie
     assert archive.status_code == 200 and archive.mimetype == "application/zip"
     assert ZIP_NAME in archive.headers["Content-Disposition"]
     assert zipfile.ZipFile(io.BytesIO(archive.data)).namelist() == ["adapter_config.json", "report.md"]
+
+
+def test_the_file_list_has_the_list_envelope_and_pages_items(client: FlaskClient, alice: Account,
+                                                            scripted: type[Script], project_id: str,
+                                                            fake_exporter: list[tuple[str, bool]]) -> None:
+    trained(client, alice, project_id)
+    client.post(url(project_id), headers=alice.headers)
+    every = ["adapter_config.json", "report.md", ZIP_NAME]
+    second = client.get(url(project_id, "/files?limit=1&offset=1"), headers=alice.headers).get_json()
+    assert [item["filename"] for item in second["items"]] == ["report.md"]
+    assert (second["total"], second["limit"], second["offset"]) == (3, 1, 1)
+    assert [item["filename"] for item in second["files"]] == every  # finetuneflow's key: always the whole list
+    past = client.get(url(project_id, "/files?offset=3"), headers=alice.headers).get_json()
+    assert past["items"] == [] and past["total"] == 3 and len(past["files"]) == 3
+    for query in ("limit=0", "limit=501", "offset=-1", "limit=many"):
+        assert_error(client.get(url(project_id, f"/files?{query}"), headers=alice.headers), 422)
 
 
 @pytest.mark.parametrize("name", ["secret.txt", "../../../finetune.db", "..%2F..%2Ffinetune.db",

@@ -100,6 +100,9 @@ RELAXED: dict[tuple[str, str], dict[str, Also]] = {
         "just made, the 404 is the child's (not in that project), which the check takes for the project's"))}
        for path in ("/api/projects/{project_id}/files/{file_id}", "/api/projects/{project_id}/dataset/examples/"
                     "{example_id}", "/api/datasets/{dataset_id}/pairs/{pair_id}")},
+    ("POST", "/api/projects/{project_id}/model/resolve"): {"ensure_resource_availability": Also((), (
+        f"{OUT_OF_REACH}: the Hub here knows no model, so a resolve answers 404 MODEL_NOT_FOUND, the model's 404, "
+        "which the check takes for the project's just made"))},
     ("POST", "/api/datasets/{dataset_id}/pairs/bulk"): {"negative_data_rejection": Also(("413",), (
         "5001 pairs, one more than the schema allows, can be larger than the body this route takes (32 MiB): "
         "refused with 413 before the body is read, a refusal all the same"))},

@@ -5,7 +5,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 import pytest
-from finetune_core.curation.split import assign_splits, default_group_key
+from finetune_core.curation.split import assign_splits, default_group_key, split_warnings
+from finetune_core.curation.stats import dataset_stats
 from finetune_core.domain import Example, Message
 from finetune_core.errors import InvalidInputError
 from hypothesis import given, settings
@@ -95,6 +96,23 @@ def test_a_caller_can_regroup_uploaded_rows() -> None:
     assert set(assign_splits(rows, 0.9, 0).values()) == {"train"}
     splits = assign_splits(rows, 0.9, 0, group_key=lambda item: item.id)
     assert sum(split == "eval" for split in splits.values()) == 10
+
+
+def test_an_eval_split_left_empty_is_warned_about_naming_the_way_out() -> None:
+    one_document = corpus([40])
+    splits = assign_splits(one_document, 0.9, 0)
+    split = [item.model_copy(update={"split": splits[item.id], "is_valid": True}) for item in one_document]
+    by_split = dataset_stats(split)["by_split"]
+    [by_source] = split_warnings(by_split, 0.9, "source")
+    assert by_source.startswith("no eval examples: the 40 examples come from too few source documents")
+    assert 'split_by to "row"' in by_source
+    [by_row] = split_warnings(by_split, 0.9, "row")
+    assert by_row.startswith("no eval examples: 40 examples are too few") and "split_by" not in by_row
+    assert split_warnings(by_split, 1.0, "source") == []  # no eval asked for
+    rows = assign_splits(one_document, 0.9, 0, group_key=lambda item: item.id)
+    held_out = [item.model_copy(update={"split": rows[item.id], "is_valid": True}) for item in one_document]
+    assert split_warnings(dataset_stats(held_out)["by_split"], 0.9, "row") == []
+    assert split_warnings(dataset_stats([])["by_split"], 0.9, "source") == []  # nothing to split yet
 
 
 def test_empty_input() -> None:

@@ -42,6 +42,7 @@ def test_shape_and_numbers() -> None:
             "eval": {"count": 1, "avg_tokens": 52.0, "min_tokens": 52, "max_tokens": 52},
         },
         "validation_errors": {"output_too_short": 2, "duplicate": 1, "json_invalid": 1},
+        "warnings": [],
     }
     json.dumps(stats)
 
@@ -54,6 +55,7 @@ def test_empty_dataset_keeps_the_shape() -> None:
         "invalid": 0,
         "by_split": {"train": empty, "eval": empty},
         "validation_errors": {},
+        "warnings": [],
     }
 
 

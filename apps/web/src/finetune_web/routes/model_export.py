@@ -15,6 +15,7 @@ from flask.views import MethodView
 from finetune_web.current import owned_project, workspace
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.optional import optional_module
+from finetune_web.pagination import ListArgs, page
 from finetune_web.routes.uploads import BINARY, send_user_file
 from finetune_web.schema import schema_for
 from finetune_web.schemas.jobs import JobAccepted
@@ -47,13 +48,17 @@ class Export(MethodView):
 
 @blp.route("/<project_id>/export/files")
 class ExportFileList(MethodView):
+    @blp.arguments(schema_for(ListArgs), location="query")
     @blp.response(200, schema_for(ExportFiles))
-    def get(self, project_id: str) -> dict[str, Any]:
-        """The files of the last export (none before the first); 409 NO_TRAINED_MODEL while nothing was trained"""
+    def get(self, args: ListArgs, project_id: str) -> dict[str, Any]:
+        """The files of the last export (none before the first); 409 NO_TRAINED_MODEL while nothing was trained
+
+        The list envelope pages `items`; `files` keeps every file for finetuneflow's clients, which know no pages.
+        """
         export = model_exports.export_files(workspace(), owned_project(project_id).id)
-        if export is None:
-            return {"files": [], "fine_tune_id": None, "job_id": None}
-        return {"files": export.files, "fine_tune_id": export.fine_tune_id, "job_id": export.job_id}
+        files = export.files if export else []
+        return page(files[args.offset:args.offset + args.limit], len(files), args, files=files,
+                    fine_tune_id=export.fine_tune_id if export else None, job_id=export.job_id if export else None)
 
 
 @blp.route("/<project_id>/export/download/<path:filename>")

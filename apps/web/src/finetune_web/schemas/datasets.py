@@ -147,6 +147,8 @@ class DatasetStats(BaseModel):
     invalid: int
     by_split: dict[str, SplitStats]
     validation_errors: dict[str, int] = Field(description="error code -> examples with it")
+    warnings: list[str] = Field(description="what the split left undone, e.g. no eval examples from too few "
+                                            "source documents (see the config's `split_by`)")
 
 
 class ExampleStats(BaseModel):
@@ -156,6 +158,7 @@ class ExampleStats(BaseModel):
     train: int
     eval: int
     avg_token_count: float
+    warnings: list[str] = Field(description="as in GET …/dataset/stats")
 
     @classmethod
     def of(cls, stats: dict[str, Any]) -> ExampleStats:
@@ -164,7 +167,7 @@ class ExampleStats(BaseModel):
         tokens = sum(split["avg_tokens"] * split["count"] for split in splits)
         return cls(total=stats["total"], valid=stats["valid"], invalid=stats["invalid"],
                    train=stats["by_split"]["train"]["count"], eval=stats["by_split"]["eval"]["count"],
-                   avg_token_count=round(tokens / count, 1) if count else 0.0)
+                   avg_token_count=round(tokens / count, 1) if count else 0.0, warnings=stats["warnings"])
 
 
 class ExamplePage(Page[ExampleOut]):

@@ -63,10 +63,14 @@ class UserOut(BaseModel):
 
 
 class ProfileOut(UserOut):
-    """The caller's own profile, with dualqueryintelligence's usage counters."""
+    """The caller's own profile, with dualqueryintelligence's usage counters (counted from the data on each read)."""
 
-    projects_count: int
-    fine_tune_jobs: int
+    projects_count: int = Field(description="the caller's projects (GET /api/projects total)")
+    datasets_count: int = Field(description="the caller's datasets (GET /api/datasets total)")
+    fine_tune_jobs: int = Field(description="the caller's fine-tunings, whatever their status (GET /api/fine-tunings "
+                                            "total)")
+    queries_used: int = Field(description="chat messages the caller sent; 0 until chats exist")
+    current_plan: str = Field(description="the caller's plan: `free` for every account until billing exists")
 
 
 class ProfileUpdate(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from finetune_core.cli._common import emit, follow_job, handle_errors, make_table, run_job, settle, state
 from finetune_core.domain import SourceKind, SourceStatus
@@ -158,9 +159,10 @@ def stats(project_ref: str) -> None:
     rows = [(split, v["count"], v["min_tokens"], v["avg_tokens"], v["max_tokens"])
             for split, v in result["by_split"].items()]
     errors = ", ".join(f"{code}: {count}" for code, count in result["validation_errors"].items()) or "none"
+    warnings = "".join(f"\n[yellow]Warning:[/] {escape(warning)}" for warning in result["warnings"])
     emit(result, make_table(f"{result['total']} examples, {result['valid']} valid, {result['invalid']} invalid",
                             ["split", "count", "min tokens", "avg tokens", "max tokens"], rows),
-         message=f"Validation errors: {errors}")
+         message=f"Validation errors: {errors}{warnings}")
 
 
 @click.command()

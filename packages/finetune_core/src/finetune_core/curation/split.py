@@ -8,16 +8,18 @@ ratio: with a single group everything is train and eval is empty, and with few
 groups the ratio is only approached. Train is never left empty.
 
 The function splits whatever it is given; choosing which examples to split
-(valid ones, not previews) is the caller's business.
+(valid ones, not previews) and how to group them (a project's `split_by`) is
+the caller's business. `split_warnings` says when the result has no eval
+examples although the ratio asked for some.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from typing import Literal
+from typing import Any, Literal
 
-from finetune_core.domain import Example
+from finetune_core.domain import Example, SplitBy
 from finetune_core.errors import InvalidInputError
 
 SplitName = Literal["train", "eval"]
@@ -67,3 +69,17 @@ def assign_splits(
         for example_id in ids:
             result[example_id] = split
     return result
+
+
+def split_warnings(by_split: dict[str, Any], ratio: float, split_by: SplitBy) -> list[str]:
+    """What the split left undone: no eval example although `ratio` < 1 asked for some (`by_split` as in stats)."""
+    train, held_out = by_split["train"]["count"], by_split["eval"]["count"]
+    if ratio >= 1.0 or not train or held_out:
+        return []
+    if split_by == "row":
+        return [f"no eval examples: {train} examples are too few to hold one out at train_eval_split {ratio}; "
+                f"training will report no eval loss. Add examples, or lower train_eval_split"]
+    return [f"no eval examples: the {train} examples come from too few source documents to hold one out at "
+            f"train_eval_split {ratio} (split_by \"source\" keeps each document on one side); training will report "
+            f"no eval loss. Add documents, or accept the leak: set the config's split_by to \"row\" and curate "
+            f"again (rerunning the dataset generation does)"]

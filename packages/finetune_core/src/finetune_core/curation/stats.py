@@ -7,7 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from finetune_core.domain import Example
+from finetune_core.curation.split import split_warnings
+from finetune_core.domain import Example, ProjectConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +53,14 @@ class _SplitTally:
         return {"count": self.count, "avg_tokens": average, "min_tokens": self.low, "max_tokens": self.high}
 
 
-def dataset_stats(examples: Iterable[Example]) -> dict[str, Any]:
+def dataset_stats(examples: Iterable[Example], config: ProjectConfig | None = None) -> dict[str, Any]:
     """One pass, memory bounded by the number of splits and error codes.
 
     `by_split` counts valid examples only (what an export contains), always with
     `train` and `eval`, plus any other split a valid example is in (`preview`,
     `unassigned`); token figures are 0 for an empty split. `validation_errors`
     counts each code once per example, over all examples, most frequent first.
+    `warnings` (given the project's `config`) says what the split left undone.
     """
     total = valid = 0
     splits: dict[str, _SplitTally] = {"train": _SplitTally(), "eval": _SplitTally()}
@@ -69,10 +71,11 @@ def dataset_stats(examples: Iterable[Example]) -> dict[str, Any]:
         if example.is_valid:
             valid += 1
             splits.setdefault(example.split, _SplitTally()).add(example.token_count)
-    return _shape(total, valid, splits, errors)
+    return _shape(total, valid, splits, errors, config)
 
 
-def stats_from_groups(groups: Iterable[SplitGroup], error_lists: Iterable[Sequence[str]]) -> dict[str, Any]:
+def stats_from_groups(groups: Iterable[SplitGroup], error_lists: Iterable[Sequence[str]],
+                      config: ProjectConfig | None = None) -> dict[str, Any]:
     """The same statistics from per-(split, is_valid) aggregates and the examples' non-empty error lists.
 
     What the database computes in one GROUP BY: no example is loaded, which keeps the figures cheap enough
@@ -88,14 +91,17 @@ def stats_from_groups(groups: Iterable[SplitGroup], error_lists: Iterable[Sequen
     errors: Counter[str] = Counter()
     for codes in error_lists:
         errors.update(set(codes))
-    return _shape(total, valid, splits, errors)
+    return _shape(total, valid, splits, errors, config)
 
 
-def _shape(total: int, valid: int, splits: dict[str, _SplitTally], errors: Counter[str]) -> dict[str, Any]:
+def _shape(total: int, valid: int, splits: dict[str, _SplitTally], errors: Counter[str],
+           config: ProjectConfig | None) -> dict[str, Any]:
+    by_split = {name: tally.result() for name, tally in splits.items()}
     return {
         "total": total,
         "valid": valid,
         "invalid": total - valid,
-        "by_split": {name: tally.result() for name, tally in splits.items()},
+        "by_split": by_split,
         "validation_errors": dict(sorted(errors.items(), key=lambda item: (-item[1], item[0]))),
+        "warnings": split_warnings(by_split, config.train_eval_split, config.split_by) if config else [],
     }

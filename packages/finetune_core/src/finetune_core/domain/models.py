@@ -77,6 +77,7 @@ class JobStatus(StrEnum):
 
 
 Split = Literal["preview", "train", "eval", "unassigned"]
+SplitBy = Literal["source", "row"]
 Role = Literal["system", "user", "assistant"]
 
 
@@ -89,6 +90,9 @@ class ProjectConfig(BaseModel):
     examples_per_chunk: int = Field(5, ge=1, le=100)
     max_seq_length: int = Field(2048, ge=16)
     train_eval_split: float = Field(0.9, gt=0.0, le=1.0)
+    split_by: SplitBy = Field("source", description='"source": a document\'s examples all go to train or all to '
+                              'eval (no leak); "row": example by example, seeded, for a project of too few '
+                              'documents to hold one out (eval then shares documents with train)')
     chunk_size_tokens: int = Field(512, ge=16, le=100_000)
     chunk_overlap_tokens: int = Field(50, ge=0)
     chunker: str = "token"

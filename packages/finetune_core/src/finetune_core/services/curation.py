@@ -11,7 +11,7 @@ from finetune_core.chunking.tokenizers import get_tokenizer
 from finetune_core.curation.base import ValidationContext
 from finetune_core.curation.split import assign_splits, default_group_key
 from finetune_core.curation.stats import SplitGroup, stats_from_groups
-from finetune_core.domain import Example, Project, ProjectStatus
+from finetune_core.domain import Example, Project, ProjectConfig, ProjectStatus
 from finetune_core.services.sources import UPLOAD_GENERATOR
 
 if TYPE_CHECKING:
@@ -20,17 +20,19 @@ if TYPE_CHECKING:
     from finetune_core.workspace import Workspace
 
 
-def _split_groups(repo: Repository, project_id: str) -> Callable[[Example], str]:
-    """Generated examples group by source document; rows of an uploaded dataset are independent.
+def _split_groups(repo: Repository, project: Project) -> Callable[[Example], str]:
+    """Generated examples group by source document, or each stands alone with the config's `split_by: "row"`;
+    rows of an uploaded dataset are independent either way.
 
     Keys are made of content (a file's sha256, a URL, a row's messages), not of database ids, so the
     same documents split the same way in any workspace, on any backend.
     """
-    sources, _ = repo.list_sources(project_id)
+    sources, _ = repo.list_sources(project.id)
     identity = {source.id: source.sha256 or source.url or source.id for source in sources}
+    by_row = project.config.split_by == "row"
 
     def group(example: Example) -> str:
-        if example.generator == UPLOAD_GENERATOR:
+        if by_row or example.generator == UPLOAD_GENERATOR:
             row = json.dumps([[m.role, m.content] for m in example.messages], ensure_ascii=False)
             return f"row:{identity.get(example.source_id or '', '')}:{hashlib.sha256(row.encode()).hexdigest()}"
         if example.source_id in identity:
@@ -55,14 +57,15 @@ def _validate(workspace: Workspace, repo: Repository, project: Project,
 
 
 def curate_project(workspace: Workspace, project_id: str) -> dict[str, Any]:
-    """Re-validate the generated and uploaded examples and assign a seeded, source-grouped split."""
+    """Re-validate the generated and uploaded examples and assign a seeded split (by source, or by row);
+    the statistics warn when it left eval empty."""
     with workspace.unit_of_work() as repo:
         project = repo.find_project(project_id)
         examples = list(repo.iter_examples(project.id, exclude_split="preview"))
         codes = _validate(workspace, repo, project, examples)
         valid = [example for example in examples if not codes[example.id]]
         splits = assign_splits(valid, project.config.train_eval_split, project.config.seed,
-                               group_key=_split_groups(repo, project.id))
+                               group_key=_split_groups(repo, project))
         repo.update_examples({
             example.id: {"is_valid": not codes[example.id], "validation_errors": codes[example.id],
                          "split": splits.get(example.id, "unassigned")}
@@ -71,7 +74,7 @@ def curate_project(workspace: Workspace, project_id: str) -> dict[str, Any]:
         if valid and project.status in (ProjectStatus.DRAFT, ProjectStatus.PROCESSING):
             project.status = ProjectStatus.READY  # a dataset is there to export or train on
             repo.save_project(project)
-        return _stats(repo, project.id, exclude_split="preview")
+        return _stats(repo, project, exclude_split="preview")
 
 
 def validate_preview(workspace: Workspace, project_id: str) -> dict[str, Any]:
@@ -81,7 +84,8 @@ def validate_preview(workspace: Workspace, project_id: str) -> dict[str, Any]:
         codes = _validate(workspace, repo, project, examples)
         repo.update_examples({example.id: {"is_valid": not codes[example.id],
                                            "validation_errors": codes[example.id]} for example in examples})
-        return _stats(repo, project.id, split="preview")
+        groups = repo.example_groups(project.id, split="preview")
+        return _stats_of(repo, project.id, groups)  # previews have no train/eval split to warn about
 
 
 def curate_job(context: JobContext, *, project_id: str) -> dict[str, Any]:
@@ -89,22 +93,22 @@ def curate_job(context: JobContext, *, project_id: str) -> dict[str, Any]:
 
 
 def stats(workspace: Workspace, project_id: str, *, include_preview: bool = False) -> dict[str, Any]:
-    """Dataset statistics in the finetuneflow §6 shape."""
+    """Dataset statistics in the finetuneflow §6 shape, with `warnings` on the split."""
     with workspace.unit_of_work() as repo:
         project = repo.find_project(project_id)
-        return _stats(repo, project.id, exclude_split=None if include_preview else "preview")
+        return _stats(repo, project, exclude_split=None if include_preview else "preview")
 
 
-def _stats(repo: Repository, project_id: str, *, split: str | None = None,
-           exclude_split: str | None = None) -> dict[str, Any]:
+def _stats(repo: Repository, project: Project, *, exclude_split: str | None = None) -> dict[str, Any]:
     """Aggregated by the database: cheap enough to answer beside every page of examples."""
-    return _stats_of(repo, project_id, repo.example_groups(project_id, split=split, exclude_split=exclude_split))
+    return _stats_of(repo, project.id, repo.example_groups(project.id, exclude_split=exclude_split), project.config)
 
 
-def _stats_of(repo: Repository, project_id: str, groups: list[SplitGroup]) -> dict[str, Any]:
+def _stats_of(repo: Repository, project_id: str, groups: list[SplitGroup],
+              config: ProjectConfig | None = None) -> dict[str, Any]:
     """The statistics of these (split, is_valid) groups; the error codes are read for the invalid ones only."""
     invalid_splits = [group.split for group in groups if not group.is_valid and group.count]
-    return stats_from_groups(groups, repo.example_error_lists(project_id, invalid_splits))
+    return stats_from_groups(groups, repo.example_error_lists(project_id, invalid_splits), config)
 
 
 def list_examples(workspace: Workspace, project_id: str, *, split: str | None = None,
@@ -128,7 +132,8 @@ def examples_page(workspace: Workspace, project_id: str, *, split: str | None = 
                     if (split is None or group.split == split) and (is_valid is None or group.is_valid is is_valid))
         found = repo.example_page(project.id, split=split, is_valid=is_valid, limit=limit, offset=offset) \
             if offset < total else []
-        return found, total, _stats_of(repo, project.id, [group for group in groups if group.split != "preview"])
+        return found, total, _stats_of(repo, project.id, [group for group in groups if group.split != "preview"],
+                                       project.config)
 
 
 def delete_example(workspace: Workspace, project_id: str, example_id: str) -> None:

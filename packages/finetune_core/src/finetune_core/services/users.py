@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from finetune_core.domain import User, utcnow
 from finetune_core.errors import AuthenticationError, ConflictError, InvalidInputError
 from finetune_core.passwords import burn_time, hash_password, needs_rehash, verify_password
+from finetune_core.services.datasets import DATASET_KEY, PREVIEW
 
 if TYPE_CHECKING:
     from finetune_core.workspace import Workspace
@@ -25,6 +26,8 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 LOCAL_USER_ID = "local"
 LOCAL_USER_EMAIL = "local@localhost"  # not a registrable address (no dot in the domain)
+# dualqueryintelligence's plan of a new account; every account is on it until billing stores a plan per user
+DEFAULT_PLAN = "free"
 
 
 def normalize_email(email: str) -> str:
@@ -123,9 +126,18 @@ def local_user(workspace: Workspace) -> User:
 
 
 def usage(workspace: Workspace, owner_id: str | None) -> dict[str, Any]:
-    """Counters shown with a profile (dualqueryintelligence); `owner_id` None counts every row (local mode)."""
+    """Counters shown with a profile (dualqueryintelligence); `owner_id` None counts every row (local mode).
+
+    Counted from the rows themselves in one indexed statement, so they never drift from what the lists
+    show: `datasets_count` is the total of GET /api/datasets, `fine_tune_jobs` that of /api/fine-tunings.
+    """
     with workspace.unit_of_work() as repo:
-        return {
-            "projects_count": repo.list_projects(owner_id=owner_id, limit=0)[1],
-            "fine_tune_jobs": repo.list_fine_tunes(owner_id=owner_id, limit=0)[1],
-        }
+        projects, datasets, fine_tunes = repo.owner_counts(owner_id, dataset_key=DATASET_KEY, exclude_split=PREVIEW)
+    return {
+        "projects_count": projects,
+        "datasets_count": datasets,
+        "fine_tune_jobs": fine_tunes,
+        # the user messages of the caller's chats once chats exist (/api/chats, /api/messages); none can be sent yet
+        "queries_used": 0,
+        "current_plan": DEFAULT_PLAN,
+    }

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, case, delete, func, insert, select, update
+from sqlalchemy import Select, Table, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -637,6 +637,25 @@ class Repository:
             query = query.where(TrainedModelRow.project_id == project_id)
         rows, total = _page(self.session, query, limit, offset)
         return [TrainedModel.model_validate(_row_values(row)) for row in rows], total
+
+    # usage ---------------------------------------------------------------------------
+    def owner_counts(self, owner_id: str | None, *, dataset_key: str, exclude_split: str) -> tuple[int, int, int]:
+        """`owner_id`'s projects, datasets and fine-tunes (None: every row), counted in one statement.
+
+        A project holds a dataset when `config[dataset_key]` is set or it has an example outside
+        `exclude_split` (services/datasets.py); the counts read the owner indexes and the examples' index.
+        """
+        has_examples = exists().where(ExampleRow.project_id == ProjectRow.id, ExampleRow.split != exclude_split)
+        # ->> (PostgreSQL) and json_extract (SQLite) read a JSON null and a missing key alike as SQL NULL
+        is_dataset = or_(ProjectRow.config[dataset_key].as_string().is_not(None), has_examples)
+        own_projects = [ProjectRow.owner_id == owner_id] if owner_id else []
+        own_fine_tunes = [FineTuneRow.owner_id == owner_id] if owner_id else []
+        projects, datasets, fine_tunes = self.session.execute(select(
+            select(func.count()).select_from(ProjectRow).where(*own_projects).scalar_subquery(),
+            select(func.count()).select_from(ProjectRow).where(*own_projects, is_dataset).scalar_subquery(),
+            select(func.count()).select_from(FineTuneRow).where(*own_fine_tunes).scalar_subquery(),
+        )).one()
+        return int(projects), int(datasets), int(fine_tunes)
 
     # provider keys -------------------------------------------------------------------
     def _key_row(self, owner_id: str, provider: str) -> ProviderKeyRow | None:

@@ -1,4 +1,4 @@
-"""report.md of an exported fine-tuning: dataset stats, hyperparameters, final metrics, the loss plot.
+"""report.md of an exported fine-tuning: warnings, dataset stats, hyperparameters, final metrics, the loss plot.
 
 The plot is drawn on a bare matplotlib `Figure` with the Agg canvas: no pyplot, so no global backend
 is switched in the process that exports (a web server, a worker).
@@ -47,16 +47,27 @@ def _cell(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def report_warnings(config: Mapping[str, Any], dataset: Mapping[str, Any]) -> list[str]:
+    """The run's own (no eval examples), then the dataset's as its statistics give them now."""
+    found = []
+    if config.get("dataset", {}).get("eval_examples") == 0:
+        found.append("This run had no eval examples: the metrics have no eval loss or perplexity, and nothing "
+                     "measured overfitting.")
+    return found + list(dataset.get("warnings", []))
+
+
 def render_report(fine_tune: FineTune, config: Mapping[str, Any], metrics: Mapping[str, Any],
                   dataset: Mapping[str, Any], files: Sequence[tuple[str, int]]) -> str:
     final = metrics.get("final", {})
     by_split = dataset.get("by_split", {})
     adapter = any(name == "adapter_config.json" for name, _ in files)
     when = f", completed {fine_tune.completed_at:%Y-%m-%d %H:%M} UTC" if fine_tune.completed_at else ""
+    warnings = report_warnings(config, dataset)
     sections = [
         f"# {fine_tune.name}",
         f"Fine-tuning `{fine_tune.id}`: **{fine_tune.method}** of `{fine_tune.base_model}` with the local "
         f"trainer{when}.",
+        *(["## Warnings", "\n".join(f"- {warning}" for warning in warnings)] if warnings else []),
         "## Dataset",
         f"{dataset.get('total', 0)} examples, {dataset.get('valid', 0)} valid, {dataset.get('invalid', 0)} invalid "
         f"(now); trained on {config.get('dataset', {}).get('train_examples', '?')} train and "

@@ -120,6 +120,7 @@ def _train(run: TrainingRun, files: RunFiles, method: str, hyperparameters: Loca
     trainer.remove_callback(PrinterCallback)  # the events are the log; no dict printed per step
     run.check_cancel()  # a cancel asked while the model was loading
     run.set_status(FineTuneStatus.TRAINING, f"training {method} on {len(train_rows)} examples"
+                                            + ("" if eval_rows else " with no eval examples (no eval loss)")
                                             + (f", resumed from {resume.name}" if resume else ""))
     started = time.monotonic()
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
