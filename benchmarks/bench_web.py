@@ -58,9 +58,10 @@ class Server:
         for name in ("REDIS_URL", "FINETUNE_REDIS_URL", "FINETUNE_DATABASE_URL"):
             env.pop(name, None)
         self.log = (root.parent / f"serve-{self.port}.log").open("wb")
+        command = [str(FINETUNE), "--workspace", str(root), "serve", "--port", str(self.port), "--workers",
+                   str(workers), "--threads", str(threads), *extra]
         self.process = subprocess.Popen(
-            [str(FINETUNE), "--workspace", str(root), "serve", "--port", str(self.port), "--workers", str(workers),
-             "--threads", str(threads), *extra], env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            command, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 90
         while True:
             if self.process.poll() is not None:
@@ -283,8 +284,8 @@ def bench_reads_beside_streams(root: Path, connections: int, seconds: float, str
 
         async def measure(label: str) -> None:
             latencies, errors = await read_load(server.base, headers, project_ids[0], connections, seconds)
-            print(f"  {label:<24} {len(latencies) / seconds:8.1f} requests/s   "
-                  f"p50 {1000 * statistics.median(latencies):6.1f} ms   p99 {1000 * percentile(latencies, 0.99):6.1f} ms"
+            p50, p99 = 1000 * statistics.median(latencies), 1000 * percentile(latencies, 0.99)
+            print(f"  {label:<24} {len(latencies) / seconds:8.1f} requests/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms"
                   f"   {errors} errors of {len(latencies)}")
 
         async def scenario() -> None:

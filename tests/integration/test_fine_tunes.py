@@ -157,22 +157,22 @@ def test_checks_refuse_before_anything_is_stored(finetune_workspace: Workspace,
 
 
 def test_one_fine_tuning_at_a_time_per_project_and_cancel_stops_the_remote_job(tmp_path: Path) -> None:
-    Remote.steps, Remote.step_s = 50, 0.05
+    Remote.steps, Remote.step_s = 2000, 0.05  # 100 s: only the cancel ends it within the test's bounds
     ws = open_test_workspace(tmp_path / "ws", runner=InProcessRunner(2))
     try:
         project_id = _project_with_examples(ws)
         first = fine_tunes.create_fine_tune(ws, project_id, trainer="scripted", base_model="b")
-        assert Remote.started.wait(10)
+        assert Remote.started.wait(60)
         with pytest.raises(ConflictError, match="already running"):
             fine_tunes.create_fine_tune(ws, project_id, trainer="scripted", base_model="b")
         fine_tunes.cancel_fine_tune(ws, first.id)
-        ended = fine_tunes.wait_for(ws, first.id, timeout_s=10)
+        ended = fine_tunes.wait_for(ws, first.id, timeout_s=60)
         assert ended.status is FineTuneStatus.CANCELLED and ended.model_id is None
         assert Remote.cancelled == [ended.external_id]
         assert jobs.get_job(ws, ended.job_id or "").status is JobStatus.CANCELLED
         Remote.steps, Remote.step_s = 2, 0.0
         second = fine_tunes.create_fine_tune(ws, project_id, trainer="scripted", base_model="b")
-        assert fine_tunes.wait_for(ws, second.id, timeout_s=10).status is FineTuneStatus.COMPLETED
+        assert fine_tunes.wait_for(ws, second.id, timeout_s=60).status is FineTuneStatus.COMPLETED
     finally:
         ws.close()
 

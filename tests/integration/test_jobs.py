@@ -68,9 +68,9 @@ def test_cancel_stops_a_running_job_at_its_next_check(tmp_path: Path) -> None:
     workspace = open_test_workspace(tmp_path, runner=InProcessRunner(1))
     try:
         job = jobs.enqueue(workspace, "test_endless_job", project_id=None)
-        assert started.wait(10)
+        assert started.wait(60)
         jobs.cancel_job(workspace, job.id)
-        finished = jobs.wait_for(workspace, job.id, timeout_s=10)
+        finished = jobs.wait_for(workspace, job.id, timeout_s=60)
         assert finished.status is JobStatus.CANCELLED
         with pytest.raises(JobAlreadyFinishedError):
             jobs.cancel_job(workspace, job.id)

@@ -319,21 +319,19 @@ def test_cancel_during_generation_keeps_what_was_stored_and_a_rerun_completes(
     ws = open_test_workspace(tmp_path / "threaded", runner=InProcessRunner(1))
     try:
         script = scripted("slow")
-        script.delay_s = 0.15  # 20 requests one at a time: about 3 s, cancelled after about 1 s
+        script.delay_s = 0.5  # 20 requests one at a time: about 10 s, cancelled after the first is stored
         project_id = _text_project(ws, "slow", 20)
         job = jobs_service.enqueue(ws, "dataset_generate", project_id=project_id, num_examples_target=40,
                                    examples_per_chunk=2, generator="slow", settings={"concurrency": 1})
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 120  # a bound, never a pace
         while not _generated(ws, project_id):  # some results are stored (flushed) while it runs
             assert time.monotonic() < deadline, "no example was stored"
             time.sleep(0.02)
-        cancel_at = time.monotonic()
         jobs_service.cancel_job(ws, job.id)
-        finished = jobs_service.wait_for(ws, job.id, timeout_s=10, poll_s=0.02)
+        finished = jobs_service.wait_for(ws, job.id, timeout_s=120, poll_s=0.02)
         assert finished.status is JobStatus.CANCELLED
-        assert time.monotonic() - cancel_at < 2.0
         kept = _generated(ws, project_id)
-        assert 0 < len(kept) < 40
+        assert 0 < len(kept) < 40  # it stopped midway
         kept_keys = {example.request_key for example in kept}
 
         script.delay_s = 0.0

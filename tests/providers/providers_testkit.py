@@ -24,6 +24,7 @@ from finetune_core.services import sources as sources_service
 from finetune_core.testing import made_up_text
 from finetune_providers.testing import completion_json, examples_text, parse_prompt
 
+HOLD_BOUND_S = 60.0  # a bound, never a pace: the hold ends as soon as its event is set
 
 @dataclass
 class Call:
@@ -56,7 +57,8 @@ class Action:
     drop: bool = False
     text: str | None = None  # with 200 and no body: the answer's text instead of the examples
     drop_after: int | None = None  # a stream: the connection is cut after this many pieces of text
-    hold: threading.Event | None = None  # a stream: after its first piece, the rest waits for this (5 s at most)
+    # a stream: after its first piece, the rest waits for this; never set within HOLD_BOUND_S: the stream is cut
+    hold: threading.Event | None = None
 
 
 STREAM_USAGE = {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}
@@ -171,8 +173,10 @@ class FakeChatServer:
                             self.connection.shutdown(socket.SHUT_RDWR)
                             return
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
-                        if index == 1 and action.hold is not None:
-                            action.hold.wait(5.0)
+                        if index == 1 and action.hold is not None and not action.hold.wait(HOLD_BOUND_S):
+                            self.close_connection = True  # the client waited for more than one piece: cut
+                            self.connection.shutdown(socket.SHUT_RDWR)
+                            return
                     self.wfile.write(b"0\r\n\r\n")
                 except OSError:
                     self.close_connection = True

@@ -23,6 +23,8 @@ from providers_testkit import Action, Call, chat_server, generated, stored_keys,
 FAST_RETRIES = {"retry_initial_s": 0.01, "retry_max_s": 0.05}
 
 
+STALL_S = 30.0  # a reply later than any client timeout here (the server's thread just sleeps)
+
 def _settings(url: str, **extra: Any) -> dict[str, Any]:
     return {"base_url": url, "concurrency": 8, "extra": {**FAST_RETRIES, **extra}}
 
@@ -100,8 +102,9 @@ def test_a_429_storm_honours_retry_after_and_every_example_is_stored(
         by_key.setdefault(call.key, []).append(call)
     for calls in by_key.values():
         first, second, third = sorted(calls, key=lambda c: c.attempt)
-        assert 1.0 <= second.at - first.at < 2.0  # Retry-After: 1, stretched by at most 10 % jitter
-        assert 0.15 <= third.at - second.at < 1.0  # retry-after-ms: 150
+        # the server's waits, not the 10 s backoff (upper bounds far from both, for a busy machine)
+        assert 1.0 <= second.at - first.at < 9.0  # Retry-After: 1
+        assert 0.15 <= third.at - second.at < 9.0  # retry-after-ms: 150
     usage = sum_usage(result.usage for result in recording)
     assert usage["requests"] == 24 and usage["retries"] == 16 and usage["rate_limited"] == 16
     assert usage["input_tokens"] == 8 * 100 and usage["output_tokens"] == 8 * 50
@@ -120,11 +123,12 @@ def test_transient_failures_are_retried_until_success(finetune_workspace: Worksp
         if failure == "5xx":
             return Action([500, 503][call.attempt - 1], body={"error": {"message": "upstream overloaded"}})
         if failure == "timeout":
-            return Action(delay_s=1.0)
+            return Action(delay_s=STALL_S)  # never answered within the client's timeout
         return Action(drop=True)
 
     with chat_server(decide) as server:
-        settings = {**_settings(server.url), "timeout_s": 0.25}
+        # only the stalled calls may time out: a timeout that a busy machine's quick answers never reach
+        settings = {**_settings(server.url), **({"timeout_s": 2.0} if failure == "timeout" else {})}
         summary = ws.generate(project_id, target=6, examples_per_chunk=1, generator="recording-openai-compatible",
                               settings=settings).result_summary
     assert summary["failed_requests"] == 0 and summary["valid"] == 6
@@ -146,15 +150,13 @@ def test_a_refused_key_fails_the_job_fast_with_a_clear_message(finetune_workspac
                                            "code": "invalid_api_key"}})
 
     with chat_server(decide) as server:
-        started = time.monotonic()
         job = jobs_service.enqueue(ws, "dataset_generate", project_id=project_id, num_examples_target=60,
                                    examples_per_chunk=2, settings=_settings(server.url, retry_initial_s=5.0))
-        elapsed = time.monotonic() - started
     assert job.status is JobStatus.FAILED
     assert job.error_message is not None
     assert job.error_message.startswith("the OpenAI-compatible server key was refused (401)")
     assert "OPENAI_COMPATIBLE_API_KEY" in job.error_message  # how to fix it
-    assert elapsed < 3.0  # no retry, no backoff
+    assert all(call.attempt == 1 for call in server.calls)  # no retry, so no backoff
     assert len(server.calls) <= 8  # at most the requests already on the wire; the rest never left
     events = jobs_service.events(ws, job.id)
     for text in [job.error_message, *(str(event.data) for event in events)]:
@@ -204,22 +206,20 @@ def test_cancel_mid_run_then_resume_loses_nothing_and_stores_nothing_twice(tmp_p
     slow = True
 
     def decide(call: Call) -> Action:
-        return Action(delay_s=0.1 if slow else 0.0)
+        return Action(delay_s=0.5 if slow else 0.0)  # 24 requests two at a time: about 6 s, cancelled well before
 
     try:
         project_id = text_project(ws, "cancel", 24)
         with chat_server(decide) as server:
             job = jobs_service.enqueue(ws, "dataset_generate", project_id=project_id, num_examples_target=48,
                                        examples_per_chunk=2, settings={**_settings(server.url), "concurrency": 2})
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 120  # a bound, never a pace
             while not generated(ws, project_id):
                 assert time.monotonic() < deadline, "nothing was stored"
                 time.sleep(0.02)
-            cancel_at = time.monotonic()
             jobs_service.cancel_job(ws, job.id)
-            finished = jobs_service.wait_for(ws, job.id, timeout_s=10, poll_s=0.02)
+            finished = jobs_service.wait_for(ws, job.id, timeout_s=120, poll_s=0.02)
             assert finished.status is JobStatus.CANCELLED
-            assert time.monotonic() - cancel_at < 2.0
             kept = generated(ws, project_id)
             assert 0 < len(kept) < 48
             kept_keys = stored_keys(ws, project_id)

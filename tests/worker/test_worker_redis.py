@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -102,14 +101,12 @@ def test_cancel_stops_a_job_that_watches_its_flag(workspace: Workspace, redis_ur
 def test_cancel_stops_a_job_that_ignores_its_flag_with_the_stop_command(workspace: Workspace, redis_url: str,
                                                                          workers: Workers) -> None:
     worker = workers.start(workspace.root, redis_url)
-    job = jobs.enqueue(workspace, "worker_test_stubborn", project_id=None, seconds=60)
+    job = jobs.enqueue(workspace, "worker_test_stubborn", project_id=None, seconds=600)  # never ends by itself here
     wait_for_status(workspace, job.id, JobStatus.RUNNING)
     connection = connection_to(workspace)
-    wait_until(lambda: rq_status(connection, job.id) is RqStatus.STARTED, 10, "rq to mark the job started")
-    began = time.monotonic()
-    cancelled = cancel_job(workspace, connection, job.id, grace_s=0.5)
+    wait_until(lambda: rq_status(connection, job.id) is RqStatus.STARTED, 60, "rq to mark the job started")
+    cancelled = cancel_job(workspace, connection, job.id, grace_s=0.5, stop_wait_s=120)  # a bound, not a pace
     assert cancelled.status is JobStatus.CANCELLED and cancelled.cancel_requested
-    assert time.monotonic() - began < 15
     assert rq_status(connection, job.id) is RqStatus.STOPPED
     assert jobs.events(workspace, job.id)[-1].data == {"message": "cancelled", "by": "rq stop command"}
     after = jobs.enqueue(workspace, "worker_test_sleepy", project_id=None)  # the worker itself lives on

@@ -97,11 +97,12 @@ class ApiServer(BaseApplication):  # type: ignore[misc]
 
 
 def prepare_workspace(settings: WebSettings) -> None:
-    """Create (or migrate) the workspace's database here, before the fork: workers that all did it at once
-    raced, and a worker that failed to boot stopped the whole server."""
-    from finetune_web.app import open_workspace
+    """Create (or migrate) the workspace's database and its token secret here, before the fork: workers that
+    all did it at once raced, and a worker that failed to boot stopped the whole server."""
+    from finetune_web.app import jwt_secret, open_workspace
 
-    open_workspace(settings.model_copy(update={"redis_url": None})).close()
+    with open_workspace(settings.model_copy(update={"redis_url": None})) as workspace:
+        jwt_secret(settings, workspace)
 
 
 @click.command()

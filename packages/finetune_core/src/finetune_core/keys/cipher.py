@@ -30,12 +30,18 @@ def workspace_secret(root: Path) -> str:
     except FileNotFoundError:
         pass
     secret = secrets.token_urlsafe(32)
+    # written whole under a private name, then linked into place: another process starting at the same moment
+    # (a server's workers) finds either no file or the whole secret, never an empty one
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secret)
+        os.link(draft, path)
     except FileExistsError:  # another process made it first: use theirs
         return path.read_text().strip()
-    with os.fdopen(descriptor, "w") as file:
-        file.write(secret)
+    finally:
+        draft.unlink(missing_ok=True)
     return secret
 
 
