@@ -6,10 +6,11 @@
 2. peak memory of the server while it streams the project's export (GET /api/datasets/{id}/export),
    for 10,000 and N examples: the RSS of the worker process serving it, sampled every 10 ms,
    and its growth over its RSS before the stream (target: flat, under 300 MB);
-3. the common reads (GET /api/projects with 10 projects, GET /api/projects/{id}, GET /api/auth/me) at C
-   connections, on one gevent worker as `finetune serve` starts by default: requests/s and p99, alone and
-   beside 500 open event streams (target: p99 under 200 ms with them), then how long the worker takes to
-   close the streams' sockets once their clients hang up.
+3. the common reads at C connections, on one gevent worker as `finetune serve` starts by default:
+   GET /api/projects (10 projects) beside bare Flask + SQLAlchemy's page of ten rows on the same server
+   (flask_floor.py: the floor, as a ratio); then GET /api/projects, /api/projects/{id} and /api/auth/me in
+   turn, alone and beside 500 open event streams, and how long the worker takes to close the streams'
+   sockets once their clients hang up.
 
 The load generator is an asyncio aiohttp client in this process, on the same machine as the server:
 on a small machine the two share the cores, so the figures are a floor.
@@ -209,13 +210,13 @@ READS = ("/api/projects", "/api/projects/{project_id}", "/api/auth/me")
 
 
 async def read_load(base: str, headers: dict[str, str], project_id: str, connections: int,
-                    seconds: float) -> tuple[list[float], int]:
-    """`connections` clients cycling through READS for `seconds`; (latencies in s, errors)."""
+                    seconds: float, reads: list[str] | None = None) -> tuple[list[float], int]:
+    """`connections` clients cycling through `reads` (READS) for `seconds`; (latencies in s, errors)."""
     import aiohttp
 
     latencies: list[float] = []
     errors = 0
-    paths = [path.format(project_id=project_id) for path in READS]
+    paths = [path.format(project_id=project_id) for path in reads or READS]
     deadline = time.perf_counter() + seconds
 
     async def client(session: aiohttp.ClientSession, first: int) -> None:
@@ -234,6 +235,33 @@ async def read_load(base: str, headers: dict[str, str], project_id: str, connect
                                      timeout=aiohttp.ClientTimeout(total=60)) as session:
         await asyncio.gather(*(client(session, first) for first in range(connections)))
     return latencies, errors
+
+
+async def floor_load(connections: int, seconds: float) -> tuple[list[float], int]:
+    """The same load on flask_floor.py (bare Flask + SQLAlchemy, a page of ten rows) on a gevent worker."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "FLOOR_DB": str(Path(tmp) / "floor.db")}
+        command = [str(Path(sys.executable).parent / "gunicorn"), "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{port}",
+                   "--chdir", str(Path(__file__).parent), "flask_floor:app"]
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/api/projects", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise SystemExit("the Flask floor did not start")
+                await asyncio.sleep(0.2)
+            await read_load(base, {}, "", connections, 2.0, ["/api/projects"])  # warm-up
+            return await read_load(base, {}, "", connections, seconds, ["/api/projects"])
+        finally:
+            process.terminate()
+            process.wait(30)
 
 
 async def open_stream(port: int, path: str, token: str) -> asyncio.StreamWriter:
@@ -280,7 +308,7 @@ def bench_reads_beside_streams(root: Path, connections: int, seconds: float, str
         job_id = running_job(root, project_ids[0])
         [worker] = server.worker_pids()
         token = headers["Authorization"].removeprefix("Bearer ")
-        print(f"[reads] {', '.join(READS)} in turn, {connections} connections, {seconds:.0f} s, one gevent worker")
+        print(f"[reads] {connections} connections, {seconds:.0f} s each, one gevent worker")
 
         async def measure(label: str) -> None:
             latencies, errors = await read_load(server.base, headers, project_ids[0], connections, seconds)
@@ -290,6 +318,15 @@ def bench_reads_beside_streams(root: Path, connections: int, seconds: float, str
 
         async def scenario() -> None:
             await read_load(server.base, headers, project_ids[0], connections, 2.0)  # warm-up
+            ours = await read_load(server.base, headers, project_ids[0], connections, seconds, ["/api/projects"])
+            floor = await floor_load(connections, seconds)
+            for label, (latencies, errors) in (("GET /api/projects", ours), ("the floor (bare Flask)", floor)):
+                p50, p99 = 1000 * statistics.median(latencies), 1000 * percentile(latencies, 0.99)
+                print(f"  {label:<24} {len(latencies) / seconds:8.1f} requests/s   p50 {p50:6.1f} ms   "
+                      f"p99 {p99:6.1f} ms   {errors} errors of {len(latencies)}")
+            print(f"  GET /api/projects (10 projects with their stats, signed in) serves "
+                  f"{len(ours[0]) / len(floor[0]):.2f}x the requests/s of bare Flask + SQLAlchemy's page of 10 rows")
+            print(f"  {', '.join(READS)} in turn:")
             await measure("alone")
             baseline = open_sockets(worker)
             paths = [f"/api/jobs/{job_id}/events/stream", f"/api/projects/{project_ids[1]}/train/logs/stream"]

@@ -99,12 +99,13 @@ def refresh(workspace: Workspace, session_id: str, refresh_jti: str, *, lifetime
 def check_access(workspace: Workspace, session_id: str, user_id: str) -> tuple[User, AuthSession]:
     """The user and live session behind an access token; AuthenticationError once it is revoked or expired."""
     with workspace.unit_of_work() as repo:
-        session = _session_or_none(repo, session_id)
-        if session is None or session.user_id != user_id:
-            raise _refused(None)
-        if not session.is_active():
-            raise _refused(session)
-        return _active_user(repo.get_user(user_id)), session
+        found = repo.session_and_user(session_id)
+    if found is None or found[0].user_id != user_id:
+        raise _refused(None)
+    session, user = found
+    if not session.is_active():
+        raise _refused(session)
+    return _active_user(user), session
 
 
 def revoke(workspace: Workspace, session_id: str, *, reason: str = LOGOUT) -> None:

@@ -283,24 +283,23 @@ class Repository:
         return int(self.session.scalar(select(func.count()).where(ChunkRow.project_id == project_id)) or 0)
 
     def project_counts(self, project_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Each project's sources, chunks and examples, and its latest job's status: four grouped queries for a page."""
+        """Each project's sources, chunks and examples, and its latest job's status: one query for a page."""
         ids = list(project_ids)
-        counts: dict[str, dict[str, Any]] = {
-            project_id: {"file_count": 0, "chunk_count": 0, "example_count": 0, "last_job_status": None}
-            for project_id in ids}
         if not ids:
-            return counts
-        for name, row in (("file_count", SourceRow), ("chunk_count", ChunkRow), ("example_count", ExampleRow)):
-            grouped = select(row.project_id, func.count()).where(row.project_id.in_(ids)).group_by(row.project_id)
-            for project_id, count in self.session.execute(grouped):
-                counts[project_id][name] = int(count)
-        newest = func.row_number().over(partition_by=JobRow.project_id,
-                                        order_by=(JobRow.created_at.desc(), JobRow.id)).label("newest")
-        ranked = select(JobRow.project_id, JobRow.status, newest).where(JobRow.project_id.in_(ids)).subquery()
-        for project_id, status in self.session.execute(select(ranked.c.project_id, ranked.c.status)
-                                                       .where(ranked.c.newest == 1)):
-            counts[project_id]["last_job_status"] = status
-        return counts
+            return {}
+
+        def count(row: Any) -> Any:
+            return select(func.count()).select_from(row).where(row.project_id == ProjectRow.id).scalar_subquery()
+
+        latest_status = (select(JobRow.status).where(JobRow.project_id == ProjectRow.id)
+                         .order_by(JobRow.created_at.desc(), JobRow.id).limit(1).scalar_subquery())
+        rows = self.session.execute(select(ProjectRow.id, count(SourceRow), count(ChunkRow), count(ExampleRow),
+                                           latest_status).where(ProjectRow.id.in_(ids)))
+        counts = {project_id: {"file_count": int(files), "chunk_count": int(chunks), "example_count": int(examples),
+                               "last_job_status": status}
+                  for project_id, files, chunks, examples, status in rows}
+        empty = {"file_count": 0, "chunk_count": 0, "example_count": 0, "last_job_status": None}
+        return {project_id: counts.get(project_id, dict(empty)) for project_id in ids}
 
     # examples -----------------------------------------------------------------
     def add_examples(self, examples: Sequence[Example]) -> int:
@@ -753,6 +752,16 @@ class Repository:
         self.session.add(AuthSessionRow(**_to_row_values(auth_session), refresh_jti=refresh_jti))
         self.session.flush()
         return auth_session
+
+    def session_and_user(self, session_id: str) -> tuple[AuthSession, User] | None:
+        """A session and its user in one query (every authenticated request asks), or None."""
+        found = self.session.execute(select(AuthSessionRow, UserRow).join(UserRow, UserRow.id == AuthSessionRow.user_id)
+                                     .where(AuthSessionRow.id == session_id)).first()
+        if found is None:
+            return None
+        values = _row_values(found[0])
+        values.pop("refresh_jti")
+        return AuthSession.model_validate(values), self._user(found[1])
 
     def get_session(self, session_id: str) -> AuthSession:
         row = self.session.get(AuthSessionRow, session_id)
