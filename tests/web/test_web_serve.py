@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -133,3 +135,27 @@ def test_serve_is_a_finetune_command() -> None:
     assert result.exit_code == 0
     assert "--host" in result.output and "127.0.0.1" in result.output and "8000" in result.output
     assert "--workers" in result.output
+
+
+PATCHED_PROGRAMS = """
+from finetune_web.gevent_worker import UNPATCHED
+from gevent import monkey
+monkey.patch_all(**UNPATCHED)
+import subprocess, gevent
+from finetune_web import green
+
+def run(word):
+    return subprocess.run(["sh", "-c", f"echo {word}"], capture_output=True, text=True, timeout=60).stdout.strip()
+
+assert green.patched()
+pool = green.native_thread_pool(2)
+print(pool.submit(run, "native").result(timeout=60), gevent.spawn(run, "greenlet").get(timeout=60), run("main"))
+"""
+
+
+def test_the_gevent_worker_lets_native_threads_and_greenlets_start_programs() -> None:
+    """As the worker patches the standard library: a job on a native thread (ffmpeg, nvidia-smi...) and a request's
+    greenlet can both run a program (gevent's subprocess cannot wait for a child from a native thread)."""
+    result = subprocess.run([sys.executable, "-c", PATCHED_PROGRAMS], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["native", "greenlet", "main"]
