@@ -174,7 +174,8 @@ def test_a_live_run_cancelled_ends_its_stream_with_a_cancelled_error(
         scripted.hold.set()
         runner.join()
         response.close()
-    assert cancelled[0]["status"] == "running" and cancelled[0]["cancel_requested"] is True
+    # the answer is composed while the run stops: it may have stopped already (a busy machine lets it)
+    assert cancelled[0]["status"] in ("running", "cancelled") and cancelled[0]["cancel_requested"] is True
     events = parse(text)
     assert named(events, "log") == []
     errors = named(events, "error")
