@@ -322,7 +322,7 @@ def _upload_concurrently(ws: Workspace, project_id: str, uploads: list[tuple[str
     def synchronised_put(key: str, data: bytes) -> None:
         # an implementation that serialises uploads never brings both here together: the wait times out
         with contextlib.suppress(threading.BrokenBarrierError):
-            barrier.wait(timeout=2)
+            barrier.wait(timeout=30)  # a bound for a busy machine: together, they pass at once
         put(key, data)
 
     outcomes: list[object] = [None] * len(uploads)

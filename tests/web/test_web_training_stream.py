@@ -154,7 +154,7 @@ def test_a_live_run_cancelled_ends_its_stream_with_a_cancelled_error(
     runner = threading.Thread(target=training_runs.start_training, args=(workspace, project_id),
                               kwargs={"trainer": "scripted", "owner_id": alice.id})
     runner.start()
-    assert scripted.started.wait(10)
+    assert scripted.started.wait(60)
     cancelled: list[dict[str, Any]] = []
 
     def cancel() -> None:

@@ -22,7 +22,7 @@ from finetune_worker import RqRunner, cancel_job  # noqa: E402
 from finetune_worker.runner import rq_status  # noqa: E402
 from rq import Worker  # noqa: E402
 from rq.job import JobStatus as RqStatus  # noqa: E402
-from worker_testkit import STALE_AFTER_S, Workers, wait_until  # noqa: E402
+from worker_testkit import PROCESS_WAIT_S, STALE_AFTER_S, Workers, wait_until  # noqa: E402
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def test_the_gpu_queue_runs_jobs_in_spawned_work_horses(workspace: Workspace, re
     gpu = jobs.enqueue(workspace, "worker_test_sleepy", project_id=None, queue="gpu")
     default = jobs.enqueue(workspace, "worker_test_sleepy", project_id=None)
     worker = workers.start(workspace.root, redis_url, queues="gpu", burst=True)
-    assert worker.wait(30) == 0, workers.output()
+    assert worker.wait(PROCESS_WAIT_S) == 0, workers.output()
     ran = jobs.get_job(workspace, gpu.id)
     assert ran.status is JobStatus.SUCCESS, workers.output()
     assert ran.result_summary["argv"] == ["-c"]  # a fresh interpreter (rq's SpawnWorker), not a fork

@@ -95,12 +95,12 @@ def running_redis(folder: Path) -> Iterator[str]:
             return False
 
     try:
-        wait_until(answers, 10, "redis-server to answer")
+        wait_until(answers, 60, "redis-server to answer")
         yield url
     finally:
         client.close()
         process.terminate()
-        process.wait(10)
+        process.wait(60)
 
 
 class Workers:
