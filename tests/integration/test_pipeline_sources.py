@@ -322,7 +322,7 @@ def _upload_concurrently(ws: Workspace, project_id: str, uploads: list[tuple[str
     def synchronised_put(key: str, data: bytes) -> None:
         # an implementation that serialises uploads never brings both here together: the wait times out
         with contextlib.suppress(threading.BrokenBarrierError):
-            barrier.wait(timeout=30)  # a bound for a busy machine: together, they pass at once
+            barrier.wait(timeout=2)
         put(key, data)
 
     outcomes: list[object] = [None] * len(uploads)
@@ -339,7 +339,7 @@ def _upload_concurrently(ws: Workspace, project_id: str, uploads: list[tuple[str
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(10)
+            thread.join(120)  # a bound: each ends as soon as its upload has
     finally:
         ws.files.put = put  # type: ignore[method-assign]
     return outcomes
