@@ -31,14 +31,18 @@ from typing import Any
 import httpx
 import pytest
 from finetune_web.schemas.urls import MAX_URL, PUBLIC_URL_PATTERN, VIDEO_URL_PATTERN
+from hypothesis import find, settings
 from hypothesis import strategies as st
 
 schemathesis = pytest.importorskip("schemathesis")
 from live_server import finetune_serve, wait_until  # noqa: E402
 from schemathesis.checks import CHECKS  # noqa: E402
 from schemathesis.core.jsonschema import make_validator  # noqa: E402
+from schemathesis.core.parameters import ParameterLocation  # noqa: E402
 from schemathesis.engine import Status, events  # noqa: E402
 from schemathesis.generation import GenerationMode  # noqa: E402
+from schemathesis.generation.meta import ComponentInfo  # noqa: E402
+from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER  # noqa: E402
 from schemathesis.specs.openapi.formats import unregister_string_format  # noqa: E402
 from schemathesis.transport.serialization import Binary  # noqa: E402
 
@@ -292,16 +296,15 @@ def to_nowhere(_context: Any, case: Any) -> Any:
     return case
 
 
-def text_on_the_wire(_context: Any, case: Any) -> bool:
-    """A `filter_case` hook: a negative multipart case that is valid as sent is no negative case, and is dropped.
+def valid_as_sent(case: Any) -> bool | None:
+    """Whether a multipart case with a file part is valid as the server reads it; None for any other case.
 
     A form field arrives as text: a number drawn for a text field is that number's text, which the field takes
     (schemathesis reads a multipart body back as sent only when it has no file part, and these all have one).
     """
     form = "multipart/form-data"
-    negative = case.meta is not None and case.meta.generation.mode.is_negative
-    if not negative or case.media_type != form or not isinstance(case.body, dict):
-        return True
+    if case.media_type != form or not isinstance(case.body, dict):
+        return None
     sent: dict[str, Any] = {}
     for name, value in case.body.items():
         first = value[0] if isinstance(value, list) and value else value
@@ -310,7 +313,40 @@ def text_on_the_wire(_context: Any, case: Any) -> bool:
         elif value not in ([], {}):  # an empty list or object sends nothing
             sent[name] = first if isinstance(first, str) else json.dumps(first)
     schema = case.operation.get_body_for_media_type(form).optimized_schema
-    return not make_validator(schema, case.operation.schema.adapter.jsonschema_validator_cls).is_valid(sent)
+    return bool(make_validator(schema, case.operation.schema.adapter.jsonschema_validator_cls).is_valid(sent))
+
+
+def text_on_the_wire(_context: Any, case: Any) -> bool:
+    """A `filter_case` hook: a negative multipart case that is valid as sent is no negative case, and is dropped."""
+    negative = case.meta is not None and case.meta.generation.mode.is_negative
+    return not negative or valid_as_sent(case) is not True
+
+
+def positive_as_sent(_context: Any, case: Any, _kwargs: dict[str, Any]) -> None:
+    """A `before_call` hook: a multipart case valid as sent goes out as the positive case it is.
+
+    Schemathesis re-judges a case whose body changed after generation (the stateful phase writes a link's value,
+    such as a real `project_id`, into it) and counts any body holding a file part as invalid, so a valid upload
+    would be checked as negative data that must be refused.
+    """
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_negative or valid_as_sent(case) is not True:
+        return
+    if ParameterLocation.BODY in meta.components and all(
+            info.mode.is_positive for location, info in meta.components.items() if location != ParameterLocation.BODY):
+        meta.components[ParameterLocation.BODY] = ComponentInfo(mode=GenerationMode.POSITIVE)
+        meta.generation.mode = GenerationMode.POSITIVE
+
+
+@contextmanager
+def hooked(name: str, function: Any) -> Iterator[None]:
+    """`function` as a global schemathesis hook for this test only (`before_call` is dispatched from the global
+    dispatcher alone)."""
+    schemathesis.hook(name)(function)
+    try:
+        yield
+    finally:
+        GLOBAL_HOOK_DISPATCHER.unregister(function)
 
 
 @st.composite
@@ -368,7 +404,8 @@ def outcome_of(stream: Any) -> Outcome:
 
 @pytest.mark.timeout(900)
 def test_the_api_keeps_to_its_document(tmp_path: Path) -> None:
-    with fake_hub() as hub, live_server(tmp_path, hub) as base, uploads_as_csv():
+    with fake_hub() as hub, live_server(tmp_path, hub) as base, uploads_as_csv(), \
+            hooked("before_call", positive_as_sent):
         world = make_world(base)
         schema = schemathesis.openapi.from_url(f"{base}/api/openapi.json", config=config_for(world))
         operations = {(result.ok().method.upper(), result.ok().path) for result in schema.get_all_operations()}
@@ -381,3 +418,23 @@ def test_the_api_keeps_to_its_document(tmp_path: Path) -> None:
     assert not outcome.failures, f"{len(outcome.failures)} failures:\n\n" + "\n\n".join(outcome.failures[:60])
     # every check ran somewhere; max_response_time is one only when given a limit, which this test does not set
     assert outcome.checks_run == set(CHECKS.get_all_names()), set(CHECKS.get_all_names()) - outcome.checks_run
+
+
+def test_an_upload_changed_after_generation_goes_out_as_the_positive_case_it_is(client: Any) -> None:
+    """The stateful phase writes a link's value into a drawn upload; schemathesis then judges it negative (a body
+    with a file part never validates), and `positive_as_sent` gives it back its mode."""
+    schema = schemathesis.openapi.from_dict(client.get("/api/openapi.json").get_json())
+    upload = schema["/api/contents/upload"]["POST"]
+    with uploads_as_csv():
+        case = find(upload.as_strategy(generation_mode=GenerationMode.POSITIVE),
+                    lambda drawn: drawn.media_type == "multipart/form-data", settings=settings(database=None))
+    case.body["project_id"] = "a project id from a link"
+    assert case.meta.generation.mode is GenerationMode.NEGATIVE  # schemathesis's misjudgement, which the hook undoes
+    positive_as_sent(None, case, {})
+    assert case.meta.generation.mode is GenerationMode.POSITIVE
+    assert all(info.mode is GenerationMode.POSITIVE for info in case.meta.components.values())
+
+    case.body["project_id"] = ""  # too short: negative as sent, and it stays so
+    assert case.meta.generation.mode is GenerationMode.NEGATIVE
+    positive_as_sent(None, case, {})
+    assert case.meta.generation.mode is GenerationMode.NEGATIVE
