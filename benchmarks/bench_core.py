@@ -122,8 +122,8 @@ def fill_workspace(root: Path, count: int) -> None:
     from finetune_core import Project, Workspace
     from finetune_core.jobs import InlineRunner
 
-    with Workspace.open(root, runner=InlineRunner()) as ws, ws.unit_of_work() as repo:
-        project = repo.add_project(Project(name="bench"))
+    with Workspace.open(root, runner=InlineRunner()) as ws, ws.unit_of_work() as uow:
+        project = uow.projects.add(Project(name="bench"))
     fill_project(root, project.id, count)
 
 
@@ -145,8 +145,8 @@ def fill_project(root: Path, project_id: str, count: int, *, eval_every: int = 0
                         token_count=40)
                 for i in range(start, min(count, start + batch))
             ]
-            with ws.unit_of_work() as repo:
-                repo.add_examples(rows)
+            with ws.unit_of_work() as uow:
+                uow.examples.add(rows)
 
 
 def bench_export(counts: list[int]) -> None:

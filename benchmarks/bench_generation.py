@@ -229,8 +229,8 @@ def run_scenario(label: str, text_path: Path, *, concurrency: int, latency: floa
                 "base_url": server.url, "concurrency": concurrency, "timeout_s": 60})
             summary = job.result_summary
             stats = server.stats()
-            with ws.unit_of_work() as repo:
-                stored = [e for e in repo.iter_examples(project.id) if (e.request_key or "").startswith("gen:")]
+            with ws.unit_of_work() as uow:
+                stored = [e for e in uow.examples.iterate(project.id) if (e.request_key or "").startswith("gen:")]
             pairs = Counter((e.request_key, e.position) for e in stored)
             checks = {
                 "chunks": chunks, "rounds": rounds,

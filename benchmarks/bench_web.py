@@ -293,10 +293,10 @@ def running_job(root: Path, project_id: str) -> str:
     from finetune_core.domain import utcnow
     from finetune_core.services import jobs
 
-    with Workspace.open(root) as workspace, workspace.unit_of_work() as repo:
+    with Workspace.open(root) as workspace, workspace.unit_of_work() as uow:
         job = jobs.new_job("fine_tune", project_id=project_id)
-        repo.add_job(job)
-        repo.claim_job(job.id, stale_before=utcnow())
+        uow.jobs.add(job)
+        uow.jobs.claim(job.id, stale_before=utcnow())
         return job.id
 
 

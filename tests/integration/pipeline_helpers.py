@@ -97,8 +97,8 @@ def stored_files(workspace: Workspace) -> set[str]:
 
 def all_examples(workspace: Workspace, project_id: str) -> list[Example]:
     """Every example of the project, previews included."""
-    with workspace.unit_of_work() as repo:
-        return list(repo.iter_examples(project_id))
+    with workspace.unit_of_work() as uow:
+        return list(uow.examples.iterate(project_id))
 
 
 # --- text sources ----------------------------------------------------------------------------------

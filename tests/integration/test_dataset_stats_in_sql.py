@@ -25,8 +25,8 @@ def store(ws: Workspace, rows: list[tuple[str, int, list[str]]]) -> tuple[str, l
     examples = [Example(project_id=project.id, request_key=f"gen:stats:{index}", messages=MESSAGES,
                         split=split, token_count=tokens, is_valid=not codes, validation_errors=codes)  # type: ignore[arg-type]
                 for index, (split, tokens, codes) in enumerate(rows)]
-    with ws.unit_of_work() as repo:
-        repo.add_examples(examples)
+    with ws.unit_of_work() as uow:
+        uow.examples.add(examples)
     return project.id, examples
 
 

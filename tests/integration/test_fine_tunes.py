@@ -110,8 +110,8 @@ def _project_with_examples(ws: Workspace, count: int = 6) -> str:
                         messages=[Message(role="user", content=f"What is item {i}?"),
                                   Message(role="assistant", content=f"Item {i} is the number {i} of the list.")])
                 for i in range(count)]
-    with ws.unit_of_work() as repo:
-        repo.add_examples(examples)
+    with ws.unit_of_work() as uow:
+        uow.examples.add(examples)
     return project.id
 
 

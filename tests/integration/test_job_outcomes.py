@@ -132,8 +132,8 @@ def judged(finetune_workspace: Workspace, register_finetune_plugin: Register) ->
     ws = finetune_workspace
     register_finetune_plugin(JudgePlugin(), name="test-flaky-judge")
     project = ws.create_project("judged")
-    with ws.unit_of_work() as repo:
-        repo.add_examples([Example(project_id=project.id, request_key=f"m:{i}", split="train",
+    with ws.unit_of_work() as uow:
+        uow.examples.add([Example(project_id=project.id, request_key=f"m:{i}", split="train",
                                    messages=[Message(role="user", content=f"Question {i}?"),
                                              Message(role="assistant",
                                                      content=f"Water boils at {90 + i} degrees at this altitude.")])

@@ -56,8 +56,8 @@ def _project(ws: Workspace) -> str:
     project = ws.create_project("judged")
     answers = ["Paris is the capital of France.", "This one is wrong about everything.",
                "Water boils at 100 degrees Celsius at sea level.", "Another wrong statement here."]
-    with ws.unit_of_work() as repo:
-        repo.add_examples([Example(project_id=project.id, request_key=f"m:{i}", split="train",
+    with ws.unit_of_work() as uow:
+        uow.examples.add([Example(project_id=project.id, request_key=f"m:{i}", split="train",
                                    messages=[Message(role="user", content=f"Question {i}?"),
                                              Message(role="assistant", content=answer)])
                            for i, answer in enumerate(answers)])

@@ -126,8 +126,8 @@ def test_preview_then_generate_gives_grounded_examples(samples_project: tuple[Wo
 
     # an edited evidence that is not in the chunk makes the example invalid at the next curation
     target = valid[0]
-    with ws.unit_of_work() as repo:
-        repo.update_examples({target.id: {"evidence": "A sentence that appears in no chunk of this project."}})
+    with ws.unit_of_work() as uow:
+        uow.examples.update({target.id: {"evidence": "A sentence that appears in no chunk of this project."}})
     before = stats["validation_errors"].get("evidence_not_found", 0)
     curated = ws.curate(project_id)
     edited = next(example for example in all_examples(ws, project_id) if example.id == target.id)

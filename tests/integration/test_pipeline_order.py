@@ -187,9 +187,9 @@ def test_an_abandoned_load_ends_at_its_cancel_and_stops_holding_up_the_project(t
         source = ws.add_file(project.id, SAMPLE_FILES["markdown"])
         loading = contents.ingest(ws, project.id, [source])
         assert loading is not None
-        with ws.unit_of_work() as repo:  # a worker took it and died: its heartbeat is an hour old
-            assert repo.claim_job(loading.id, stale_before=utcnow())
-            repo.update_job(loading.id, heartbeat_at=utcnow() - timedelta(hours=1))
+        with ws.unit_of_work() as uow:  # a worker took it and died: its heartbeat is an hour old
+            assert uow.jobs.claim(loading.id, stale_before=utcnow())
+            uow.jobs.update(loading.id, heartbeat_at=utcnow() - timedelta(hours=1))
         with pytest.raises(PipelineBusyError) as refused:
             dataset_jobs.start_chunking(ws, project.id)
         assert refused.value.context["blocking_jobs"] == [{"id": loading.id, "type": "ingest", "status": "running"}]

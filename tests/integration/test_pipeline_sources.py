@@ -45,8 +45,8 @@ def _flat(text: str) -> str:
 
 
 def _document_text(workspace: Workspace, source_id: str) -> str | None:
-    with workspace.unit_of_work() as repo:
-        document = repo.get_document(source_id)
+    with workspace.unit_of_work() as uow:
+        document = uow.documents.get(source_id)
     return None if document is None else _flat(document.text)
 
 
@@ -480,12 +480,12 @@ def test_delete_source_and_delete_project_remove_files_and_rows(finetune_workspa
     projects_service.delete_project(ws, project.id)
     assert not any(key.startswith(project.id) for key in stored_files(ws))
     assert not (ws.files.root / project.id).exists()
-    with ws.unit_of_work() as repo:
-        assert repo.list_sources(project.id)[1] == 0
-        assert repo.count_chunks(project.id) == 0
-        assert repo.count_examples(project.id) == 0
-        assert repo.list_jobs(project_id=project.id)[1] == 0
-        assert repo.get_document(docx.id) is None
+    with ws.unit_of_work() as uow:
+        assert uow.sources.search(project.id)[1] == 0
+        assert uow.chunks.count(project.id) == 0
+        assert uow.examples.count(project.id) == 0
+        assert uow.jobs.search(project_id=project.id)[1] == 0
+        assert uow.documents.get(docx.id) is None
     # the other project is untouched
     assert {key for key in stored_files(ws) if key.startswith(keep.id)} == keep_files
     assert (len(ws.chunks(keep.id, limit=None)), len(all_examples(ws, keep.id))) == keep_counts

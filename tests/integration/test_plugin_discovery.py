@@ -73,8 +73,8 @@ def test_entry_point_plugin_loader_is_used(site_dir: Path, finetune_workspace: W
     loaded = sources.load_source(finetune_workspace, source.id)
 
     assert loaded.status.value == "ready"
-    with finetune_workspace.unit_of_work() as repo:
-        document = repo.get_document(source.id)
+    with finetune_workspace.unit_of_work() as uow:
+        document = uow.documents.get(source.id)
     assert document is not None
     assert document.text == "QUIET WORDS HERE"
     assert loaded.metadata["loaded_by"] == "shouty"

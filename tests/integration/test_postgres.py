@@ -21,15 +21,15 @@ def test_migration_matches_the_tables_on_postgres(tmp_path: Path, postgres_url: 
 
 def test_examples_are_stored_once_on_postgres(tmp_path: Path, postgres_url: str) -> None:
     with open_test_workspace(tmp_path, database_url=postgres_url) as workspace:
-        with workspace.unit_of_work() as repo:
-            project = repo.add_project(Project(name="pg"))
+        with workspace.unit_of_work() as uow:
+            project = uow.projects.add(Project(name="pg"))
         batch = [Example(project_id=project.id, request_key="gen:c:0", position=0,
                          messages=[Message(role="user", content="q"), Message(role="assistant", content="a")])]
-        with workspace.unit_of_work() as repo:
-            assert repo.add_examples(batch) == 1
-        with workspace.unit_of_work() as repo:
-            assert repo.add_examples([batch[0].model_copy(update={"id": "other-id"})]) == 0
-            assert repo.count_examples(project.id) == 1
+        with workspace.unit_of_work() as uow:
+            assert uow.examples.add(batch) == 1
+        with workspace.unit_of_work() as uow:
+            assert uow.examples.add([batch[0].model_copy(update={"id": "other-id"})]) == 0
+            assert uow.examples.count(project.id) == 1
 
 
 def test_pipeline_gives_the_same_dataset_on_postgres_and_sqlite(
@@ -66,8 +66,8 @@ def test_usage_counts_datasets_as_the_dataset_list_does_on_postgres_and_sqlite(t
             rows = projects.create_project(workspace, "rows", owner_id="alice")
             previews = projects.create_project(workspace, "previews", owner_id="alice")
             projects.create_project(workspace, "bob's", owner_id="bob", config={"dataset": {"name": "b"}})
-            with workspace.unit_of_work() as repo:
-                repo.add_examples([Example(project_id=rows.id, request_key="r", split="train", messages=chat),
+            with workspace.unit_of_work() as uow:
+                uow.examples.add([Example(project_id=rows.id, request_key="r", split="train", messages=chat),
                                    Example(project_id=previews.id, request_key="p", split="preview", messages=chat)])
             alice = users.usage(workspace, "alice")
             assert (alice["projects_count"], alice["datasets_count"], alice["fine_tune_jobs"]) == (5, 3, 0), backend

@@ -21,25 +21,25 @@ def fill(workspace: Workspace) -> list[str]:
     for number, (sources, chunks, examples, statuses) in enumerate(SHAPES):
         project = workspace.create_project(f"p{number}")
         ids.append(project.id)
-        with workspace.unit_of_work() as repo:
+        with workspace.unit_of_work() as uow:
             for index in range(sources):
-                source = repo.add_source(Source(project_id=project.id, name=f"s{index}.txt", type=SourceType.TEXT))
-                repo.replace_chunks(source.id, [Chunk(project_id=project.id, source_id=source.id, chunk_index=i,
+                source = uow.sources.add(Source(project_id=project.id, name=f"s{index}.txt", type=SourceType.TEXT))
+                uow.chunks.replace(source.id, [Chunk(project_id=project.id, source_id=source.id, chunk_index=i,
                                                       content="x", token_count=1) for i in range(chunks)])
-            repo.add_examples([Example(project_id=project.id, request_key=f"gen:{number}:{index}", messages=MESSAGES)
+            uow.examples.add([Example(project_id=project.id, request_key=f"gen:{number}:{index}", messages=MESSAGES)
                                for index in range(examples)])
             start = utcnow()
             for age, status in enumerate(statuses):  # the last one is the newest
-                repo.add_job(Job(project_id=project.id, type="ingest", status=JobStatus(status),
+                uow.jobs.add(Job(project_id=project.id, type="ingest", status=JobStatus(status),
                                  created_at=start + timedelta(seconds=age)))
     return ids
 
 
 def one_by_one(workspace: Workspace, project_id: str) -> dict[str, object]:
-    with workspace.unit_of_work() as repo:
-        jobs, _ = repo.list_jobs(project_id=project_id, limit=1)
-        return {"file_count": repo.list_sources(project_id, limit=0)[1], "chunk_count": repo.count_chunks(project_id),
-                "example_count": repo.count_examples(project_id),
+    with workspace.unit_of_work() as uow:
+        jobs, _ = uow.jobs.search(project_id=project_id, limit=1)
+        return {"file_count": uow.sources.search(project_id, limit=0)[1], "chunk_count": uow.chunks.count(project_id),
+                "example_count": uow.examples.count(project_id),
                 "last_job_status": jobs[0].status.value if jobs else None}
 
 

@@ -31,9 +31,9 @@ def test_office_tool_output_keeps_every_sentence(finetune_workspace: Workspace, 
     project = finetune_workspace.create_project(name)
     source = finetune_workspace.add_file(project.id, OFFICE / name)
     finetune_workspace.ingest(project.id)
-    with finetune_workspace.unit_of_work() as repo:
-        loaded = repo.get_source(source.id)
-        document = repo.get_document(source.id)
+    with finetune_workspace.unit_of_work() as uow:
+        loaded = uow.sources.get(source.id)
+        document = uow.documents.get(source.id)
     assert loaded.status.value == "ready", loaded.error_message
     assert document is not None
     text = normalised(document.text)
@@ -47,8 +47,8 @@ def test_office_tool_headings_are_structure(finetune_workspace: Workspace, name:
     project = finetune_workspace.create_project(name)
     source = finetune_workspace.add_file(project.id, OFFICE / name)
     finetune_workspace.ingest(project.id)
-    with finetune_workspace.unit_of_work() as repo:
-        document = repo.get_document(source.id)
+    with finetune_workspace.unit_of_work() as uow:
+        document = uow.documents.get(source.id)
     assert document is not None
     titles = [(heading.level, heading.title) for heading in document.headings]
     assert (2, "Ovens") in titles and (2, "Allergens") in titles
@@ -60,8 +60,8 @@ def test_pandoc_html_drops_its_title_block_and_table_of_contents(finetune_worksp
     project = finetune_workspace.create_project("html")
     source = finetune_workspace.add_file(project.id, OFFICE / "pandoc.html")
     finetune_workspace.ingest(project.id)
-    with finetune_workspace.unit_of_work() as repo:
-        document = repo.get_document(source.id)
+    with finetune_workspace.unit_of_work() as uow:
+        document = uow.documents.get(source.id)
     assert document is not None
     assert document.title == "Harbour Street Bakery – Kitchen Safety Guide"
     # the <nav> TOC would repeat every heading, the <header> would repeat the title

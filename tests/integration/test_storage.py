@@ -48,10 +48,10 @@ def test_sqlite_runs_in_wal_mode(finetune_workspace: Workspace) -> None:
 
 def test_project_round_trip_keeps_aware_utc_times_and_config(finetune_workspace: Workspace) -> None:
     project = Project(name="round trip", config={"num_examples_target": 7, "custom_key": "kept"})
-    with finetune_workspace.unit_of_work() as repo:
-        repo.add_project(project)
-    with finetune_workspace.unit_of_work() as repo:
-        loaded = repo.find_project("round trip")
+    with finetune_workspace.unit_of_work() as uow:
+        uow.projects.add(project)
+    with finetune_workspace.unit_of_work() as uow:
+        loaded = uow.projects.find("round trip")
     assert loaded.id == project.id
     assert loaded.created_at.tzinfo is not None
     assert abs(loaded.created_at - project.created_at) < timedelta(milliseconds=1)
@@ -60,8 +60,8 @@ def test_project_round_trip_keeps_aware_utc_times_and_config(finetune_workspace:
 
 
 def test_examples_are_stored_once_per_request_key_and_position(finetune_workspace: Workspace) -> None:
-    with finetune_workspace.unit_of_work() as repo:
-        project = repo.add_project(Project(name="once"))
+    with finetune_workspace.unit_of_work() as uow:
+        project = uow.projects.add(Project(name="once"))
 
     def batch() -> list[Example]:
         return [
@@ -70,38 +70,38 @@ def test_examples_are_stored_once_per_request_key_and_position(finetune_workspac
             for i in range(3)
         ]
 
-    with finetune_workspace.unit_of_work() as repo:
-        assert repo.add_examples(batch()) == 3
-    with finetune_workspace.unit_of_work() as repo:
-        assert repo.add_examples(batch()) == 0  # a replayed request stores nothing new
-        assert repo.count_examples(project.id) == 3
-        assert repo.request_keys(project.id, "gen:") == {"gen:c1:0"}
+    with finetune_workspace.unit_of_work() as uow:
+        assert uow.examples.add(batch()) == 3
+    with finetune_workspace.unit_of_work() as uow:
+        assert uow.examples.add(batch()) == 0  # a replayed request stores nothing new
+        assert uow.examples.count(project.id) == 3
+        assert uow.examples.request_keys(project.id, "gen:") == {"gen:c1:0"}
 
 
 def test_claim_job_is_exclusive_and_reclaims_abandoned_jobs(finetune_workspace: Workspace) -> None:
     job = Job(type="chunk")
-    with finetune_workspace.unit_of_work() as repo:
-        repo.add_job(job)
+    with finetune_workspace.unit_of_work() as uow:
+        uow.jobs.add(job)
     long_ago = datetime.now(UTC) - timedelta(hours=1)
-    with finetune_workspace.unit_of_work() as repo:
-        assert repo.claim_job(job.id, stale_before=long_ago)
-    with finetune_workspace.unit_of_work() as repo:
-        assert not repo.claim_job(job.id, stale_before=long_ago)  # held, heartbeat fresh
-        assert repo.get_job(job.id).status is JobStatus.RUNNING
-    with finetune_workspace.unit_of_work() as repo:
+    with finetune_workspace.unit_of_work() as uow:
+        assert uow.jobs.claim(job.id, stale_before=long_ago)
+    with finetune_workspace.unit_of_work() as uow:
+        assert not uow.jobs.claim(job.id, stale_before=long_ago)  # held, heartbeat fresh
+        assert uow.jobs.get(job.id).status is JobStatus.RUNNING
+    with finetune_workspace.unit_of_work() as uow:
         # its worker died: once the heartbeat is older than the stale limit, another may take it
-        assert repo.claim_job(job.id, stale_before=datetime.now(UTC) + timedelta(seconds=1))
-        assert repo.get_job(job.id).attempts == 2
+        assert uow.jobs.claim(job.id, stale_before=datetime.now(UTC) + timedelta(seconds=1))
+        assert uow.jobs.get(job.id).attempts == 2
 
 
 def test_job_events_are_numbered_in_order(finetune_workspace: Workspace) -> None:
     job = Job(type="chunk")
-    with finetune_workspace.unit_of_work() as repo:
-        repo.add_job(job)
+    with finetune_workspace.unit_of_work() as uow:
+        uow.jobs.add(job)
         for index in range(3):
-            repo.add_event(job.id, "log", {"i": index})
-    with finetune_workspace.unit_of_work() as repo:
-        events = repo.events(job.id, after_seq=1)
+            uow.jobs.add_event(job.id, "log", {"i": index})
+    with finetune_workspace.unit_of_work() as uow:
+        events = uow.jobs.events(job.id, after_seq=1)
     assert [(e.seq, e.data["i"]) for e in events] == [(2, 1), (3, 2)]
 
 

@@ -102,6 +102,6 @@ def add_chat_project(workspace: Any, count: int = 50, name: str = "tiny chats") 
                         messages=[Message(**message) for message in chat_messages(index)],
                         token_count=sum(len(message["content"].split()) for message in chat_messages(index)))
                 for index in range(count)]
-    with workspace.unit_of_work() as repo:
-        repo.add_examples(examples)
+    with workspace.unit_of_work() as uow:
+        uow.examples.add(examples)
     return str(project.id)

@@ -238,8 +238,8 @@ def text_project(ws: Workspace, name: str, sources: int, **config: Any) -> str:
 
 
 def generated(ws: Workspace, project_id: str) -> list[Example]:
-    with ws.unit_of_work() as repo:
-        return [example for example in repo.iter_examples(project_id)
+    with ws.unit_of_work() as uow:
+        return [example for example in uow.examples.iterate(project_id)
                 if example.request_key and example.request_key.startswith("gen:")]
 
 

@@ -272,8 +272,8 @@ def test_what_was_stored_before_a_cancel_stays_and_a_rerun_asks_only_for_the_res
 def test_cancel_ends_a_judge_job_whose_server_never_answers(threaded: Workspace) -> None:
     ws = threaded
     project = ws.create_project("judged")
-    with ws.unit_of_work() as repo:
-        repo.add_examples([Example(project_id=project.id, request_key=f"m:{i}", split="train",
+    with ws.unit_of_work() as uow:
+        uow.examples.add([Example(project_id=project.id, request_key=f"m:{i}", split="train",
                                    messages=[Message(role="user", content=f"Question {i}?"),
                                              Message(role="assistant", content=f"Answer number {i}.")])
                            for i in range(6)])

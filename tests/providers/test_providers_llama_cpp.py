@@ -123,8 +123,8 @@ def test_a_project_generates_with_the_local_model_and_keeps_every_answer(finetun
     summary = job.result_summary
     assert summary["requests"] >= 2 and summary["failed_requests"] == 0
     assert summary["usage"]["output_tokens"] > 0
-    with finetune_workspace.unit_of_work() as repo:
-        stored = [e for e in repo.iter_examples(project_id) if (e.request_key or "").startswith("gen:")]
+    with finetune_workspace.unit_of_work() as uow:
+        stored = [e for e in uow.examples.iterate(project_id) if (e.request_key or "").startswith("gen:")]
     assert len({e.request_key for e in stored}) == summary["requests"]
     assert all(e.is_valid or e.validation_errors for e in stored)
 

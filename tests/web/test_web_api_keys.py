@@ -57,8 +57,8 @@ def test_first_write_is_201_then_200_and_reads_are_masked(client: FlaskClient, a
 def test_keys_are_stored_encrypted(app: Flask, client: FlaskClient, alice: Account) -> None:
     client.post("/api/users/me/api-keys", json={"provider": "openai", "key": OPENAI_KEY}, headers=alice.headers)
     workspace = app.extensions[EXTENSION].workspace
-    with workspace.unit_of_work() as repo:
-        stored = repo.encrypted_provider_key(alice.id, "openai")
+    with workspace.unit_of_work() as uow:
+        stored = uow.provider_keys.encrypted(alice.id, "openai")
     assert stored is not None and OPENAI_KEY not in stored
     assert keys.stored_key(workspace, "openai", owner_id=alice.id) == OPENAI_KEY
 

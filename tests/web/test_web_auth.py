@@ -170,8 +170,8 @@ def test_usage_counters_are_counted_from_the_callers_rows(client: FlaskClient, a
     assert usage(alice) == empty
     plain = client.post("/api/projects", json={"name": "no dataset"}, headers=alice.headers).get_json()["id"]
     previews = client.post("/api/projects", json={"name": "previews only"}, headers=alice.headers).get_json()["id"]
-    with workspace.unit_of_work() as repo:  # a preview is no dataset yet
-        repo.add_examples([Example(project_id=previews, request_key="preview:0", split="preview",
+    with workspace.unit_of_work() as uow:  # a preview is no dataset yet
+        uow.examples.add([Example(project_id=previews, request_key="preview:0", split="preview",
                                    messages=[Message(role="user", content="Q?"), Message(role="assistant",
                                                                                          content="A.")])])
     assert client.post("/api/datasets", json={"name": "standalone"}, headers=alice.headers).status_code == 201
@@ -221,10 +221,10 @@ def test_a_disabled_account_cannot_sign_in_nor_use_its_tokens(app: Flask, client
     from finetune_web.current import EXTENSION
 
     workspace = app.extensions[EXTENSION].workspace
-    with workspace.unit_of_work() as repo:
-        user = repo.get_user(alice.id)
+    with workspace.unit_of_work() as uow:
+        user = uow.users.get(alice.id)
         user.is_active = False
-        repo.save_user(user)
+        uow.users.save(user)
     assert_error(client.post("/api/auth/login", json={"email": alice.email, "password": PASSWORD}), 401,
                  "ACCOUNT_DISABLED")
     assert_error(client.get("/api/users/me", headers=alice.headers), 401, "ACCOUNT_DISABLED")

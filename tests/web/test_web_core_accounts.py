@@ -35,11 +35,11 @@ def test_the_default_cost_is_owasps_and_old_hashes_are_upgraded(monkeypatch: pyt
     real = passwords.hash_password("a password!")
     assert real.startswith("scrypt$16384$8$5$") and not passwords.needs_rehash(real)
     assert passwords.verify_password("a password!", real)
-    with workspace.unit_of_work() as repo:
-        user = repo.add_user(User(email="old@example.com"), cheap)
+    with workspace.unit_of_work() as uow:
+        user = uow.users.add(User(email="old@example.com"), cheap)
     users.authenticate(workspace, "old@example.com", "a password!")
-    with workspace.unit_of_work() as repo:
-        assert repo.password_hash(user.id).startswith("scrypt$16384$")
+    with workspace.unit_of_work() as uow:
+        assert uow.users.password_hash(user.id).startswith("scrypt$16384$")
 
 
 def test_register_normalises_and_refuses_bad_input(workspace: Workspace) -> None:
@@ -70,8 +70,8 @@ def test_a_refresh_token_works_once_and_its_reuse_revokes_the_session(workspace:
     with pytest.raises(AuthenticationError) as revoked:
         sessions.check_access(workspace, grant.session.id, user.id)
     assert revoked.value.error_code == "TOKEN_REVOKED"
-    with workspace.unit_of_work() as repo:
-        assert repo.get_session(grant.session.id).revoked_reason == sessions.REUSED
+    with workspace.unit_of_work() as uow:
+        assert uow.auth_sessions.get(grant.session.id).revoked_reason == sessions.REUSED
 
 
 def test_two_refreshes_racing_with_one_token_cannot_both_win(workspace: Workspace) -> None:
@@ -99,8 +99,8 @@ def test_two_refreshes_racing_with_one_token_cannot_both_win(workspace: Workspac
 def test_an_expired_session_is_refused(workspace: Workspace) -> None:
     user = users.register(workspace, "e@example.com", "long enough")
     grant = sessions.open_session(workspace, user.id, lifetime_s=LIFETIME_S)
-    with workspace.unit_of_work() as repo:
-        repo.session.execute(update(AuthSessionRow).where(AuthSessionRow.id == grant.session.id)
+    with workspace.unit_of_work() as uow:
+        uow.session.execute(update(AuthSessionRow).where(AuthSessionRow.id == grant.session.id)
                              .values(expires_at=utcnow() - timedelta(days=1)))
     for attempt in (lambda: sessions.check_access(workspace, grant.session.id, user.id),
                     lambda: sessions.refresh(workspace, grant.session.id, grant.refresh_jti, lifetime_s=LIFETIME_S)):
@@ -111,9 +111,9 @@ def test_an_expired_session_is_refused(workspace: Workspace) -> None:
 
 def test_tenancy_hides_other_owners_rows(workspace: Workspace) -> None:
     mine = workspace.create_project("mine")
-    with workspace.unit_of_work() as repo:
+    with workspace.unit_of_work() as uow:
         mine.owner_id = "owner-a"
-        repo.save_project(mine)
+        uow.projects.save(mine)
     assert tenancy.owned_project(workspace, mine.id, "owner-a").id == mine.id
     assert tenancy.owned_project(workspace, mine.id, None).id == mine.id  # the local user sees all
     with pytest.raises(NotFoundError):

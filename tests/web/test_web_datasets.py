@@ -379,17 +379,17 @@ def test_the_export_streams_valid_lines_in_the_chosen_format(client: FlaskClient
 
 def test_the_export_reads_the_database_as_lines_go_out(client: FlaskClient, alice: Account, dataset_id: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from finetune_core.storage.repository import Repository
+    from finetune_core.storage.repositories import ExampleRepository
 
     read: list[str] = []
-    iterate = Repository.iter_examples
+    iterate = ExampleRepository.iterate
 
-    def tracked(self: Repository, *args: Any, **kwargs: Any) -> Iterator[Any]:
+    def tracked(self: ExampleRepository, *args: Any, **kwargs: Any) -> Iterator[Any]:
         for example in iterate(self, *args, **kwargs):
             read.append(example.id)
             yield example
 
-    monkeypatch.setattr(Repository, "iter_examples", tracked)
+    monkeypatch.setattr(ExampleRepository, "iterate", tracked)
     response = client.get(f"/api/datasets/{dataset_id}/export?format=sharegpt", headers=alice.headers,
                           buffered=False)
     assert response.is_streamed and len(read) <= 1  # the test server pulls the first line to start the response

@@ -338,10 +338,10 @@ def test_status_patch_is_for_workers_and_admins(worker_app: Flask, alice: Accoun
     assert_error(client.patch(f"{path}?progress=1"), 401)
 
     admin = sign_up(client, "admin@example.com")
-    with workspace.unit_of_work() as repo:
-        user = repo.get_user(admin.id)
+    with workspace.unit_of_work() as uow:
+        user = uow.users.get(admin.id)
         user.is_admin = True
-        repo.save_user(user)
+        uow.users.save(user)
     by_admin = client.patch(f"{path}?status_update=error&logs=stopped%20by%20an%20admin", headers=admin.headers)
     assert by_admin.status_code == 200 and by_admin.get_json()["logs"] == "stopped by an admin"
 

@@ -24,10 +24,10 @@ def project_id(client: FlaskClient, alice: Account) -> str:
 def stored_job(workspace: Workspace, project_id: str, type: str = "chunk", *, running: bool = False) -> Job:
     """A job recorded but handed to no runner: it stays queued (or running, once claimed)."""
     job = jobs.new_job(type, project_id=project_id)
-    with workspace.unit_of_work() as repo:
-        repo.add_job(job)
+    with workspace.unit_of_work() as uow:
+        uow.jobs.add(job)
         if running:
-            assert repo.claim_job(job.id, stale_before=utcnow() - timedelta(hours=1))
+            assert uow.jobs.claim(job.id, stale_before=utcnow() - timedelta(hours=1))
     return jobs.get_job(workspace, job.id)
 
 
@@ -124,13 +124,13 @@ def test_the_stream_follows_a_running_job_live_with_keep_alives(
 
     def train() -> None:
         time.sleep(0.3)
-        with workspace.unit_of_work() as repo:
-            repo.add_event(job.id, "log", {"step": 1, "train_loss": 2.45})
-            repo.add_event(job.id, "eval", {"step": 1, "eval_loss": 1.85})
+        with workspace.unit_of_work() as uow:
+            uow.jobs.add_event(job.id, "log", {"step": 1, "train_loss": 2.45})
+            uow.jobs.add_event(job.id, "eval", {"step": 1, "eval_loss": 1.85})
         time.sleep(0.3)
-        with workspace.unit_of_work() as repo:
-            repo.add_event(job.id, "complete", {"status": "success"})
-            repo.update_job(job.id, status=JobStatus.SUCCESS.value, finished_at=utcnow())
+        with workspace.unit_of_work() as uow:
+            uow.jobs.add_event(job.id, "complete", {"status": "success"})
+            uow.jobs.update(job.id, status=JobStatus.SUCCESS.value, finished_at=utcnow())
 
     trainer = threading.Thread(target=train)
     trainer.start()

@@ -59,9 +59,9 @@ def sign_in(base: str) -> str:
 def running_job(workspace: Workspace, project_id: str) -> str:
     """A job recorded as running, as a worker would leave it between two events."""
     job = jobs.new_job("fine_tune", project_id=project_id)
-    with workspace.unit_of_work() as repo:
-        repo.add_job(job)
-        assert repo.claim_job(job.id, stale_before=utcnow())
+    with workspace.unit_of_work() as uow:
+        uow.jobs.add(job)
+        assert uow.jobs.claim(job.id, stale_before=utcnow())
     return job.id
 
 
@@ -126,8 +126,8 @@ def test_500_streams_leave_the_api_answering_and_free_their_sockets_when_clients
             streams = await open_streams(port, token, paths)
             assert open_sockets(worker) >= baseline + STREAMS  # all of them open at once, each being served
             latencies = await asyncio.to_thread(reads, live.base, token, project_ids[0])
-            with workspace.unit_of_work() as repo:
-                event = repo.add_event(job_ids[0], "log", {"message": "to every dashboard"})
+            with workspace.unit_of_work() as uow:
+                event = uow.jobs.add_event(job_ids[0], "log", {"message": "to every dashboard"})
             followers = [stream for stream, path in zip(streams, paths, strict=True) if job_ids[0] in path]
             await asyncio.gather(*(stream.until(f"id: {event.seq}\nevent: log".encode()) for stream in followers))
             for stream in streams:

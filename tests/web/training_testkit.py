@@ -90,8 +90,8 @@ def add_examples(workspace: Workspace, project_id: str, count: int = 6) -> None:
                         messages=[Message(role="user", content=f"What is item {i}?"),
                                   Message(role="assistant", content=f"Item {i} is the number {i} of the list.")])
                 for i in range(count)]
-    with workspace.unit_of_work() as repo:
-        repo.add_examples(examples)
+    with workspace.unit_of_work() as uow:
+        uow.examples.add(examples)
 
 
 def dataset_project(client: FlaskClient, account: Account, workspace: Workspace, name: str = "handbook",
@@ -108,8 +108,8 @@ def training_things(workspace: Workspace, project_id: str, owner_id: str) -> dic
     """For the tenancy test: a fine-tuning (queued, never run) and a model of the owner, by their route names."""
     fine_tune = FineTune(project_id=project_id, owner_id=owner_id, name="alice's run", trainer="scripted",
                          base_model=BASE_MODEL)
-    with workspace.unit_of_work() as repo:
-        repo.add_fine_tune(fine_tune)
+    with workspace.unit_of_work() as uow:
+        uow.fine_tunes.add(fine_tune)
     model = trained_models.create_model(workspace, name="alice's model", base_model=BASE_MODEL, owner_id=owner_id,
                                         project_id=project_id)
     return {"fine_tuning_id": fine_tune.id, "finetune_id": fine_tune.id, "model_id": model.id,

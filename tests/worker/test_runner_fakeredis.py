@@ -57,8 +57,8 @@ def queued_ids(connection: Any, name: str) -> list[str]:
 def store(workspace: Workspace, **values: Any) -> str:
     """A job stored as if its enqueuing process had died before telling Redis."""
     job = jobs.new_job("worker_test_sleepy", project_id=None).model_copy(update=values)
-    with workspace.unit_of_work() as repo:
-        repo.add_job(job)
+    with workspace.unit_of_work() as uow:
+        uow.jobs.add(job)
     return job.id
 
 

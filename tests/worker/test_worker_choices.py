@@ -23,18 +23,18 @@ from rq import SpawnWorker, Worker
 def test_the_heartbeat_refreshes_only_the_attempt_this_process_claimed(finetune_workspace: Workspace) -> None:
     workspace = finetune_workspace
     job = jobs.new_job("worker_test_sleepy", project_id=None)
-    with workspace.unit_of_work() as repo:
-        repo.add_job(job)
+    with workspace.unit_of_work() as uow:
+        uow.jobs.add(job)
     job_id = job.id
     heartbeat = LivenessHeartbeat(workspace, job_id, interval_s=60)  # beaten by hand here
     assert heartbeat.beat() is False  # not claimed yet
-    with workspace.unit_of_work() as repo:
-        assert repo.claim_job(job_id, stale_before=utcnow())
-        repo.update_job(job_id, heartbeat_at=utcnow() - timedelta(seconds=5))
+    with workspace.unit_of_work() as uow:
+        assert uow.jobs.claim(job_id, stale_before=utcnow())
+        uow.jobs.update(job_id, heartbeat_at=utcnow() - timedelta(seconds=5))
     assert heartbeat.beat() is True
     assert jobs.get_job(workspace, job_id).heartbeat_at > utcnow() - timedelta(seconds=1)  # type: ignore[operator]
-    with workspace.unit_of_work() as repo:
-        repo.update_job(job_id, attempts=2)  # another worker took it over
+    with workspace.unit_of_work() as uow:
+        uow.jobs.update(job_id, attempts=2)  # another worker took it over
     assert heartbeat.beat() is False
 
 

@@ -24,8 +24,8 @@ def sleepy(context: JobContext, *, seconds: float = 0.0) -> dict[str, Any]:
 
 def stepped(context: JobContext, *, steps: int, step_s: float) -> dict[str, Any]:
     """Resumable: each finished step is recorded in the database (a `step` event) and skipped by a rerun."""
-    with context.workspace.unit_of_work() as repo:
-        done = {event.data["n"] for event in repo.events(context.job_id) if event.type == "step"}
+    with context.workspace.unit_of_work() as uow:
+        done = {event.data["n"] for event in uow.jobs.events(context.job_id) if event.type == "step"}
     for n in range(steps):
         if n in done:
             continue

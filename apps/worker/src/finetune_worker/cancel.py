@@ -59,11 +59,11 @@ def _drop_waiting(connection: Redis, job_id: str) -> None:
 
 
 def _record_stopped(workspace: Workspace, job_id: str) -> None:
-    with workspace.unit_of_work() as repo:
-        if repo.get_job(job_id).status is not JobStatus.RUNNING:  # it ended on its own just before the stop
+    with workspace.unit_of_work() as uow:
+        if uow.jobs.get(job_id).status is not JobStatus.RUNNING:  # it ended on its own just before the stop
             return
-        repo.update_job(job_id, status=JobStatus.CANCELLED.value, finished_at=utcnow())
-        repo.add_event(job_id, "log", {"message": "cancelled", "by": "rq stop command"})
+        uow.jobs.update(job_id, status=JobStatus.CANCELLED.value, finished_at=utcnow())
+        uow.jobs.add_event(job_id, "log", {"message": "cancelled", "by": "rq stop command"})
 
 
 def _wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:

@@ -30,18 +30,18 @@ class LivenessHeartbeat:
         self.job_id = job_id
         stale_after_s = workspace.settings.job_stale_after_s
         self.interval_s = interval_s or max(0.1, min(MAX_INTERVAL_S, stale_after_s / 4))
-        with workspace.unit_of_work() as repo:
-            self.attempt = repo.get_job(job_id).attempts + 1  # the attempt this process's claim will make
+        with workspace.unit_of_work() as uow:
+            self.attempt = uow.jobs.get(job_id).attempts + 1  # the attempt this process's claim will make
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"finetune-heartbeat-{job_id}", daemon=True)
 
     def beat(self) -> bool:
         """Refresh the heartbeat if the job is running on this process's attempt; True if it was."""
-        with self.workspace.unit_of_work() as repo:
-            job = repo.get_job(self.job_id)
+        with self.workspace.unit_of_work() as uow:
+            job = uow.jobs.get(self.job_id)
             if job.status is not JobStatus.RUNNING or job.attempts != self.attempt:
                 return False
-            repo.update_job(self.job_id, heartbeat_at=utcnow())
+            uow.jobs.update(self.job_id, heartbeat_at=utcnow())
         return True
 
     def _run(self) -> None:

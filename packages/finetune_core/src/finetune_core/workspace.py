@@ -35,8 +35,8 @@ from finetune_core.services import projects as projects_service
 from finetune_core.services import sources as sources_service
 from finetune_core.settings import Settings
 from finetune_core.storage.database import make_engine, sqlite_url, upgrade
-from finetune_core.storage.files import LocalFileStore
-from finetune_core.storage.repository import Repository
+from finetune_core.storage.files import FileStore, LocalFileStore
+from finetune_core.storage.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     import httpx
@@ -64,7 +64,7 @@ class Workspace:
         self.engine = make_engine(self.database_url)
         upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.files = LocalFileStore(self.root / "files")
+        self.files: FileStore = LocalFileStore(self.root / "files")
         self.runner: JobRunner = runner or InProcessRunner(settings.job_threads)
         # Test seams at the HTTP boundary: an httpx transport for URL fetches, a requests
         # session for youtube-transcript-api. None means the real network.
@@ -94,11 +94,11 @@ class Workspace:
         return registries()
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[Repository]:
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
         """A transaction: committed when the block ends, rolled back if it raises."""
         session: Session = self._sessions()
         try:
-            yield Repository(session)
+            yield UnitOfWork(session)
             session.commit()
         except BaseException:
             session.rollback()

@@ -11,8 +11,8 @@ from finetune_core.domain import utcnow
 from finetune_core.errors import JobCancelledError
 
 if TYPE_CHECKING:
-    from finetune_core.storage.repository import Repository
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
+    from finetune_core.storage.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
 
@@ -32,7 +32,7 @@ class JobContext:
     HEARTBEAT_S = 5.0
     CANCEL_POLL_S = 0.5
 
-    def __init__(self, workspace: Workspace, job_id: str, *, min_interval_s: float = 0.25) -> None:
+    def __init__(self, workspace: WorkspacePort, job_id: str, *, min_interval_s: float = 0.25) -> None:
         self.workspace = workspace
         self.job_id = job_id
         self._min_interval_s = min_interval_s
@@ -49,16 +49,16 @@ class JobContext:
         if not force and now - self._last_write < self._min_interval_s and pct < 100.0:
             return
         self._last_write = now
-        with self.workspace.unit_of_work() as repo:
-            self._write_events(repo)
-            repo.update_job(self.job_id, progress_pct=min(pct, 100.0), heartbeat_at=utcnow())
+        with self.workspace.unit_of_work() as uow:
+            self._write_events(uow)
+            uow.jobs.update(self.job_id, progress_pct=min(pct, 100.0), heartbeat_at=utcnow())
             self._last_heartbeat = now
             if pct != self._last_pct:
                 data: dict[str, Any] = {"done": done, "total": total, "progress_pct": pct}
                 if message:
                     data["message"] = message
-                repo.add_event(self.job_id, "progress", data)
-            cancel = repo.cancel_requested(self.job_id)
+                uow.jobs.add_event(self.job_id, "progress", data)
+            cancel = uow.jobs.cancel_requested(self.job_id)
         self._last_pct = pct
         if cancel:
             raise JobCancelledError("the job was cancelled", job_id=self.job_id)
@@ -76,14 +76,14 @@ class JobContext:
     def flush(self) -> None:
         """Write the events not written yet (the runner calls it when the job ends)."""
         if self._events:
-            with self.workspace.unit_of_work() as repo:
-                self._write_events(repo)
+            with self.workspace.unit_of_work() as uow:
+                self._write_events(uow)
         self._last_flush = time.monotonic()
 
-    def _write_events(self, repo: Repository) -> None:
+    def _write_events(self, uow: UnitOfWork) -> None:
         events, self._events = self._events, []
         for type, data in events:
-            repo.add_event(self.job_id, type, data)
+            uow.jobs.add_event(self.job_id, type, data)
         self._last_flush = time.monotonic()
 
     def check_cancel(self) -> None:
@@ -91,13 +91,13 @@ class JobContext:
         now = time.monotonic()
         due = bool(self._events) and now - self._last_flush >= self.EVENT_FLUSH_S
         beat = now - self._last_heartbeat >= self.HEARTBEAT_S
-        with self.workspace.unit_of_work() as repo:
+        with self.workspace.unit_of_work() as uow:
             if due:
-                self._write_events(repo)
+                self._write_events(uow)
             if beat:
-                repo.update_job(self.job_id, heartbeat_at=utcnow())
+                uow.jobs.update(self.job_id, heartbeat_at=utcnow())
                 self._last_heartbeat = now
-            cancel = repo.cancel_requested(self.job_id)
+            cancel = uow.jobs.cancel_requested(self.job_id)
         if cancel:
             raise JobCancelledError("the job was cancelled", job_id=self.job_id)
 

@@ -13,25 +13,25 @@ from finetune_core.jobs.handlers import handler_for
 from finetune_core.services import pipeline_order
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 500  # the full traceback goes to the log; the job keeps a readable line
 
 
-def execute_job(workspace: Workspace, job_id: str) -> JobStatus:
+def execute_job(workspace: WorkspacePort, job_id: str) -> JobStatus:
     """Run the job unless another worker holds it; returns its final status."""
     stale_before = utcnow() - timedelta(seconds=workspace.settings.job_stale_after_s)
-    with workspace.unit_of_work() as repo:
-        job = repo.get_job(job_id)
+    with workspace.unit_of_work() as uow:
+        job = uow.jobs.get(job_id)
         if job.status.finished:
             return job.status
         if job.cancel_requested:
-            repo.update_job(job_id, status=JobStatus.CANCELLED.value, finished_at=utcnow())
+            uow.jobs.update(job_id, status=JobStatus.CANCELLED.value, finished_at=utcnow())
             return JobStatus.CANCELLED
-        if not repo.claim_job(job_id, stale_before=stale_before):
-            return repo.get_job(job_id).status
-        repo.add_event(job_id, "log", {"message": f"{job.type} started", "attempt": job.attempts + 1})
+        if not uow.jobs.claim(job_id, stale_before=stale_before):
+            return uow.jobs.get(job_id).status
+        uow.jobs.add_event(job_id, "log", {"message": f"{job.type} started", "attempt": job.attempts + 1})
 
     context = JobContext(workspace, job_id)
     status = JobStatus.SUCCESS
@@ -54,24 +54,24 @@ def execute_job(workspace: Workspace, job_id: str) -> JobStatus:
     return status
 
 
-def _record_outcome(workspace: Workspace, job_id: str, status: JobStatus, summary: dict[str, object],
+def _record_outcome(workspace: WorkspacePort, job_id: str, status: JobStatus, summary: dict[str, object],
                     error: str | None) -> None:
     """The job's final row and last event; a summary's `message` (a partial result says so) goes in the event."""
-    with workspace.unit_of_work() as repo:
+    with workspace.unit_of_work() as uow:
         values: dict[str, object] = {"status": status.value, "finished_at": utcnow(), "error_message": error}
         if status is JobStatus.SUCCESS:
             values.update(progress_pct=100.0, result_summary=summary)
         elif summary:
             values.update(result_summary=summary)
-        repo.update_job(job_id, **values)
+        uow.jobs.update(job_id, **values)
         if status is JobStatus.SUCCESS:
             message = summary.get("message")
-            repo.add_event(job_id, "complete", {"result_summary": summary,
+            uow.jobs.add_event(job_id, "complete", {"result_summary": summary,
                                                 **({"message": message} if isinstance(message, str) else {})})
         elif status is JobStatus.FAILED:
-            repo.add_event(job_id, "error", {"message": error, **({"result_summary": summary} if summary else {})})
+            uow.jobs.add_event(job_id, "error", {"message": error, **({"result_summary": summary} if summary else {})})
         else:
-            repo.add_event(job_id, "log", {"message": "cancelled"})
+            uow.jobs.add_event(job_id, "log", {"message": "cancelled"})
 
 
 def execute_job_in(database_url: str, files_root: str, job_id: str) -> str:

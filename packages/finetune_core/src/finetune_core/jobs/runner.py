@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Protocol
 from finetune_core.domain import Job
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 
 class JobRunner(Protocol):
     """Accepts a stored, queued job and sees that `execute_job` runs it somewhere."""
 
-    def submit(self, workspace: Workspace, job: Job) -> None: ...
+    def submit(self, workspace: WorkspacePort, job: Job) -> None: ...
 
     def shutdown(self, wait: bool = True) -> None: ...
 
@@ -31,7 +31,7 @@ class InProcessRunner:
         self._futures: dict[str, Future[object]] = {}
         self._lock = threading.Lock()
 
-    def submit(self, workspace: Workspace, job: Job) -> None:
+    def submit(self, workspace: WorkspacePort, job: Job) -> None:
         from finetune_core.jobs.execute import execute_job
 
         future: Future[object] = self._pool.submit(execute_job, workspace, job.id)
@@ -52,7 +52,7 @@ class InProcessRunner:
 class InlineRunner:
     """Runs each job synchronously inside `submit` (deterministic; used by the CLI and tests)."""
 
-    def submit(self, workspace: Workspace, job: Job) -> None:
+    def submit(self, workspace: WorkspacePort, job: Job) -> None:
         from finetune_core.jobs.execute import execute_job
 
         execute_job(workspace, job.id)

@@ -16,7 +16,7 @@ from finetune_core.services import sources as sources_service
 from finetune_core.services.contents import ingest
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 MB = 1024 * 1024
 MAX_DOCUMENT_BYTES = 10 * MB
@@ -29,10 +29,10 @@ def is_attachments(project: Project) -> bool:
     return (project.config.model_extra or {}).get("purpose") == PURPOSE
 
 
-def attachments_project(workspace: Workspace, owner_id: str | None) -> Project:
+def attachments_project(workspace: WorkspacePort, owner_id: str | None) -> Project:
     """The owner's attachments project, made on first use (the oldest one if a race made two)."""
-    with workspace.unit_of_work() as repo:
-        projects, _ = repo.list_projects(owner_id=owner_id, limit=None)
+    with workspace.unit_of_work() as uow:
+        projects, _ = uow.projects.search(owner_id=owner_id, limit=None)
     found = [project for project in projects if is_attachments(project) and project.owner_id == owner_id]
     if found:
         return min(found, key=lambda project: project.created_at)
@@ -41,7 +41,7 @@ def attachments_project(workspace: Workspace, owner_id: str | None) -> Project:
         config={"purpose": PURPOSE}, owner_id=owner_id)
 
 
-def owned_entity(workspace: Workspace, entity_type: str, entity_id: str, owner_id: str | None) -> None:
+def owned_entity(workspace: WorkspacePort, entity_type: str, entity_id: str, owner_id: str | None) -> None:
     """NotFoundError unless the agent or chat `entity_id` exists and `owner_id` may see it.
 
     Agents and chats are not stored by this version (they come with the chats of shared/API.md), so
@@ -54,7 +54,7 @@ def owned_entity(workspace: Workspace, entity_type: str, entity_id: str, owner_i
                         entity_type=entity_type, entity_id=entity_id)
 
 
-def add_document(workspace: Workspace, owner_id: str | None, filename: str, data: bytes, *, entity_type: str,
+def add_document(workspace: WorkspacePort, owner_id: str | None, filename: str, data: bytes, *, entity_type: str,
                  entity_id: str, max_bytes: int = MAX_DOCUMENT_BYTES) -> Source:
     """Store a document for the caller's agent or chat (type read from the bytes) and start loading its text."""
     if len(data) > max_bytes:
@@ -68,14 +68,14 @@ def add_document(workspace: Workspace, owner_id: str | None, filename: str, data
     entity = {"entity_type": entity_type, "entity_id": entity_id}
     attached: list[dict[str, str]] = list(source.metadata.get("attached_to", []))
     if entity not in attached:  # the same bytes under the same name are one source, attached to each entity
-        with workspace.unit_of_work() as repo:
+        with workspace.unit_of_work() as uow:
             source.metadata.update(entity_type=entity_type, entity_id=entity_id, attached_to=[*attached, entity])
-            repo.save_source(source)
+            uow.sources.save(source)
     ingest(workspace, project.id, [source])
     return sources_service.get_source(workspace, source.id)
 
 
-def open_file(workspace: Workspace, source: Source) -> BinaryIO:
+def open_file(workspace: WorkspacePort, source: Source) -> BinaryIO:
     """The stored bytes of a source, to stream; NotFoundError for a source with none (a URL, an empty file)."""
     if not source.storage_key or not workspace.files.exists(source.storage_key):
         raise NotFoundError("this source has no stored file (a URL, or an empty upload)",

@@ -11,11 +11,11 @@ from finetune_core.services import pipeline_order
 
 if TYPE_CHECKING:
     from finetune_core.jobs.context import JobContext
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 
 def chunk_project(
-    workspace: Workspace,
+    workspace: WorkspacePort,
     project_id: str,
     *,
     size: int | None = None,
@@ -28,10 +28,10 @@ def chunk_project(
     PipelineBusyError while sources of the project are still loading or were never loaded (the documents are
     listed in the same transaction as that check).
     """
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(project_id)
-        pipeline_order.ensure_ready(repo, project.id, "chunk", job_id=context.job_id if context else None)
-        sources, _ = repo.list_sources(project.id, kind=SourceKind.RAW_DOC.value, status=SourceStatus.READY.value)
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(project_id)
+        pipeline_order.ensure_ready(uow, project.id, "chunk", job_id=context.job_id if context else None)
+        sources, _ = uow.sources.search(project.id, kind=SourceKind.RAW_DOC.value, status=SourceStatus.READY.value)
     config = project.config
     size = size or config.chunk_size_tokens
     overlap = config.chunk_overlap_tokens if overlap is None else overlap
@@ -43,8 +43,8 @@ def chunk_project(
     for done, source in enumerate(sources):
         if context:
             context.progress(done, len(sources), f"chunking {source.name}")
-        with workspace.unit_of_work() as repo:
-            document = repo.get_document(source.id)
+        with workspace.unit_of_work() as uow:
+            document = uow.documents.get(source.id)
         if document is None:
             continue
         spans = strategy.chunk(document, tokenizer=tokenizer, size=size, overlap=overlap)
@@ -64,8 +64,8 @@ def chunk_project(
             )
             for index, span in enumerate(spans)
         ]
-        with workspace.unit_of_work() as repo:
-            repo.replace_chunks(source.id, chunks)
+        with workspace.unit_of_work() as uow:
+            uow.chunks.replace(source.id, chunks)
         total_chunks += len(chunks)
     if context:
         context.progress(len(sources), len(sources), force=True)
@@ -88,8 +88,8 @@ def chunk_job(context: JobContext, *, project_id: str, size: int | None = None, 
     return summary
 
 
-def list_chunks(workspace: Workspace, project_id: str, *, source_id: str | None = None, limit: int | None = 50,
+def list_chunks(workspace: WorkspacePort, project_id: str, *, source_id: str | None = None, limit: int | None = 50,
                 offset: int = 0) -> tuple[list[Chunk], int]:
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(project_id)
-        return repo.list_chunks(project.id, source_id=source_id, limit=limit, offset=offset)
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(project_id)
+        return uow.chunks.search(project.id, source_id=source_id, limit=limit, offset=offset)

@@ -21,13 +21,13 @@ from finetune_core.sources.fetch import check_url
 
 if TYPE_CHECKING:
     from finetune_core.jobs.context import JobContext
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 URL_TYPES = (SourceType.WEBSITE, SourceType.YOUTUBE)
 INGEST_AND_CURATE = "ingest_curate"
 
 
-def owned_source(workspace: Workspace, source_id: str, owner_id: str | None, *, project_id: str | None = None
+def owned_source(workspace: WorkspacePort, source_id: str, owner_id: str | None, *, project_id: str | None = None
                  ) -> Source:
     """The source if `owner_id` may see its project (and it is of `project_id` when given); else NotFoundError."""
     try:
@@ -40,20 +40,20 @@ def owned_source(workspace: Workspace, source_id: str, owner_id: str | None, *, 
     return source
 
 
-def list_owned_sources(workspace: Workspace, owner_id: str | None, *, project_id: str | None = None,
+def list_owned_sources(workspace: WorkspacePort, owner_id: str | None, *, project_id: str | None = None,
                        kind: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[Source], int]:
     """The sources of one project, or of every project `owner_id` may see, oldest first."""
     if project_id is not None or owner_id is None:  # one project, or the local user who sees every row
-        with workspace.unit_of_work() as repo:
-            return repo.list_sources(project_id, kind=kind, limit=limit, offset=offset)
-    with workspace.unit_of_work() as repo:
-        projects, _ = repo.list_projects(owner_id=owner_id, limit=None)
-        found = [source for project in projects for source in repo.list_sources(project.id, kind=kind)[0]]
+        with workspace.unit_of_work() as uow:
+            return uow.sources.search(project_id, kind=kind, limit=limit, offset=offset)
+    with workspace.unit_of_work() as uow:
+        projects, _ = uow.projects.search(owner_id=owner_id, limit=None)
+        found = [source for project in projects for source in uow.sources.search(project.id, kind=kind)[0]]
     found.sort(key=lambda source: (source.created_at, source.id))
     return found[offset:offset + limit], len(found)
 
 
-def add_files(workspace: Workspace, project_id: str, files: Iterable[tuple[str, bytes]], *,
+def add_files(workspace: WorkspacePort, project_id: str, files: Iterable[tuple[str, bytes]], *,
               kind: SourceKind | str | None = None, description: str | None = None) -> list[Source]:
     """Add several files, all or none: when one is refused (type, size, quota) those added before it go too.
 
@@ -73,7 +73,7 @@ def add_files(workspace: Workspace, project_id: str, files: Iterable[tuple[str, 
     return added
 
 
-def add_url_content(workspace: Workspace, project_id: str, url: str, *, type: SourceType | str | None = None,
+def add_url_content(workspace: WorkspacePort, project_id: str, url: str, *, type: SourceType | str | None = None,
                     name: str | None = None, description: str | None = None) -> Source:
     """A URL source, refused at once when the URL is not allowed or is not of the declared `type`."""
     check_url(url, allow_loopback=workspace.settings.allow_loopback_urls)
@@ -89,7 +89,7 @@ def add_url_content(workspace: Workspace, project_id: str, url: str, *, type: So
     return sources_service.add_url(workspace, project_id, url, name=name, description=description)
 
 
-def ingest(workspace: Workspace, project_id: str, sources: Iterable[Source]) -> Job | None:
+def ingest(workspace: WorkspacePort, project_id: str, sources: Iterable[Source]) -> Job | None:
     """Start the job that loads those of `sources` still pending (and curates, when rows of a dataset file
     become examples); None when none is pending."""
     pending = [source for source in sources if source.status is SourceStatus.PENDING]
@@ -111,6 +111,6 @@ def ingest_and_curate_job(context: JobContext, *, project_id: str, source_ids: l
     return {**summary, "curation": curate_project(context.workspace, project_id)}
 
 
-def refreshed(workspace: Workspace, sources: Iterable[Source]) -> list[Source]:
+def refreshed(workspace: WorkspacePort, sources: Iterable[Source]) -> list[Source]:
     """The sources as stored now (after a job that may have loaded them)."""
     return [sources_service.get_source(workspace, source.id) for source in sources]

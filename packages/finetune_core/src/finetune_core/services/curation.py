@@ -16,18 +16,18 @@ from finetune_core.services.sources import UPLOAD_GENERATOR
 
 if TYPE_CHECKING:
     from finetune_core.jobs.context import JobContext
-    from finetune_core.storage.repository import Repository
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
+    from finetune_core.storage.unit_of_work import UnitOfWork
 
 
-def _split_groups(repo: Repository, project: Project) -> Callable[[Example], str]:
+def _split_groups(uow: UnitOfWork, project: Project) -> Callable[[Example], str]:
     """Generated examples group by source document, or each stands alone with the config's `split_by: "row"`;
     rows of an uploaded dataset are independent either way.
 
     Keys are made of content (a file's sha256, a URL, a row's messages), not of database ids, so the
     same documents split the same way in any workspace, on any backend.
     """
-    sources, _ = repo.list_sources(project.id)
+    sources, _ = uow.sources.search(project.id)
     identity = {source.id: source.sha256 or source.url or source.id for source in sources}
     by_row = project.config.split_by == "row"
 
@@ -42,12 +42,12 @@ def _split_groups(repo: Repository, project: Project) -> Callable[[Example], str
     return group
 
 
-def _validate(workspace: Workspace, repo: Repository, project: Project,
+def _validate(workspace: WorkspacePort, uow: UnitOfWork, project: Project,
               examples: Sequence[Example]) -> dict[str, list[str]]:
     """Error codes per example id: what the draft carried plus what every installed validator finds."""
     chunk_ids = {example.chunk_id for example in examples if example.chunk_id}
     context = ValidationContext(config=project.config, tokenizer=get_tokenizer(project.config.tokenizer),
-                                chunks=repo.chunks_by_id(chunk_ids))
+                                chunks=uow.chunks.by_id(chunk_ids))
     codes = {example.id: list(example.metadata.get("draft_errors", [])) for example in examples}
     for validator in workspace.plugins.validators:
         for example_id, code in validator.validate(examples, context):
@@ -56,87 +56,87 @@ def _validate(workspace: Workspace, repo: Repository, project: Project,
     return codes
 
 
-def curate_project(workspace: Workspace, project_id: str) -> dict[str, Any]:
+def curate_project(workspace: WorkspacePort, project_id: str) -> dict[str, Any]:
     """Re-validate the generated and uploaded examples and assign a seeded split (by source, or by row);
     the statistics warn when it left eval empty."""
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(project_id)
-        examples = list(repo.iter_examples(project.id, exclude_split="preview"))
-        codes = _validate(workspace, repo, project, examples)
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(project_id)
+        examples = list(uow.examples.iterate(project.id, exclude_split="preview"))
+        codes = _validate(workspace, uow, project, examples)
         valid = [example for example in examples if not codes[example.id]]
         splits = assign_splits(valid, project.config.train_eval_split, project.config.seed,
-                               group_key=_split_groups(repo, project))
-        repo.update_examples({
+                               group_key=_split_groups(uow, project))
+        uow.examples.update({
             example.id: {"is_valid": not codes[example.id], "validation_errors": codes[example.id],
                          "split": splits.get(example.id, "unassigned")}
             for example in examples
         })
         if valid and project.status in (ProjectStatus.DRAFT, ProjectStatus.PROCESSING):
             project.status = ProjectStatus.READY  # a dataset is there to export or train on
-            repo.save_project(project)
-        return _stats(repo, project, exclude_split="preview")
+            uow.projects.save(project)
+        return _stats(uow, project, exclude_split="preview")
 
 
-def validate_preview(workspace: Workspace, project_id: str) -> dict[str, Any]:
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(project_id)
-        examples = list(repo.iter_examples(project.id, split="preview"))
-        codes = _validate(workspace, repo, project, examples)
-        repo.update_examples({example.id: {"is_valid": not codes[example.id],
+def validate_preview(workspace: WorkspacePort, project_id: str) -> dict[str, Any]:
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(project_id)
+        examples = list(uow.examples.iterate(project.id, split="preview"))
+        codes = _validate(workspace, uow, project, examples)
+        uow.examples.update({example.id: {"is_valid": not codes[example.id],
                                            "validation_errors": codes[example.id]} for example in examples})
-        groups = repo.example_groups(project.id, split="preview")
-        return _stats_of(repo, project.id, groups)  # previews have no train/eval split to warn about
+        groups = uow.examples.groups(project.id, split="preview")
+        return _stats_of(uow, project.id, groups)  # previews have no train/eval split to warn about
 
 
 def curate_job(context: JobContext, *, project_id: str) -> dict[str, Any]:
     return curate_project(context.workspace, project_id)
 
 
-def stats(workspace: Workspace, project_id: str, *, include_preview: bool = False) -> dict[str, Any]:
+def stats(workspace: WorkspacePort, project_id: str, *, include_preview: bool = False) -> dict[str, Any]:
     """Dataset statistics in the finetuneflow §6 shape, with `warnings` on the split."""
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(project_id)
-        return _stats(repo, project, exclude_split=None if include_preview else "preview")
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(project_id)
+        return _stats(uow, project, exclude_split=None if include_preview else "preview")
 
 
-def _stats(repo: Repository, project: Project, *, exclude_split: str | None = None) -> dict[str, Any]:
+def _stats(uow: UnitOfWork, project: Project, *, exclude_split: str | None = None) -> dict[str, Any]:
     """Aggregated by the database: cheap enough to answer beside every page of examples."""
-    return _stats_of(repo, project.id, repo.example_groups(project.id, exclude_split=exclude_split), project.config)
+    return _stats_of(uow, project.id, uow.examples.groups(project.id, exclude_split=exclude_split), project.config)
 
 
-def _stats_of(repo: Repository, project_id: str, groups: list[SplitGroup],
+def _stats_of(uow: UnitOfWork, project_id: str, groups: list[SplitGroup],
               config: ProjectConfig | None = None) -> dict[str, Any]:
     """The statistics of these (split, is_valid) groups; the error codes are read for the invalid ones only."""
     invalid_splits = [group.split for group in groups if not group.is_valid and group.count]
-    return stats_from_groups(groups, repo.example_error_lists(project_id, invalid_splits), config)
+    return stats_from_groups(groups, uow.examples.error_lists(project_id, invalid_splits), config)
 
 
-def list_examples(workspace: Workspace, project_id: str, *, split: str | None = None,
+def list_examples(workspace: WorkspacePort, project_id: str, *, split: str | None = None,
                   is_valid: bool | None = None, limit: int | None = 50, offset: int = 0) -> tuple[list[Example], int]:
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(project_id)
-        return repo.list_examples(project.id, split=split, is_valid=is_valid, limit=limit, offset=offset)
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(project_id)
+        return uow.examples.search(project.id, split=split, is_valid=is_valid, limit=limit, offset=offset)
 
 
-def examples_page(workspace: Workspace, project_id: str, *, split: str | None = None, is_valid: bool | None = None,
+def examples_page(workspace: WorkspacePort, project_id: str, *, split: str | None = None, is_valid: bool | None = None,
                   limit: int = 50, offset: int = 0) -> tuple[list[Example], int, dict[str, Any]]:
     """A page of examples, how many match the filters, and the dataset's statistics (previews left out).
 
     The count and the statistics come from one aggregate over (split, is_valid): a page costs one
     GROUP BY and one indexed read, whatever the dataset's size.
     """
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(project_id)
-        groups = repo.example_groups(project.id)
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(project_id)
+        groups = uow.examples.groups(project.id)
         total = sum(group.count for group in groups
                     if (split is None or group.split == split) and (is_valid is None or group.is_valid is is_valid))
-        found = repo.example_page(project.id, split=split, is_valid=is_valid, limit=limit, offset=offset) \
+        found = uow.examples.page(project.id, split=split, is_valid=is_valid, limit=limit, offset=offset) \
             if offset < total else []
-        return found, total, _stats_of(repo, project.id, [group for group in groups if group.split != "preview"],
+        return found, total, _stats_of(uow, project.id, [group for group in groups if group.split != "preview"],
                                        project.config)
 
 
-def delete_example(workspace: Workspace, project_id: str, example_id: str) -> None:
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(project_id)
-        repo.delete_example(project.id, example_id)
+def delete_example(workspace: WorkspacePort, project_id: str, example_id: str) -> None:
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(project_id)
+        uow.examples.delete(project.id, example_id)

@@ -17,10 +17,10 @@ from finetune_core.services import jobs as jobs_service
 from finetune_core.services.model_access import Origin, check_model_url
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 
-def check_generator(workspace: Workspace, generator: str | None, settings: dict[str, Any] | None,
+def check_generator(workspace: WorkspacePort, generator: str | None, settings: dict[str, Any] | None,
                     origin: Origin = Origin.LOCAL) -> dict[str, Any]:
     """The settings without unset values, once the generator is known to be installed, they are valid, and
     the model server they name may be called for a caller of `origin` (checked again when the job runs)."""
@@ -33,11 +33,11 @@ def check_generator(workspace: Workspace, generator: str | None, settings: dict[
     return given
 
 
-def start_chunking(workspace: Workspace, project_id: str, *, size: int | None = None, overlap: int | None = None,
+def start_chunking(workspace: WorkspacePort, project_id: str, *, size: int | None = None, overlap: int | None = None,
                    chunker: str | None = None) -> Job:
     """Queue the (re)chunking of the project's loaded documents; sizes in tokens, defaults from its config."""
-    with workspace.unit_of_work() as repo:
-        config = repo.get_project(project_id).config
+    with workspace.unit_of_work() as uow:
+        config = uow.projects.get(project_id).config
     effective_size = size or config.chunk_size_tokens
     effective_overlap = config.chunk_overlap_tokens if overlap is None else overlap
     if effective_overlap >= effective_size:
@@ -51,7 +51,7 @@ def start_chunking(workspace: Workspace, project_id: str, *, size: int | None = 
                                 **{key: value for key, value in params.items() if value is not None})
 
 
-def start_generation(workspace: Workspace, project_id: str, *, preview: bool = False, count: int | None = None,
+def start_generation(workspace: WorkspacePort, project_id: str, *, preview: bool = False, count: int | None = None,
                      examples_per_chunk: int | None = None, generator: str | None = None,
                      settings: dict[str, Any] | None = None, origin: Origin = Origin.LOCAL) -> Job:
     """Queue a preview (`count` examples, 10 by default) or a full run (`count` the target, else the config's)."""

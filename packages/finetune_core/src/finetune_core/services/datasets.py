@@ -34,8 +34,8 @@ from finetune_core.sources.names import sanitize_filename
 
 if TYPE_CHECKING:
     from finetune_core.jobs.context import JobContext
-    from finetune_core.storage.repository import Repository
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
+    from finetune_core.storage.unit_of_work import UnitOfWork
 
 DATASET_KEY = "dataset"  # the project config key of a dataset's own fields
 BUILD_JOBS = ("ingest", "ingest_curate", "chunk", "dataset_generate", "dataset_build", "curate")
@@ -78,12 +78,12 @@ def _meta(project: Project) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _exists(repo: Repository, project: Project) -> bool:
-    return _meta(project) is not None or repo.example_totals(project.id, exclude_split=PREVIEW)[0] > 0
+def _exists(uow: UnitOfWork, project: Project) -> bool:
+    return _meta(project) is not None or uow.examples.totals(project.id, exclude_split=PREVIEW)[0] > 0
 
 
-def _status(repo: Repository, project_id: str, pairs: int) -> DatasetStatus:
-    recent, _ = repo.list_jobs(project_id=project_id, limit=RECENT_JOBS)
+def _status(uow: UnitOfWork, project_id: str, pairs: int) -> DatasetStatus:
+    recent, _ = uow.jobs.search(project_id=project_id, limit=RECENT_JOBS)
     builds = [job for job in recent if job.type in BUILD_JOBS]
     if any(not job.status.finished for job in builds):
         return "processing"
@@ -92,10 +92,10 @@ def _status(repo: Repository, project_id: str, pairs: int) -> DatasetStatus:
     return "ready" if pairs else "empty"
 
 
-def _view(repo: Repository, project: Project) -> Dataset:
+def _view(uow: UnitOfWork, project: Project) -> Dataset:
     meta = _meta(project) or {}
-    count, valid, tokens = repo.example_totals(project.id, exclude_split=PREVIEW)
-    uploads, _ = repo.list_sources(project.id, kind=SourceKind.DATASET_UPLOAD.value)
+    count, valid, tokens = uow.examples.totals(project.id, exclude_split=PREVIEW)
+    uploads, _ = uow.sources.search(project.id, kind=SourceKind.DATASET_UPLOAD.value)
     loaded = [source for source in uploads if source.status is SourceStatus.READY]
     first: Source | None = loaded[0] if loaded else None
     if first is not None:
@@ -104,14 +104,14 @@ def _view(repo: Repository, project: Project) -> Dataset:
         row_count = sum(int(source.metadata.get("row_count") or 0) for source in loaded)
     else:
         headers = ["question", "answer"]
-        examples, _ = repo.list_examples(project.id, limit=PREVIEW_ROWS, exclude_split=PREVIEW)
+        examples, _ = uow.examples.search(project.id, limit=PREVIEW_ROWS, exclude_split=PREVIEW)
         rows = [[example.question, example.answer] for example in examples]
         row_count = count
     return Dataset(
         id=project.id, project_id=project.id, owner_id=project.owner_id,
         name=meta.get("name") or project.name, description=meta.get("description") or project.description,
         model=project.config.model, generator=project.config.generator,
-        status=_status(repo, project.id, count), origin="upload" if uploads else "generated",
+        status=_status(uow, project.id, count), origin="upload" if uploads else "generated",
         pairs_count=count, valid_pairs_count=valid, size=tokens, row_count=row_count, column_count=len(headers),
         preview_data=PreviewData(headers=headers, rows=rows),
         file_name=first.name if first else None, file_size=first.size_bytes if first else None,
@@ -120,38 +120,38 @@ def _view(repo: Repository, project: Project) -> Dataset:
     )
 
 
-def _existing(repo: Repository, dataset_id: str) -> Project:
+def _existing(uow: UnitOfWork, dataset_id: str) -> Project:
     try:
-        project = repo.get_project(dataset_id)
+        project = uow.projects.get(dataset_id)
     except NotFoundError:
         project = None
-    if project is None or not _exists(repo, project):
+    if project is None or not _exists(uow, project):
         raise NotFoundError(f"dataset '{dataset_id}' not found", dataset_id=dataset_id)
     return project
 
 
-def get_dataset(workspace: Workspace, dataset_id: str) -> Dataset:
-    with workspace.unit_of_work() as repo:
-        return _view(repo, _existing(repo, dataset_id))
+def get_dataset(workspace: WorkspacePort, dataset_id: str) -> Dataset:
+    with workspace.unit_of_work() as uow:
+        return _view(uow, _existing(uow, dataset_id))
 
 
-def require_dataset(workspace: Workspace, dataset_id: str) -> Project:
+def require_dataset(workspace: WorkspacePort, dataset_id: str) -> Project:
     """The project behind the dataset, or NotFoundError when it has none."""
-    with workspace.unit_of_work() as repo:
-        return _existing(repo, dataset_id)
+    with workspace.unit_of_work() as uow:
+        return _existing(uow, dataset_id)
 
 
-def list_datasets(workspace: Workspace, owner_id: str | None, *, project_id: str | None = None, limit: int = 50,
+def list_datasets(workspace: WorkspacePort, owner_id: str | None, *, project_id: str | None = None, limit: int = 50,
                   offset: int = 0) -> tuple[list[Dataset], int]:
     """The datasets of `owner_id`'s projects (or of one project), newest first."""
-    with workspace.unit_of_work() as repo:
-        projects = [repo.get_project(project_id)] if project_id else repo.list_projects(owner_id=owner_id,
+    with workspace.unit_of_work() as uow:
+        projects = [uow.projects.get(project_id)] if project_id else uow.projects.search(owner_id=owner_id,
                                                                                         limit=None)[0]
-        found = [project for project in projects if _exists(repo, project)]
-        return [_view(repo, project) for project in found[offset:offset + limit]], len(found)
+        found = [project for project in projects if _exists(uow, project)]
+        return [_view(uow, project) for project in found[offset:offset + limit]], len(found)
 
 
-def create_dataset(workspace: Workspace, owner_id: str | None, *, name: str, project_id: str | None = None,
+def create_dataset(workspace: WorkspacePort, owner_id: str | None, *, name: str, project_id: str | None = None,
                    description: str | None = None, model: str | None = None, generator: str | None = None,
                    content_ids: list[str] | None = None, num_examples_target: int | None = None,
                    examples_per_chunk: int | None = None, settings: dict[str, Any] | None = None,
@@ -172,17 +172,17 @@ def create_dataset(workspace: Workspace, owner_id: str | None, *, name: str, pro
         project = projects_service.create_project(workspace, name, description=description, config=changes,
                                                   owner_id=owner_id)
     else:
-        with workspace.unit_of_work() as repo:
-            project = repo.get_project(project_id)
-            if _exists(repo, project):
+        with workspace.unit_of_work() as uow:
+            project = uow.projects.get(project_id)
+            if _exists(uow, project):
                 raise ConflictError("this project has its dataset already (one dataset a project): PUT changes it, "
                                     "POST /api/projects/{id}/dataset/generate adds to it",
                                     error_code="DATASET_EXISTS", dataset_id=project.id)
             for content_id in content_ids or []:
-                if repo.get_source(content_id).project_id != project.id:
+                if uow.sources.get(content_id).project_id != project.id:
                     raise NotFoundError(f"content '{content_id}' not found in this project", content_id=content_id)
             if content_ids:
-                pipeline_order.ensure_ready(repo, project.id, "dataset_build", source_ids=content_ids)
+                pipeline_order.ensure_ready(uow, project.id, "dataset_build", source_ids=content_ids)
         project = projects_service.update_project(workspace, project.id, config=changes)
     job = None
     if content_ids:
@@ -191,13 +191,13 @@ def create_dataset(workspace: Workspace, owner_id: str | None, *, name: str, pro
                   "origin": None if origin is Origin.LOCAL else origin.value}
         job = jobs_service.new_job("dataset_build", project_id=project.id, source_ids=list(dict.fromkeys(content_ids)),
                                    **{key: value for key, value in params.items() if value is not None})
-        with workspace.unit_of_work() as repo:
-            repo.add_job(job)
+        with workspace.unit_of_work() as uow:
+            uow.jobs.add(job)
     dataset = get_dataset(workspace, project.id)
     return dataset, jobs_service.submit(workspace, job) if job else None
 
 
-def update_dataset(workspace: Workspace, dataset_id: str, *, name: str | None = None,
+def update_dataset(workspace: WorkspacePort, dataset_id: str, *, name: str | None = None,
                    description: str | None = None, model: str | None = None) -> Dataset:
     """Rename or describe the dataset (the project keeps its own name), or change its generation model."""
     meta = dict(_meta(require_dataset(workspace, dataset_id)) or {"standalone": False})
@@ -207,7 +207,7 @@ def update_dataset(workspace: Workspace, dataset_id: str, *, name: str | None = 
     return get_dataset(workspace, dataset_id)
 
 
-def delete_dataset(workspace: Workspace, dataset_id: str) -> None:
+def delete_dataset(workspace: WorkspacePort, dataset_id: str) -> None:
     """A standalone dataset goes with its project; a project's dataset loses its pairs and uploaded files."""
     project = require_dataset(workspace, dataset_id)
     if (_meta(project) or {}).get("standalone"):
@@ -216,12 +216,12 @@ def delete_dataset(workspace: Workspace, dataset_id: str) -> None:
     uploads, _ = sources_service.list_sources(workspace, project.id, kind=SourceKind.DATASET_UPLOAD.value)
     for source in uploads:
         sources_service.delete_source(workspace, source.id)
-    with workspace.unit_of_work() as repo:
-        repo.delete_examples(project.id)
+    with workspace.unit_of_work() as uow:
+        uow.examples.delete_all(project.id)
     projects_service.update_project(workspace, project.id, config={DATASET_KEY: None})
 
 
-def upload_dataset(workspace: Workspace, owner_id: str | None, filename: str, data: bytes, *,
+def upload_dataset(workspace: WorkspacePort, owner_id: str | None, filename: str, data: bytes, *,
                    name: str | None = None) -> Dataset:
     """A CSV, JSONL or JSON file of examples, read at once into a standalone dataset (split and validated).
 
@@ -249,17 +249,17 @@ def build_job(context: JobContext, *, project_id: str, source_ids: list[str], nu
     """Load the chosen sources if need be, chunk the documents among them, then generate from those alone."""
     workspace = context.workspace
     # pending, or left processing by a load that stopped (one still running would have refused this job)
-    with workspace.unit_of_work() as repo:
+    with workspace.unit_of_work() as uow:
         pending = [source_id for source_id in source_ids
-                   if repo.get_source(source_id).status in (SourceStatus.PENDING, SourceStatus.PROCESSING)]
+                   if uow.sources.get(source_id).status in (SourceStatus.PENDING, SourceStatus.PROCESSING)]
     for done, source_id in enumerate(pending):
         context.progress(done, len(pending), f"loading content {done + 1}/{len(pending)}")
         sources_service.load_source(workspace, source_id)
-    with workspace.unit_of_work() as repo:
-        sources = [repo.get_source(source_id) for source_id in source_ids]
+    with workspace.unit_of_work() as uow:
+        sources = [uow.sources.get(source_id) for source_id in source_ids]
         documents = [source for source in sources
                      if source.kind is SourceKind.RAW_DOC and source.status is SourceStatus.READY]
-        unchunked = [source for source in documents if not repo.list_chunks(project_id, source_id=source.id,
+        unchunked = [source for source in documents if not uow.chunks.search(project_id, source_id=source.id,
                                                                             limit=0)[1]]
     summary: dict[str, Any] = {"sources": len(sources), "loaded": len(pending)}
     failed = {source.name: source.error_message for source in sources if source.status is SourceStatus.ERROR}

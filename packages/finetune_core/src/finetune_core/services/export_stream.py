@@ -18,7 +18,7 @@ from finetune_core.export.writer import iter_export_lines
 from finetune_core.sources.names import sanitize_filename
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 FILE_FORMAT = "jsonl"  # what every built-in exporter writes: `format=jsonl` then picks the exporter by provider
 DEFAULT_PROVIDER = "openai"
@@ -33,7 +33,7 @@ class ExportStream:
     lines: Iterator[bytes]
 
 
-def resolve_exporter(workspace: Workspace, format: str | None = None, provider: str | None = None) -> Exporter:
+def resolve_exporter(workspace: WorkspacePort, format: str | None = None, provider: str | None = None) -> Exporter:
     """`format` an exporter's name (alpaca, sharegpt, openai...), or `jsonl` (the default) with `provider`
     naming it (openai by default), as fintune-platform's `?format=jsonl&provider=anthropic` does."""
     registry = workspace.plugins.exporters
@@ -46,16 +46,16 @@ def resolve_exporter(workspace: Workspace, format: str | None = None, provider: 
     return exporter
 
 
-def open_export(workspace: Workspace, project_id: str, exporter: Exporter, *, split: str | None = None,
+def open_export(workspace: WorkspacePort, project_id: str, exporter: Exporter, *, split: str | None = None,
                 include_metadata: bool = True) -> ExportStream:
     """The valid train/eval examples (optionally one split) of the project, as `exporter` writes them."""
-    with workspace.unit_of_work() as repo:
-        project = repo.get_project(project_id)
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.get(project_id)
     options = ExportOptions(system_prompt=project.config.system_prompt, include_metadata=include_metadata)
 
     def lines() -> Iterator[bytes]:
-        with workspace.unit_of_work() as repo:
-            examples = repo.iter_examples(project.id, split=split, is_valid=True, exclude_split="preview")
+        with workspace.unit_of_work() as uow:
+            examples = uow.examples.iterate(project.id, split=split, is_valid=True, exclude_split="preview")
             yield from iter_export_lines(exporter, examples, options)
 
     suffix = f"-{split}" if split else ""

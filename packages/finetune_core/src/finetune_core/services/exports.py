@@ -11,11 +11,11 @@ from finetune_core.sources.names import sanitize_filename
 
 if TYPE_CHECKING:
     from finetune_core.jobs.context import JobContext
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 
 def export_dataset(
-    workspace: Workspace,
+    workspace: WorkspacePort,
     project_id: str,
     format: str,
     *,
@@ -26,8 +26,8 @@ def export_dataset(
 ) -> ExportResult:
     """Write valid train/eval examples (optionally one split) as `format`; constant memory."""
     exporter = workspace.plugins.exporters.get(format)
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(project_id)
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(project_id)
     if out is None:
         suffix = f"-{split}" if split else ""
         filename = f"{format}{suffix}.{exporter.file_extension}"
@@ -36,8 +36,8 @@ def export_dataset(
     path.parent.mkdir(parents=True, exist_ok=True)
     options = ExportOptions(system_prompt=system_prompt or project.config.system_prompt,
                             include_metadata=include_metadata)
-    with workspace.unit_of_work() as repo:
-        examples = repo.iter_examples(project.id, split=split, is_valid=True, exclude_split="preview")
+    with workspace.unit_of_work() as uow:
+        examples = uow.examples.iterate(project.id, split=split, is_valid=True, exclude_split="preview")
         return write_export(exporter, examples, path, options)
 
 
@@ -47,5 +47,5 @@ def export_job(context: JobContext, *, project_id: str, format: str, out: str | 
     return {"path": str(result.path), "count": result.count, "bytes": result.bytes}
 
 
-def export_formats(workspace: Workspace) -> dict[str, str]:
+def export_formats(workspace: WorkspacePort) -> dict[str, str]:
     return {exporter.name: exporter.description for exporter in workspace.plugins.exporters}

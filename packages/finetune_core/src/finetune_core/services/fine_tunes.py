@@ -25,17 +25,17 @@ from finetune_core.training.base import FineTuneRequest, Trainer, TrainingRun
 
 if TYPE_CHECKING:
     from finetune_core.jobs.context import JobContext
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 ACTIVE = tuple(status.value for status in FineTuneStatus if not status.finished)
 
 
-def trainer_class(workspace: Workspace, name: str) -> type[Trainer]:
+def trainer_class(workspace: WorkspacePort, name: str) -> type[Trainer]:
     trainer: type[Trainer] = workspace.plugins.trainers.get(name)
     return trainer
 
 
-def _require_key(workspace: Workspace, trainer: type[Trainer], owner_id: str | None) -> str | None:
+def _require_key(workspace: WorkspacePort, trainer: type[Trainer], owner_id: str | None) -> str | None:
     if trainer.key_provider is None:
         return None
     key = resolve_key(workspace, trainer.key_provider, owner_id=owner_id)
@@ -56,7 +56,7 @@ def _default_name(project_name: str, base_model: str) -> str:
     return f"{project_name} on {base_model}"[:_NAME_MAX]
 
 
-def create_fine_tune(workspace: Workspace, project_id: str, *, trainer: str, base_model: str,
+def create_fine_tune(workspace: WorkspacePort, project_id: str, *, trainer: str, base_model: str,
                      method: str | None = None, hyperparameters: dict[str, Any] | None = None,
                      options: dict[str, Any] | None = None, name: str | None = None,
                      description: str | None = None, owner_id: str | None = None) -> FineTune:
@@ -65,8 +65,8 @@ def create_fine_tune(workspace: Workspace, project_id: str, *, trainer: str, bas
     request = trainer_type.check(FineTuneRequest(
         trainer=trainer, base_model=base_model, method=method, hyperparameters=hyperparameters or {},
         options=options or {}, name=name, description=description))
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(project_id)
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(project_id)
         owner = owner_id if owner_id is not None else project.owner_id
     _require_key(workspace, trainer_type, owner)
     fine_tune = FineTune(
@@ -76,17 +76,17 @@ def create_fine_tune(workspace: Workspace, project_id: str, *, trainer: str, bas
     job = jobs_service.new_job("fine_tune", project_id=project.id, queue=trainer_type.queue,
                                fine_tune_id=fine_tune.id)
     fine_tune.job_id = job.id
-    with workspace.unit_of_work() as repo:
-        repo.lock_project(project.id)  # two concurrent creates cannot both see "nothing running"
-        active, _ = repo.list_fine_tunes(project_id=project.id, statuses=ACTIVE, limit=1)
+    with workspace.unit_of_work() as uow:
+        uow.projects.lock(project.id)  # two concurrent creates cannot both see "nothing running"
+        active, _ = uow.fine_tunes.search(project_id=project.id, statuses=ACTIVE, limit=1)
         if active:
             raise ConflictError("A training job is already running for this project",
                                 fine_tune_id=active[0].id, status=active[0].status.value)
-        if not repo.count_examples(project.id, is_valid=True):
+        if not uow.examples.count(project.id, is_valid=True):
             raise InvalidInputError("the project's dataset has no valid examples yet: generate or upload a "
                                     "dataset first", project_id=project.id)
-        repo.add_job(job)
-        repo.add_fine_tune(fine_tune)
+        uow.jobs.add(job)
+        uow.fine_tunes.add(fine_tune)
     jobs_service.submit(workspace, job)
     return get_fine_tune(workspace, fine_tune.id)
 
@@ -94,9 +94,9 @@ def create_fine_tune(workspace: Workspace, project_id: str, *, trainer: str, bas
 def fine_tune_job(context: JobContext, *, project_id: str, fine_tune_id: str) -> dict[str, Any]:
     """Run (or resume) one fine-tuning with its trainer; the fine-tuning's status follows the outcome."""
     workspace = context.workspace
-    with workspace.unit_of_work() as repo:
-        fine_tune = repo.get_fine_tune(fine_tune_id)
-        project = repo.get_project(project_id)
+    with workspace.unit_of_work() as uow:
+        fine_tune = uow.fine_tunes.get(fine_tune_id)
+        project = uow.projects.get(project_id)
     if fine_tune.status.finished:
         return _summary(fine_tune, 0.0)
     trainer_type = trainer_class(workspace, fine_tune.trainer)
@@ -127,8 +127,8 @@ def fine_tune_job(context: JobContext, *, project_id: str, fine_tune_id: str) ->
 
 
 def _fail(run: TrainingRun, message: str) -> None:
-    with run.workspace.unit_of_work() as repo:
-        repo.update_fine_tune(run.fine_tune.id, error_message=message)
+    with run.workspace.unit_of_work() as uow:
+        uow.fine_tunes.update(run.fine_tune.id, error_message=message)
     run.set_status(FineTuneStatus.ERROR, message)
 
 
@@ -140,36 +140,36 @@ def _summary(fine_tune: FineTune, seconds: float) -> dict[str, Any]:
             "final_valid_loss": metrics.get("valid_loss"), "metrics": metrics}
 
 
-def get_fine_tune(workspace: Workspace, fine_tune_id: str) -> FineTune:
-    with workspace.unit_of_work() as repo:
-        return repo.get_fine_tune(fine_tune_id)
+def get_fine_tune(workspace: WorkspacePort, fine_tune_id: str) -> FineTune:
+    with workspace.unit_of_work() as uow:
+        return uow.fine_tunes.get(fine_tune_id)
 
 
-def list_fine_tunes(workspace: Workspace, *, project_id: str | None = None, owner_id: str | None = None,
+def list_fine_tunes(workspace: WorkspacePort, *, project_id: str | None = None, owner_id: str | None = None,
                     limit: int | None = 50, offset: int = 0) -> tuple[list[FineTune], int]:
-    with workspace.unit_of_work() as repo:
+    with workspace.unit_of_work() as uow:
         if project_id is not None:
-            project_id = repo.find_project(project_id).id
-        return repo.list_fine_tunes(project_id=project_id, owner_id=owner_id, limit=limit, offset=offset)
+            project_id = uow.projects.find(project_id).id
+        return uow.fine_tunes.search(project_id=project_id, owner_id=owner_id, limit=limit, offset=offset)
 
 
-def latest_fine_tune(workspace: Workspace, project_id: str) -> FineTune | None:
+def latest_fine_tune(workspace: WorkspacePort, project_id: str) -> FineTune | None:
     items, _ = list_fine_tunes(workspace, project_id=project_id, limit=1)
     return items[0] if items else None
 
 
-def update_fine_tune(workspace: Workspace, fine_tune_id: str, *, name: str | None = None,
+def update_fine_tune(workspace: WorkspacePort, fine_tune_id: str, *, name: str | None = None,
                      description: str | None = None) -> FineTune:
-    with workspace.unit_of_work() as repo:
-        fine_tune = repo.get_fine_tune(fine_tune_id)
+    with workspace.unit_of_work() as uow:
+        fine_tune = uow.fine_tunes.get(fine_tune_id)
         if name is not None:
             fine_tune.name = name
         if description is not None:
             fine_tune.description = description
-        return repo.save_fine_tune(FineTune.model_validate(fine_tune.model_dump()))
+        return uow.fine_tunes.save(FineTune.model_validate(fine_tune.model_dump()))
 
 
-def cancel_fine_tune(workspace: Workspace, fine_tune_id: str) -> FineTune:
+def cancel_fine_tune(workspace: WorkspacePort, fine_tune_id: str) -> FineTune:
     """Ask the running trainer to stop (it cancels the remote job too); a queued one ends at once."""
     fine_tune = get_fine_tune(workspace, fine_tune_id)
     if fine_tune.status.finished:
@@ -181,36 +181,36 @@ def cancel_fine_tune(workspace: Workspace, fine_tune_id: str) -> FineTune:
         except JobAlreadyFinishedError:
             job = jobs_service.get_job(workspace, fine_tune.job_id)
         if job.status.finished:  # never started (or its worker is gone): nothing will report back
-            with workspace.unit_of_work() as repo:
-                current = repo.get_fine_tune(fine_tune_id)
+            with workspace.unit_of_work() as uow:
+                current = uow.fine_tunes.get(fine_tune_id)
                 if not current.status.finished:
-                    repo.update_fine_tune(fine_tune_id, status=FineTuneStatus.CANCELLED.value)
+                    uow.fine_tunes.update(fine_tune_id, status=FineTuneStatus.CANCELLED.value)
     return get_fine_tune(workspace, fine_tune_id)
 
 
-def delete_fine_tune(workspace: Workspace, fine_tune_id: str) -> None:
+def delete_fine_tune(workspace: WorkspacePort, fine_tune_id: str) -> None:
     """Remove a finished fine-tuning and its files; the model it registered stays."""
     fine_tune = get_fine_tune(workspace, fine_tune_id)
     if not fine_tune.status.finished:
         raise ConflictError("the fine-tuning is still running: cancel it first", fine_tune_id=fine_tune_id)
-    with workspace.unit_of_work() as repo:
-        repo.delete_fine_tune(fine_tune_id)
+    with workspace.unit_of_work() as uow:
+        uow.fine_tunes.delete(fine_tune_id)
     workspace.files.delete_prefix(f"fine_tunes/{fine_tune_id}")
 
 
-def wait_for(workspace: Workspace, fine_tune_id: str, *, timeout_s: float = 3600.0) -> FineTune:
+def wait_for(workspace: WorkspacePort, fine_tune_id: str, *, timeout_s: float = 3600.0) -> FineTune:
     fine_tune = get_fine_tune(workspace, fine_tune_id)
     if fine_tune.job_id is not None:
         jobs_service.wait_for(workspace, fine_tune.job_id, timeout_s=timeout_s)
     return get_fine_tune(workspace, fine_tune_id)
 
 
-def get_model(workspace: Workspace, model_id: str) -> TrainedModel:
-    with workspace.unit_of_work() as repo:
-        return repo.get_model(model_id)
+def get_model(workspace: WorkspacePort, model_id: str) -> TrainedModel:
+    with workspace.unit_of_work() as uow:
+        return uow.models.get(model_id)
 
 
-def list_models(workspace: Workspace, *, owner_id: str | None = None, project_id: str | None = None,
+def list_models(workspace: WorkspacePort, *, owner_id: str | None = None, project_id: str | None = None,
                 limit: int | None = 50, offset: int = 0) -> tuple[list[TrainedModel], int]:
-    with workspace.unit_of_work() as repo:
-        return repo.list_models(owner_id=owner_id, project_id=project_id, limit=limit, offset=offset)
+    with workspace.unit_of_work() as uow:
+        return uow.models.search(owner_id=owner_id, project_id=project_id, limit=limit, offset=offset)

@@ -25,7 +25,7 @@ from finetune_core.services.model_access import Origin, check_model_url
 if TYPE_CHECKING:
     from finetune_core.chunking.base import Tokenizer
     from finetune_core.jobs.context import JobContext
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 PREVIEW_PREFIX = "preview:"
 GENERATE_PREFIX = "gen:"
@@ -74,17 +74,17 @@ def _examples_from(result: GenerationResult, request: GenerationRequest, project
 class _Run:
     """One generation run: plans requests lazily and stores results in small transactions."""
 
-    def __init__(self, workspace: Workspace, project: Project, chunks: list[Chunk], *, prefix: str, target: int,
+    def __init__(self, workspace: WorkspacePort, project: Project, chunks: list[Chunk], *, prefix: str, target: int,
                  per_chunk: int, generator: Generator, context: JobContext | None) -> None:
         self.workspace, self.project, self.chunks = workspace, project, chunks
         self.prefix, self.target, self.per_chunk = prefix, target, per_chunk
         self.generator, self.context = generator, context
         self.tokenizer = get_tokenizer(project.config.tokenizer)
         self.languages: dict[str, str] = {}
-        with workspace.unit_of_work() as repo:
-            repo.delete_failed_requests(project.id, prefix)  # the next run retries what failed
-            self.done_keys = repo.request_keys(project.id, prefix)
-            self.produced = repo.count_requested_examples(project.id, prefix)
+        with workspace.unit_of_work() as uow:
+            uow.examples.delete_failed_requests(project.id, prefix)  # the next run retries what failed
+            self.done_keys = uow.examples.request_keys(project.id, prefix)
+            self.produced = uow.examples.count_requested(project.id, prefix)
         self.in_flight_estimate = 0
         self.failed_estimate = 0  # examples asked of failed requests: left to the next run, which retries them
         self.buffer: list[Example] = []
@@ -149,12 +149,12 @@ class _Run:
 
     def flush(self) -> None:
         if self.buffer:
-            with self.workspace.unit_of_work() as repo:
+            with self.workspace.unit_of_work() as uow:
                 failed = [example for example in self.buffer if example.position == FAILED_POSITION]
-                self.stored += repo.add_examples([example for example in self.buffer
+                self.stored += uow.examples.add([example for example in self.buffer
                                                   if example.position != FAILED_POSITION])
                 if failed:  # kept for the record, not counted as new examples
-                    repo.add_examples(failed)
+                    uow.examples.add(failed)
             self.buffer = []
         self.last_flush = time.monotonic()
 
@@ -212,7 +212,7 @@ class _Run:
 
 
 def generate(
-    workspace: Workspace,
+    workspace: WorkspacePort,
     project_id: str,
     *,
     preview: bool = False,
@@ -226,11 +226,11 @@ def generate(
 ) -> dict[str, Any]:
     """Generate examples from the project's chunks (only those of `source_ids` if given); a rerun continues
     where the last one stopped. A model server named by a web client (`origin`) is checked before any call."""
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(project_id)
-        chunks, _ = repo.list_chunks(project.id, limit=None)
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(project_id)
+        chunks, _ = uow.chunks.search(project.id, limit=None)
         if preview:
-            repo.delete_examples(project.id, split="preview")  # a new preview replaces the last one
+            uow.examples.delete_all(project.id, split="preview")  # a new preview replaces the last one
     if source_ids is not None:
         chosen = set(source_ids)
         chunks = [chunk for chunk in chunks if chunk.source_id in chosen]

@@ -8,13 +8,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 
-def database_ok(workspace: Workspace) -> bool:
+def database_ok(workspace: WorkspacePort) -> bool:
     try:
-        with workspace.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        with workspace.unit_of_work() as uow:
+            uow.session.execute(text("SELECT 1"))
     except (SQLAlchemyError, OSError):
         return False
     return True

@@ -13,7 +13,7 @@ from finetune_core.jobs.handlers import handler_for
 from finetune_core.services import pipeline_order
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 
 SECRET_PARAMS = frozenset({"api_key", "password", "secret", "secret_key"})
@@ -37,38 +37,38 @@ def new_job(type: str, *, project_id: str | None, queue: str = "default", **para
     secret = _secret_path(params)
     if secret is not None:  # job parameters are stored and shown: a key there would leak
         raise InvalidInputError(f"'{secret}' cannot be a job parameter: store API keys with `finetune keys set` "
-                                f"(Workspace.set_key) or set the provider's environment variable", parameter=secret)
+                                f"(WorkspacePort.set_key) or set the provider's environment variable", parameter=secret)
     if project_id is not None:
         params = {"project_id": project_id, **params}
     return Job(type=type, project_id=project_id, queue=queue, params=params)
 
 
-def submit(workspace: Workspace, job: Job) -> Job:
+def submit(workspace: WorkspacePort, job: Job) -> Job:
     """Hand a stored job to the workspace's runner."""
     workspace.runner.submit(workspace, job)
     return get_job(workspace, job.id)
 
 
-def enqueue(workspace: Workspace, type: str, *, project_id: str | None, queue: str = "default",
+def enqueue(workspace: WorkspacePort, type: str, *, project_id: str | None, queue: str = "default",
             **params: Any) -> Job:
     """Store a queued job and hand it to the workspace's runner; its handler gets `project_id` too.
 
     PipelineBusyError (409) when an earlier step of the project is unfinished (services/pipeline_order.py).
     """
     job = new_job(type, project_id=project_id, queue=queue, **params)
-    with workspace.unit_of_work() as repo:
-        pipeline_order.ensure_job_ready(repo, job)
-        repo.add_job(job)
+    with workspace.unit_of_work() as uow:
+        pipeline_order.ensure_job_ready(uow, job)
+        uow.jobs.add(job)
     return submit(workspace, job)
 
 
-def get_job(workspace: Workspace, job_id: str) -> Job:
-    with workspace.unit_of_work() as repo:
-        return repo.get_job(job_id)
+def get_job(workspace: WorkspacePort, job_id: str) -> Job:
+    with workspace.unit_of_work() as uow:
+        return uow.jobs.get(job_id)
 
 
 def list_jobs(
-    workspace: Workspace,
+    workspace: WorkspacePort,
     *,
     project_id: str | None = None,
     type: str | None = None,
@@ -76,11 +76,11 @@ def list_jobs(
     limit: int | None = 50,
     offset: int = 0,
 ) -> tuple[list[Job], int]:
-    with workspace.unit_of_work() as repo:
-        return repo.list_jobs(project_id=project_id, type=type, status=status, limit=limit, offset=offset)
+    with workspace.unit_of_work() as uow:
+        return uow.jobs.search(project_id=project_id, type=type, status=status, limit=limit, offset=offset)
 
 
-def cancel_job(workspace: Workspace, job_id: str) -> Job:
+def cancel_job(workspace: WorkspacePort, job_id: str) -> Job:
     """Set the cancel flag; a queued job ends at once, a running one at its next check.
 
     An abandoned pipeline step (running, its heartbeat stale: no worker left to see the flag) ends at once too,
@@ -88,8 +88,8 @@ def cancel_job(workspace: Workspace, job_id: str) -> Job:
     a fine-tuning whose revived job must still cancel its remote run.
     """
     stale_before = utcnow() - timedelta(seconds=workspace.settings.job_stale_after_s)
-    with workspace.unit_of_work() as repo:
-        job = repo.get_job(job_id)
+    with workspace.unit_of_work() as uow:
+        job = uow.jobs.get(job_id)
         if job.status.finished:
             raise JobAlreadyFinishedError(
                 f"job '{job_id}' already ended with status '{job.status.value}'", job_id=job_id
@@ -99,15 +99,15 @@ def cancel_job(workspace: Workspace, job_id: str) -> Job:
                      and job.heartbeat_at < stale_before)
         if job.status is JobStatus.QUEUED or abandoned:
             values.update(status=JobStatus.CANCELLED.value, finished_at=utcnow())
-        repo.update_job(job_id, **values)
-        repo.add_event(job_id, "log", {"message": "cancel requested"})
-        return repo.get_job(job_id)
+        uow.jobs.update(job_id, **values)
+        uow.jobs.add_event(job_id, "log", {"message": "cancel requested"})
+        return uow.jobs.get(job_id)
 
 
-def events(workspace: Workspace, job_id: str, *, after_seq: int = 0) -> list[JobEvent]:
-    with workspace.unit_of_work() as repo:
-        repo.get_job(job_id)
-        return repo.events(job_id, after_seq=after_seq)
+def events(workspace: WorkspacePort, job_id: str, *, after_seq: int = 0) -> list[JobEvent]:
+    with workspace.unit_of_work() as uow:
+        uow.jobs.get(job_id)
+        return uow.jobs.events(job_id, after_seq=after_seq)
 
 
 class JobProgress(NamedTuple):
@@ -120,18 +120,18 @@ class JobProgress(NamedTuple):
 PROGRESS_BATCH = 500  # job ids per query: well under every database's limit of bound parameters
 
 
-def progress(workspace: Workspace, job_ids: Iterable[str]) -> dict[str, JobProgress]:
+def progress(workspace: WorkspacePort, job_ids: Iterable[str]) -> dict[str, JobProgress]:
     """The progress of each job that exists among `job_ids` (a deleted one is absent), in one query per 500."""
     ids = sorted(set(job_ids))
     found: dict[str, JobProgress] = {}
-    with workspace.unit_of_work() as repo:
+    with workspace.unit_of_work() as uow:
         for start in range(0, len(ids), PROGRESS_BATCH):
-            for job_id, (last_seq, status) in repo.job_progress(ids[start:start + PROGRESS_BATCH]).items():
+            for job_id, (last_seq, status) in uow.jobs.progress(ids[start:start + PROGRESS_BATCH]).items():
                 found[job_id] = JobProgress(last_seq, JobStatus(status).finished)
     return found
 
 
-def wait_for(workspace: Workspace, job_id: str, *, timeout_s: float = 3600.0, poll_s: float = 0.2) -> Job:
+def wait_for(workspace: WorkspacePort, job_id: str, *, timeout_s: float = 3600.0, poll_s: float = 0.2) -> Job:
     """Poll the database until the job has finished (works whichever process runs it)."""
     deadline = time.monotonic() + timeout_s
     while True:

@@ -22,7 +22,7 @@ from finetune_core.services.keys import resolve_key
 
 if TYPE_CHECKING:
     from finetune_core.jobs.context import JobContext
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 JUDGE_CODE = "judge_below_threshold"
 # errors no other example can escape; anything else (a rejected request, a request still failing after its
@@ -40,7 +40,7 @@ def _to_judge(example: Example, rejudge: bool) -> bool:
     return judgeable and (rejudge or example.judge_score is None)
 
 
-def chat_model(workspace: Workspace, name: str, settings: dict[str, Any] | None, owner_id: str | None) -> ChatModel:
+def chat_model(workspace: WorkspacePort, name: str, settings: dict[str, Any] | None, owner_id: str | None) -> ChatModel:
     """A registered chat model, with the owner's stored key when none is given."""
     model_type: type[ChatModel] = workspace.plugins.chat_models.get(name)
     values = dict(settings or {})
@@ -50,7 +50,7 @@ def chat_model(workspace: Workspace, name: str, settings: dict[str, Any] | None,
 
 
 class _Judging:
-    def __init__(self, workspace: Workspace, model: ChatModel, examples: list[Example],
+    def __init__(self, workspace: WorkspacePort, model: ChatModel, examples: list[Example],
                  passages: dict[str, str], context: JobContext | None) -> None:
         self.workspace, self.model, self.examples, self.passages = workspace, model, examples, passages
         self.context = context
@@ -95,8 +95,8 @@ class _Judging:
 
     def flush(self) -> None:
         if self.pending:
-            with self.workspace.unit_of_work() as repo:
-                repo.update_examples(self.pending)
+            with self.workspace.unit_of_work() as uow:
+                uow.examples.update(self.pending)
             self.pending = {}
         if self.context is not None:
             done = self.judged + self.unparsed + self.failed
@@ -146,18 +146,18 @@ class _Judging:
             summary["message"] += "; " + "; ".join(problems) + "; a rerun judges them"
 
 
-def judge(workspace: Workspace, project_id: str, *, chat_model_name: str, settings: dict[str, Any] | None = None,
+def judge(workspace: WorkspacePort, project_id: str, *, chat_model_name: str, settings: dict[str, Any] | None = None,
           threshold: float | None = None, rejudge: bool = False, context: JobContext | None = None) -> dict[str, Any]:
     """Score the project's examples with `chat_model_name`; `threshold` (1-5) is saved in the project config."""
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(project_id)
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(project_id)
         if threshold is not None:
             if not 1.0 <= threshold <= 5.0:
                 raise InvalidInputError(f"the judge threshold is a score from 1 to 5, not {threshold}")
             project.config.judge_threshold = threshold
-            repo.save_project(project)
-        examples = [example for example in repo.iter_examples(project.id) if _to_judge(example, rejudge)]
-        chunks = repo.chunks_by_id({example.chunk_id for example in examples if example.chunk_id})
+            uow.projects.save(project)
+        examples = [example for example in uow.examples.iterate(project.id) if _to_judge(example, rejudge)]
+        chunks = uow.chunks.by_id({example.chunk_id for example in examples if example.chunk_id})
     model = chat_model(workspace, chat_model_name, {"json_mode": True, **(settings or {})}, project.owner_id)
     run = _Judging(workspace, model, examples, {cid: chunk.content for cid, chunk in chunks.items()}, context)
     started = time.monotonic()

@@ -18,7 +18,7 @@ from finetune_core.keys.cipher import KeyCipher, mask_key, workspace_secret
 from finetune_core.keys.provider import ProviderSpec
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 LOCAL_OWNER = ""
 
@@ -27,11 +27,11 @@ def _owner(owner_id: str | None) -> str:
     return owner_id or LOCAL_OWNER
 
 
-def cipher(workspace: Workspace) -> KeyCipher:
+def cipher(workspace: WorkspacePort) -> KeyCipher:
     return KeyCipher(workspace.settings.secret_key or workspace_secret(workspace.root))
 
 
-def provider_spec(workspace: Workspace, provider: str) -> ProviderSpec:
+def provider_spec(workspace: WorkspacePort, provider: str) -> ProviderSpec:
     try:
         spec: ProviderSpec = workspace.plugins.providers.get(provider)
     except UnknownPluginError:
@@ -55,36 +55,37 @@ def check_format(spec: ProviderSpec, key: str) -> str:
     return key
 
 
-def set_key(workspace: Workspace, provider: str, key: str, *, owner_id: str | None = None) -> tuple[ProviderKey, bool]:
+def set_key(workspace: WorkspacePort, provider: str, key: str, *,
+            owner_id: str | None = None) -> tuple[ProviderKey, bool]:
     """Store (or replace) the key after its format check; True when it is new."""
     spec = provider_spec(workspace, provider)
     key = check_format(spec, key)
     encrypted = cipher(workspace).encrypt(key)
-    with workspace.unit_of_work() as repo:
-        return repo.put_provider_key(_owner(owner_id), spec.name, encrypted, mask_key(key, spec.prefix))
+    with workspace.unit_of_work() as uow:
+        return uow.provider_keys.put(_owner(owner_id), spec.name, encrypted, mask_key(key, spec.prefix))
 
 
-def list_keys(workspace: Workspace, *, owner_id: str | None = None) -> list[ProviderKey]:
-    with workspace.unit_of_work() as repo:
-        return repo.list_provider_keys(_owner(owner_id))
+def list_keys(workspace: WorkspacePort, *, owner_id: str | None = None) -> list[ProviderKey]:
+    with workspace.unit_of_work() as uow:
+        return uow.provider_keys.of_owner(_owner(owner_id))
 
 
-def delete_key(workspace: Workspace, provider: str, *, owner_id: str | None = None) -> None:
-    with workspace.unit_of_work() as repo:
-        if not repo.delete_provider_key(_owner(owner_id), provider):
+def delete_key(workspace: WorkspacePort, provider: str, *, owner_id: str | None = None) -> None:
+    with workspace.unit_of_work() as uow:
+        if not uow.provider_keys.delete(_owner(owner_id), provider):
             raise NotFoundError(f"no {provider} API key is stored", provider=provider)
 
 
-def stored_key(workspace: Workspace, provider: str, *, owner_id: str | None = None) -> str | None:
+def stored_key(workspace: WorkspacePort, provider: str, *, owner_id: str | None = None) -> str | None:
     """The key this workspace holds for `provider`: one given for this process (`session_keys`), else the stored one."""
     if provider in workspace.session_keys:
         return workspace.session_keys[provider]
-    with workspace.unit_of_work() as repo:
-        token = repo.encrypted_provider_key(_owner(owner_id), provider)
+    with workspace.unit_of_work() as uow:
+        token = uow.provider_keys.encrypted(_owner(owner_id), provider)
     return cipher(workspace).decrypt(token) if token is not None else None
 
 
-def resolve_key(workspace: Workspace, provider: str, *, owner_id: str | None = None) -> str | None:
+def resolve_key(workspace: WorkspacePort, provider: str, *, owner_id: str | None = None) -> str | None:
     """The key to call `provider` with: this process's, else the stored one, else its environment variable."""
     key = stored_key(workspace, provider, owner_id=owner_id)
     if key is not None:
@@ -95,7 +96,7 @@ def resolve_key(workspace: Workspace, provider: str, *, owner_id: str | None = N
     return None
 
 
-def check_key(workspace: Workspace, provider: str, *, key: str | None = None, owner_id: str | None = None,
+def check_key(workspace: WorkspacePort, provider: str, *, key: str | None = None, owner_id: str | None = None,
               transport: Any | None = None) -> dict[str, Any]:
     """Check `key` (or the stored/environment one): its format, then the provider's cheapest live call.
 

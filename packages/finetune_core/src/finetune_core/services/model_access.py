@@ -30,8 +30,8 @@ from finetune_core.errors import InvalidInputError, NotFoundError, UrlNotAllowed
 from finetune_core.sources.fetch import check_url
 
 if TYPE_CHECKING:
+    from finetune_core.ports import WorkspacePort
     from finetune_core.settings import Settings
-    from finetune_core.workspace import Workspace
 
 # a Hub repo id ("org/name", "name") or a provider's model name ("gpt-4o-mini", "ft:gpt-4o-mini:org::abc")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]*(/[A-Za-z0-9][A-Za-z0-9._:@+-]*)?$")
@@ -88,11 +88,11 @@ def _models_dir_folder(settings: Settings, ref: str) -> Path | None:
     return None
 
 
-def _registered(workspace: Workspace, ref: str, owner_id: str | None) -> str | None:
+def _registered(workspace: WorkspacePort, ref: str, owner_id: str | None) -> str | None:
     """What a registered model of the caller's stands for: its provider model id, or its adapter folder."""
-    with workspace.unit_of_work() as repo:
+    with workspace.unit_of_work() as uow:
         try:
-            model = repo.get_model(ref)
+            model = uow.models.get(ref)
         except NotFoundError:
             return None
     if owner_id is not None and model.owner_id != owner_id:
@@ -112,7 +112,7 @@ def _exists(path: Path) -> bool:
         return False
 
 
-def check_base_model(workspace: Workspace, ref: str, *, origin: Origin, owner_id: str | None) -> str:
+def check_base_model(workspace: WorkspacePort, ref: str, *, origin: Origin, owner_id: str | None) -> str:
     """The base model to train from, as the trainer will load it; InvalidInputError for a folder not allowed."""
     if origin is Origin.LOCAL:
         return ref

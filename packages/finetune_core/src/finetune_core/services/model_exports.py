@@ -27,7 +27,7 @@ from finetune_core.services import fine_tunes, jobs
 
 if TYPE_CHECKING:
     from finetune_core.jobs.context import JobContext
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 JOB_TYPE = "model_export"
 EXPORTER = "finetune_local_gpu.export"
@@ -54,7 +54,7 @@ def exporter() -> ModuleType:
                                 module=EXPORTER) from None
 
 
-def exportable_fine_tune(workspace: Workspace, project_id: str) -> FineTune:
+def exportable_fine_tune(workspace: WorkspacePort, project_id: str) -> FineTune:
     """The project's latest completed fine-tuning with model files; ConflictError NO_TRAINED_MODEL when none."""
     found, _ = fine_tunes.list_fine_tunes(workspace, project_id=project_id, limit=None)
     for fine_tune in found:
@@ -65,7 +65,7 @@ def exportable_fine_tune(workspace: Workspace, project_id: str) -> FineTune:
                         error_code="NO_TRAINED_MODEL", project_id=project_id)
 
 
-def start_export(workspace: Workspace, project_id: str, *, merge: bool = False) -> Job:
+def start_export(workspace: WorkspacePort, project_id: str, *, merge: bool = False) -> Job:
     """Enqueue the export of the latest trained model (merged into its base model when `merge`)."""
     fine_tune = exportable_fine_tune(workspace, project_id)
     trainers = workspace.plugins.trainers
@@ -89,7 +89,7 @@ def model_export_job(context: JobContext, *, project_id: str, fine_tune_id: str,
             "merged": merge}
 
 
-def latest_export(workspace: Workspace, project_id: str) -> ModelExport | None:
+def latest_export(workspace: WorkspacePort, project_id: str) -> ModelExport | None:
     """The files of the project's last successful export; None when there is none."""
     found, _ = jobs.list_jobs(workspace, project_id=project_id, type=JOB_TYPE, status=JobStatus.SUCCESS.value, limit=1)
     if not found:
@@ -99,7 +99,7 @@ def latest_export(workspace: Workspace, project_id: str) -> ModelExport | None:
                        files=list(summary["files"]), zip_name=summary["zip"])
 
 
-def export_files(workspace: Workspace, project_id: str) -> ModelExport | None:
+def export_files(workspace: WorkspacePort, project_id: str) -> ModelExport | None:
     """`latest_export`, refused with NO_TRAINED_MODEL while nothing was ever trained (None: trained, not exported)."""
     export = latest_export(workspace, project_id)
     if export is None:
@@ -107,7 +107,7 @@ def export_files(workspace: Workspace, project_id: str) -> ModelExport | None:
     return export
 
 
-def export_file(workspace: Workspace, project_id: str, filename: str | None = None) -> Path:
+def export_file(workspace: WorkspacePort, project_id: str, filename: str | None = None) -> Path:
     """The path of one listed file of the last export (its zip when `filename` is None); NotFoundError otherwise."""
     export = export_files(workspace, project_id)
     if export is None:

@@ -18,7 +18,7 @@ from finetune_core.domain import Example, Message, Split
 from finetune_core.services.curation import curate_project
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 MANUAL = "manual"
 MANUAL_PREFIX = "manual:"
@@ -58,19 +58,19 @@ class Pair(BaseModel):
                    token_count=example.token_count, generator=example.generator, created_at=example.created_at)
 
 
-def list_pairs(workspace: Workspace, project_id: str, *, split: str | None = None, is_valid: bool | None = None,
+def list_pairs(workspace: WorkspacePort, project_id: str, *, split: str | None = None, is_valid: bool | None = None,
                limit: int = 50, offset: int = 0) -> tuple[list[Pair], int]:
     """The dataset's pairs (previews left out), oldest first."""
-    with workspace.unit_of_work() as repo:
-        examples, total = repo.list_examples(project_id, split=split, is_valid=is_valid, limit=limit, offset=offset,
+    with workspace.unit_of_work() as uow:
+        examples, total = uow.examples.search(project_id, split=split, is_valid=is_valid, limit=limit, offset=offset,
                                              exclude_split=PREVIEW)
     return [Pair.of(example) for example in examples], total
 
 
-def add_pairs(workspace: Workspace, project_id: str, drafts: Sequence[PairDraft]) -> list[Pair]:
+def add_pairs(workspace: WorkspacePort, project_id: str, drafts: Sequence[PairDraft]) -> list[Pair]:
     """Store the pairs, then curate the dataset; the pairs as curation left them (split, validity)."""
-    with workspace.unit_of_work() as repo:
-        tokenizer = get_tokenizer(repo.get_project(project_id).config.tokenizer)
+    with workspace.unit_of_work() as uow:
+        tokenizer = get_tokenizer(uow.projects.get(project_id).config.tokenizer)
         examples = []
         for draft in drafts:
             messages = [Message(role="system", content=draft.system)] if draft.system else []
@@ -80,12 +80,12 @@ def add_pairs(workspace: Workspace, project_id: str, drafts: Sequence[PairDraft]
                               metadata={**draft.metadata, "draft_errors": []})
             example.request_key = f"{MANUAL_PREFIX}{example.id}"
             examples.append(example)
-        repo.add_examples(examples)
+        uow.examples.add(examples)
     curate_project(workspace, project_id)
-    with workspace.unit_of_work() as repo:
-        return [Pair.of(repo.get_example(project_id, example.id)) for example in examples]
+    with workspace.unit_of_work() as uow:
+        return [Pair.of(uow.examples.get(project_id, example.id)) for example in examples]
 
 
-def delete_pair(workspace: Workspace, project_id: str, pair_id: str) -> None:
-    with workspace.unit_of_work() as repo:
-        repo.delete_example(project_id, pair_id)
+def delete_pair(workspace: WorkspacePort, project_id: str, pair_id: str) -> None:
+    with workspace.unit_of_work() as uow:
+        uow.examples.delete(project_id, pair_id)

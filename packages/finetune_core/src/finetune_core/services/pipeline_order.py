@@ -11,7 +11,7 @@ A later step is refused (PipelineBusyError, 409) while, in its project,
 
 It is checked when a job is started (`jobs.enqueue`, `datasets.create_dataset`: nothing is stored then), again
 when the job runs (`execute_job`: it may have been queued before the earlier step started; it then fails with
-the same message), and by the steps run outside jobs (Workspace.curate and .export, the CLI's export,
+the same message), and by the steps run outside jobs (WorkspacePort.curate and .export, the CLI's export,
 `chunks.chunk_project` called directly). Refusing, not waiting: a job that waited would hold a worker while
 the job it waits on might sit queued behind it.
 
@@ -34,8 +34,8 @@ from finetune_core.domain import Job, Source
 from finetune_core.errors import PipelineBusyError
 
 if TYPE_CHECKING:
-    from finetune_core.storage.repository import Repository
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
+    from finetune_core.storage.unit_of_work import UnitOfWork
 
 MAX_NAMED = 20  # sources listed in an error's context; the count says how many there are
 
@@ -68,7 +68,7 @@ STEPS: dict[str, Span] = {
 }
 
 
-def ensure_ready(repo: Repository, project_id: str, job_type: str, *, job_id: str | None = None,
+def ensure_ready(uow: UnitOfWork, project_id: str, job_type: str, *, job_id: str | None = None,
                  source_ids: Iterable[str] = ()) -> None:
     """Raise PipelineBusyError when a `job_type` step of the project may not run now.
 
@@ -77,11 +77,11 @@ def ensure_ready(repo: Repository, project_id: str, job_type: str, *, job_id: st
     span = STEPS.get(job_type)
     if span is None or span.last is Step.LOAD:
         return
-    blocking = [job for job in repo.unfinished_jobs(project_id)
+    blocking = [job for job in uow.jobs.unfinished(project_id)
                 if job.id != job_id and job.type in STEPS and STEPS[job.type].first < span.last]
     loaders = [job for job in blocking if STEPS[job.type].first is Step.LOAD]
     own = set(source_ids)
-    unloaded = [source for source in repo.unloaded_sources(project_id) if source.id not in own]
+    unloaded = [source for source in uow.sources.unloaded(project_id) if source.id not in own]
     loading = [source for source in unloaded if _covered(source, loaders)]
     if blocking:
         raise _busy(span, job_type, blocking, loading)
@@ -89,25 +89,25 @@ def ensure_ready(repo: Repository, project_id: str, job_type: str, *, job_id: st
         raise _not_loaded(span, job_type, unloaded)
 
 
-def ensure_job_ready(repo: Repository, job: Job) -> None:
+def ensure_job_ready(uow: UnitOfWork, job: Job) -> None:
     """ensure_ready for a job, stored or about to be."""
     if job.project_id is None or job.type not in STEPS:
         return
     loads_itself = STEPS[job.type].first is Step.LOAD
     own: list[str] = (job.params.get("source_ids") or []) if loads_itself else []
-    ensure_ready(repo, job.project_id, job.type, job_id=job.id, source_ids=own)
+    ensure_ready(uow, job.project_id, job.type, job_id=job.id, source_ids=own)
 
 
-def check_job(workspace: Workspace, job: Job) -> None:
+def check_job(workspace: WorkspacePort, job: Job) -> None:
     """The check a job makes when it runs: the earlier step may have started since it was queued."""
-    with workspace.unit_of_work() as repo:
-        ensure_job_ready(repo, job)
+    with workspace.unit_of_work() as uow:
+        ensure_job_ready(uow, job)
 
 
-def check_step(workspace: Workspace, project_id: str, job_type: str) -> None:
-    """The check of a step run in the caller's thread rather than as a job (Workspace.export, the CLI's export)."""
-    with workspace.unit_of_work() as repo:
-        ensure_ready(repo, project_id, job_type)
+def check_step(workspace: WorkspacePort, project_id: str, job_type: str) -> None:
+    """The check of a step run in the caller's thread rather than as a job (WorkspacePort.export, the CLI's export)."""
+    with workspace.unit_of_work() as uow:
+        ensure_ready(uow, project_id, job_type)
 
 
 def _covered(source: Source, loaders: list[Job]) -> bool:

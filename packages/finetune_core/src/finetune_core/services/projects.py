@@ -9,10 +9,10 @@ from finetune_core.chunking.tokenizers import get_tokenizer
 from finetune_core.domain import Project, ProjectConfig, TaskType
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 
-def check_config(workspace: Workspace, config: ProjectConfig, keys: Iterable[str]) -> None:
+def check_config(workspace: WorkspacePort, config: ProjectConfig, keys: Iterable[str]) -> None:
     """UnknownPluginError (or InvalidInputError for an `hf:` tokenizer with no file) when one of `keys` names a
     generator, a chunker or a tokenizer this installation does not have: refused when set, not at the next job."""
     names = set(keys)
@@ -25,7 +25,7 @@ def check_config(workspace: Workspace, config: ProjectConfig, keys: Iterable[str
 
 
 def create_project(
-    workspace: Workspace,
+    workspace: WorkspacePort,
     name: str,
     *,
     task_type: TaskType | str = TaskType.QA,
@@ -41,39 +41,40 @@ def create_project(
         owner_id=owner_id,
     )
     check_config(workspace, project.config, config or {})
-    with workspace.unit_of_work() as repo:
-        return repo.add_project(project)
+    with workspace.unit_of_work() as uow:
+        return uow.projects.add(project)
 
 
-def get_project(workspace: Workspace, ref: str) -> Project:
+def get_project(workspace: WorkspacePort, ref: str) -> Project:
     """A project by id or by name."""
-    with workspace.unit_of_work() as repo:
-        return repo.find_project(ref)
+    with workspace.unit_of_work() as uow:
+        return uow.projects.find(ref)
 
 
 def list_projects(
-    workspace: Workspace, *, status: str | None = None, owner_id: str | None = None, limit: int = 50, offset: int = 0
+    workspace: WorkspacePort, *, status: str | None = None, owner_id: str | None = None, limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[Project], int]:
-    with workspace.unit_of_work() as repo:
-        return repo.list_projects(status=status, owner_id=owner_id, limit=limit, offset=offset)
+    with workspace.unit_of_work() as uow:
+        return uow.projects.search(status=status, owner_id=owner_id, limit=limit, offset=offset)
 
 
-def update_project(workspace: Workspace, ref: str, **changes: Any) -> Project:
+def update_project(workspace: WorkspacePort, ref: str, **changes: Any) -> Project:
     """Partial update; `config` is merged key by key into the current config and re-validated."""
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(ref)
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(ref)
         values = project.model_dump()
         config_patch = changes.pop("config", None) or {}
         values.update({key: value for key, value in changes.items() if value is not None})
         values["config"] = {**project.config.model_dump(), **config_patch}
         updated = Project.model_validate(values)
         check_config(workspace, updated.config, config_patch)
-        return repo.save_project(updated)
+        return uow.projects.save(updated)
 
 
-def delete_project(workspace: Workspace, ref: str) -> None:
+def delete_project(workspace: WorkspacePort, ref: str) -> None:
     """Remove the project's rows (cascading) and every file it stored."""
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(ref)
-        repo.delete_project(project.id)
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(ref)
+        uow.projects.delete(project.id)
     workspace.files.delete_prefix(project.id)

@@ -19,7 +19,7 @@ from finetune_core.sources.base import UrlLoader
 from finetune_core.sources.fetch import check_url
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 CAPTIONS_SOURCE = "youtube_transcript_api"
 
@@ -41,7 +41,7 @@ class Transcript(BaseModel):
     source: str  # where the text came from: the video's captions
 
 
-def _loader(workspace: Workspace, url: str, source_type: SourceType) -> UrlLoader | None:
+def _loader(workspace: WorkspacePort, url: str, source_type: SourceType) -> UrlLoader | None:
     loaders = sorted((item for item in workspace.plugins.sources
                       if isinstance(item, UrlLoader) and item.source_type is source_type),
                      key=lambda loader: -loader.priority)
@@ -52,7 +52,7 @@ def _paragraphs(document: Document) -> list[str]:
     return [" ".join(block.split()) for block in document.text.split("\n\n") if block.strip()]
 
 
-def scrape_web(workspace: Workspace, url: str) -> ScrapedPage:
+def scrape_web(workspace: WorkspacePort, url: str) -> ScrapedPage:
     """The title and text of a web page (or a PDF, DOCX, text file served at that URL)."""
     check_url(url, allow_loopback=workspace.settings.allow_loopback_urls)
     loader = _loader(workspace, url, SourceType.WEBSITE)
@@ -67,7 +67,7 @@ def scrape_web(workspace: Workspace, url: str) -> ScrapedPage:
                        content="\n\n".join(paragraphs), paragraphs=paragraphs)
 
 
-def video_transcript(workspace: Workspace, url: str) -> Transcript:
+def video_transcript(workspace: WorkspacePort, url: str) -> Transcript:
     """The captions of a video as text; SourceLoadError when it has none (or they cannot be read)."""
     loader = _loader(workspace, url, SourceType.YOUTUBE)
     if loader is None:

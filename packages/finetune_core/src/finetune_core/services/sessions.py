@@ -16,8 +16,8 @@ from finetune_core.errors import AuthenticationError, NotFoundError
 from finetune_core.services import users
 
 if TYPE_CHECKING:
-    from finetune_core.storage.repository import Repository
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
+    from finetune_core.storage.unit_of_work import UnitOfWork
 
 LOGOUT = "logout"
 REUSED = "refresh_token_reused"
@@ -39,9 +39,9 @@ def _active_user(user: User) -> User:
     return user
 
 
-def _session_or_none(repo: Repository, session_id: str) -> AuthSession | None:
+def _session_or_none(uow: UnitOfWork, session_id: str) -> AuthSession | None:
     try:
-        return repo.get_session(session_id)
+        return uow.auth_sessions.get(session_id)
     except NotFoundError:
         return None
 
@@ -54,7 +54,7 @@ def _refused(session: AuthSession | None) -> AuthenticationError:
     return AuthenticationError("this session has expired: sign in again", error_code="SESSION_EXPIRED")
 
 
-def open_session(workspace: Workspace, user_id: str, *, lifetime_s: float, user_agent: str | None = None,
+def open_session(workspace: WorkspacePort, user_id: str, *, lifetime_s: float, user_agent: str | None = None,
                  ip_address: str | None = None) -> Grant:
     session = AuthSession(
         user_id=user_id,
@@ -63,43 +63,43 @@ def open_session(workspace: Workspace, user_id: str, *, lifetime_s: float, user_
         expires_at=utcnow() + timedelta(seconds=lifetime_s),
     )
     refresh_jti = new_id()
-    with workspace.unit_of_work() as repo:
-        user = _active_user(repo.get_user(user_id))
-        return Grant(user, repo.add_session(session, refresh_jti), refresh_jti)
+    with workspace.unit_of_work() as uow:
+        user = _active_user(uow.users.get(user_id))
+        return Grant(user, uow.auth_sessions.add(session, refresh_jti), refresh_jti)
 
 
-def sign_in(workspace: Workspace, login: str, password: str, *, lifetime_s: float, user_agent: str | None = None,
+def sign_in(workspace: WorkspacePort, login: str, password: str, *, lifetime_s: float, user_agent: str | None = None,
             ip_address: str | None = None) -> Grant:
     """Check the credentials and open a session; AuthenticationError when they are wrong."""
     user = users.authenticate(workspace, login, password)
     return open_session(workspace, user.id, lifetime_s=lifetime_s, user_agent=user_agent, ip_address=ip_address)
 
 
-def refresh(workspace: Workspace, session_id: str, refresh_jti: str, *, lifetime_s: float) -> Grant:
+def refresh(workspace: WorkspacePort, session_id: str, refresh_jti: str, *, lifetime_s: float) -> Grant:
     """Accept the session's current refresh token once and hand out the next; a reuse revokes the session.
 
     The session's lifetime starts again from now (a sliding expiry).
     """
     next_jti = new_id()
-    with workspace.unit_of_work() as repo:
-        if repo.rotate_refresh(session_id, refresh_jti, next_jti,
+    with workspace.unit_of_work() as uow:
+        if uow.auth_sessions.rotate_refresh(session_id, refresh_jti, next_jti,
                                expires_at=utcnow() + timedelta(seconds=lifetime_s)):
-            rotated = repo.get_session(session_id)
-            return Grant(_active_user(repo.get_user(rotated.user_id)), rotated, next_jti)
-        found = _session_or_none(repo, session_id)
+            rotated = uow.auth_sessions.get(session_id)
+            return Grant(_active_user(uow.users.get(rotated.user_id)), rotated, next_jti)
+        found = _session_or_none(uow, session_id)
         reused = found is not None and found.is_active()
         if reused:
-            repo.revoke_session(session_id, REUSED)
+            uow.auth_sessions.revoke(session_id, REUSED)
     if reused:  # raised after the commit, so the revocation stays
         raise AuthenticationError("this refresh token was already used: the session is revoked, sign in again",
                                   error_code="REFRESH_TOKEN_REUSED", session_id=session_id)
     raise _refused(found)
 
 
-def check_access(workspace: Workspace, session_id: str, user_id: str) -> tuple[User, AuthSession]:
+def check_access(workspace: WorkspacePort, session_id: str, user_id: str) -> tuple[User, AuthSession]:
     """The user and live session behind an access token; AuthenticationError once it is revoked or expired."""
-    with workspace.unit_of_work() as repo:
-        found = repo.session_and_user(session_id)
+    with workspace.unit_of_work() as uow:
+        found = uow.auth_sessions.with_user(session_id)
     if found is None or found[0].user_id != user_id:
         raise _refused(None)
     session, user = found
@@ -108,8 +108,8 @@ def check_access(workspace: Workspace, session_id: str, user_id: str) -> tuple[U
     return _active_user(user), session
 
 
-def revoke(workspace: Workspace, session_id: str, *, reason: str = LOGOUT) -> None:
+def revoke(workspace: WorkspacePort, session_id: str, *, reason: str = LOGOUT) -> None:
     """Sign the session out: its access and refresh tokens are refused from now on."""
-    with workspace.unit_of_work() as repo:
-        repo.get_session(session_id)
-        repo.revoke_session(session_id, reason)
+    with workspace.unit_of_work() as uow:
+        uow.auth_sessions.get(session_id)
+        uow.auth_sessions.revoke(session_id, reason)

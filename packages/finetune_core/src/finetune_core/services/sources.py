@@ -33,7 +33,7 @@ from finetune_core.sources.sniff import detect_mime, name_for_type
 if TYPE_CHECKING:
     from finetune_core.chunking.base import Tokenizer
     from finetune_core.jobs.context import JobContext
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 MB = 1024 * 1024
 UPLOAD_REQUEST_PREFIX = "upload:"
@@ -41,7 +41,7 @@ UPLOAD_GENERATOR = "upload"  # the `generator` of examples that came from a data
 EMPTY_FILE = "the file is empty"
 
 
-def _file_loader(workspace: Workspace, mime: str, kind: SourceKind | None, name: str) -> FileLoader:
+def _file_loader(workspace: WorkspacePort, mime: str, kind: SourceKind | None, name: str) -> FileLoader:
     loaders = [item for item in workspace.plugins.sources if isinstance(item, FileLoader) and mime in item.mime_types]
     matching = sorted((loader for loader in loaders if kind is None or loader.kind == kind),
                       key=lambda loader: -loader.priority)
@@ -60,7 +60,7 @@ def _file_loader(workspace: Workspace, mime: str, kind: SourceKind | None, name:
     return matching[0]
 
 
-def _url_loader(workspace: Workspace, url: str) -> UrlLoader:
+def _url_loader(workspace: WorkspacePort, url: str) -> UrlLoader:
     loaders = sorted(
         (item for item in workspace.plugins.sources if isinstance(item, UrlLoader)),
         key=lambda loader: -loader.priority,
@@ -72,7 +72,7 @@ def _url_loader(workspace: Workspace, url: str) -> UrlLoader:
 
 
 def add_file(
-    workspace: Workspace,
+    workspace: WorkspacePort,
     project_id: str,
     filename: str,
     data: bytes,
@@ -91,8 +91,8 @@ def add_file(
             size_bytes=len(data),
         )
     sha256 = hashlib.sha256(data).hexdigest()
-    with workspace.unit_of_work() as repo:
-        project_id = repo.find_project(project_id).id
+    with workspace.unit_of_work() as uow:
+        project_id = uow.projects.find(project_id).id
     source = Source(project_id=project_id, name=name, type=SourceType.TEXT, size_bytes=len(data), sha256=sha256,
                     description=description)
     if not data:
@@ -107,12 +107,12 @@ def add_file(
     try:
         # one transaction, the project locked: concurrent uploads cannot both pass the quota, and an upload
         # racing its own retry lands once
-        with workspace.unit_of_work() as repo:
-            repo.lock_project(project_id)
-            existing = repo.source_with_content(project_id, sha256, name)
+        with workspace.unit_of_work() as uow:
+            uow.projects.lock(project_id)
+            existing = uow.sources.with_content(project_id, sha256, name)
             if existing is not None:
                 return existing  # an idempotent retry of the same upload
-            if repo.project_bytes(project_id) + len(data) > settings.max_project_bytes:
+            if uow.sources.total_bytes(project_id) + len(data) > settings.max_project_bytes:
                 raise FileTooLargeError(
                     f"Project storage limit of {settings.max_project_bytes // MB} MB would be exceeded",
                     project_id=project_id,
@@ -121,31 +121,31 @@ def add_file(
                 source.storage_key = f"{project_id}/{source.id}/{name}"
                 workspace.files.put(source.storage_key, data)
                 stored = True
-            return repo.add_source(source)
+            return uow.sources.add(source)
     except BaseException:
         if stored and source.storage_key:
             workspace.files.delete(source.storage_key)  # no orphan file when the row did not land
         raise
 
 
-def add_path(workspace: Workspace, project_id: str, path: str | Path, **options: Any) -> Source:
+def add_path(workspace: WorkspacePort, project_id: str, path: str | Path, **options: Any) -> Source:
     path = Path(path)
     return add_file(workspace, project_id, path.name, path.read_bytes(), **options)
 
 
-def add_url(workspace: Workspace, project_id: str, url: str, *, name: str | None = None,
+def add_url(workspace: WorkspacePort, project_id: str, url: str, *, name: str | None = None,
             description: str | None = None) -> Source:
     """Refuse a disallowed URL at once (before any job); otherwise store a pending URL source."""
     check_url(url, allow_loopback=workspace.settings.allow_loopback_urls)
     loader = _url_loader(workspace, url)
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(project_id)
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(project_id)
         source = Source(project_id=project.id, name=(name or url)[:255], type=loader.source_type, url=url,
                         description=description, metadata={"loader": loader.name})
-        return repo.add_source(source)
+        return uow.sources.add(source)
 
 
-def fetch_context(workspace: Workspace) -> FetchContext:
+def fetch_context(workspace: WorkspacePort) -> FetchContext:
     settings = workspace.settings
     fetcher = SafeFetcher(
         allow_loopback=settings.allow_loopback_urls,
@@ -157,7 +157,7 @@ def fetch_context(workspace: Workspace) -> FetchContext:
                         requests_session=workspace.requests_session)
 
 
-def _load(workspace: Workspace, source: Source) -> Document | RecordSet:
+def _load(workspace: WorkspacePort, source: Source) -> Document | RecordSet:
     if source.url:
         return _url_loader(workspace, source.url).fetch(source.url, fetch_context(workspace))
     if not source.storage_key or not source.mime_type:
@@ -184,12 +184,12 @@ def _upload_examples(source: Source, records: RecordSet, tokenizer: Tokenizer) -
     return examples
 
 
-def load_source(workspace: Workspace, source_id: str) -> Source:
+def load_source(workspace: WorkspacePort, source_id: str) -> Source:
     """Load one source; any failure marks only this source `error` with a clear message."""
-    with workspace.unit_of_work() as repo:
-        source = repo.get_source(source_id)
+    with workspace.unit_of_work() as uow:
+        source = uow.sources.get(source_id)
         source.status, source.error_message = SourceStatus.PROCESSING, None
-        repo.save_source(source)
+        uow.sources.save(source)
     try:
         loaded = _load(workspace, source)
         if isinstance(loaded, Document) and not loaded.text.strip():
@@ -199,34 +199,34 @@ def load_source(workspace: Workspace, source_id: str) -> Source:
     except Exception as exc:  # a loader bug must not take the project down with it
         return _mark_error(workspace, source, f"could not read this source ({type(exc).__name__}: {exc})")
 
-    with workspace.unit_of_work() as repo:
+    with workspace.unit_of_work() as uow:
         if isinstance(loaded, Document):
             loaded.language = loaded.language or detect_language(loaded.text[:20_000])
-            repo.save_document(source.id, loaded)
+            uow.documents.save(source.id, loaded)
             source.metadata.update({**loaded.metadata, "title": loaded.title, "language": loaded.language,
                                     "characters": len(loaded.text), "pages": len(loaded.pages) or None})
         else:
-            tokenizer = get_tokenizer(repo.get_project(source.project_id).config.tokenizer)
-            repo.delete_examples(source.project_id, source_id=source.id)
-            repo.add_examples(_upload_examples(source, loaded, tokenizer))
+            tokenizer = get_tokenizer(uow.projects.get(source.project_id).config.tokenizer)
+            uow.examples.delete_all(source.project_id, source_id=source.id)
+            uow.examples.add(_upload_examples(source, loaded, tokenizer))
             source.metadata.update(row_count=loaded.row_count, columns=loaded.columns, mapping=loaded.mapping,
                                    preview=loaded.preview)
         source.status = SourceStatus.READY
-        return repo.save_source(source)
+        return uow.sources.save(source)
 
 
-def _mark_error(workspace: Workspace, source: Source, message: str) -> Source:
-    with workspace.unit_of_work() as repo:
+def _mark_error(workspace: WorkspacePort, source: Source, message: str) -> Source:
+    with workspace.unit_of_work() as uow:
         source.status, source.error_message = SourceStatus.ERROR, message
-        return repo.save_source(source)
+        return uow.sources.save(source)
 
 
 def ingest_job(context: JobContext, *, project_id: str, source_ids: list[str] | None = None) -> dict[str, Any]:
     """Load the given sources, or every pending one of the project."""
     workspace = context.workspace
-    with workspace.unit_of_work() as repo:
+    with workspace.unit_of_work() as uow:
         if source_ids is None:
-            pending, _ = repo.list_sources(project_id, status=SourceStatus.PENDING.value)
+            pending, _ = uow.sources.search(project_id, status=SourceStatus.PENDING.value)
             source_ids = [source.id for source in pending]
     results: dict[str, int] = {"ready": 0, "error": 0}
     errors: dict[str, str] = {}
@@ -259,33 +259,33 @@ def _settle_ingest(summary: dict[str, Any]) -> None:
             summary["message"] += f"; {summary['error']} could not be: {shown}{more}"
 
 
-def list_sources(workspace: Workspace, project_id: str, *, kind: str | None = None, limit: int | None = None,
+def list_sources(workspace: WorkspacePort, project_id: str, *, kind: str | None = None, limit: int | None = None,
                  offset: int = 0) -> tuple[list[Source], int]:
-    with workspace.unit_of_work() as repo:
-        project = repo.find_project(project_id)
-        return repo.list_sources(project.id, kind=kind, limit=limit, offset=offset)
+    with workspace.unit_of_work() as uow:
+        project = uow.projects.find(project_id)
+        return uow.sources.search(project.id, kind=kind, limit=limit, offset=offset)
 
 
-def get_source(workspace: Workspace, source_id: str) -> Source:
-    with workspace.unit_of_work() as repo:
-        return repo.get_source(source_id)
+def get_source(workspace: WorkspacePort, source_id: str) -> Source:
+    with workspace.unit_of_work() as uow:
+        return uow.sources.get(source_id)
 
 
-def update_source(workspace: Workspace, source_id: str, *, name: str | None = None,
+def update_source(workspace: WorkspacePort, source_id: str, *, name: str | None = None,
                   description: str | None = None) -> Source:
-    with workspace.unit_of_work() as repo:
-        source = repo.get_source(source_id)
+    with workspace.unit_of_work() as uow:
+        source = uow.sources.get(source_id)
         if name is not None:
             source.name = name
         if description is not None:
             source.description = description
-        return repo.save_source(source)
+        return uow.sources.save(source)
 
 
-def delete_source(workspace: Workspace, source_id: str) -> None:
+def delete_source(workspace: WorkspacePort, source_id: str) -> None:
     """Remove a source, its chunks and examples (cascade) and its stored file."""
-    with workspace.unit_of_work() as repo:
-        source = repo.get_source(source_id)
-        repo.delete_source(source_id)
+    with workspace.unit_of_work() as uow:
+        source = uow.sources.get(source_id)
+        uow.sources.delete(source_id)
     if source.storage_key:
         workspace.files.delete_prefix(f"{source.project_id}/{source.id}")

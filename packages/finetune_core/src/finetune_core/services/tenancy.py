@@ -12,32 +12,32 @@ from finetune_core.domain import Job, Project
 from finetune_core.errors import NotFoundError
 
 if TYPE_CHECKING:
-    from finetune_core.storage.repository import Repository
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
+    from finetune_core.storage.unit_of_work import UnitOfWork
 
 
-def _visible(repo: Repository, project_id: str, owner_id: str | None) -> Project | None:
+def _visible(uow: UnitOfWork, project_id: str, owner_id: str | None) -> Project | None:
     try:
-        project = repo.get_project(project_id)
+        project = uow.projects.get(project_id)
     except NotFoundError:
         return None
     return project if owner_id is None or project.owner_id == owner_id else None
 
 
-def owned_project(workspace: Workspace, project_id: str, owner_id: str | None) -> Project:
+def owned_project(workspace: WorkspacePort, project_id: str, owner_id: str | None) -> Project:
     """The project by id (never by name) if `owner_id` may see it."""
-    with workspace.unit_of_work() as repo:
-        project = _visible(repo, project_id, owner_id)
+    with workspace.unit_of_work() as uow:
+        project = _visible(uow, project_id, owner_id)
     if project is None:
         raise NotFoundError(f"project '{project_id}' not found", project_id=project_id)
     return project
 
 
-def owned_job(workspace: Workspace, job_id: str, owner_id: str | None) -> Job:
+def owned_job(workspace: WorkspacePort, job_id: str, owner_id: str | None) -> Job:
     """The job if `owner_id` may see it: theirs through its project (a job with none is the local user's)."""
-    with workspace.unit_of_work() as repo:
-        job = repo.get_job(job_id)
-        visible = owner_id is None or (job.project_id is not None and _visible(repo, job.project_id, owner_id))
+    with workspace.unit_of_work() as uow:
+        job = uow.jobs.get(job_id)
+        visible = owner_id is None or (job.project_id is not None and _visible(uow, job.project_id, owner_id))
     if not visible:
         raise NotFoundError(f"job '{job_id}' not found", job_id=job_id)
     return job

@@ -15,25 +15,25 @@ from finetune_core.errors import NotFoundError
 from finetune_core.services import fine_tunes
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 MANUAL = "manual"  # the provider of a model entered by hand with no provider named
 
 
-def create_model(workspace: Workspace, *, name: str, base_model: str, version: str = "1", status: str = "ready",
+def create_model(workspace: WorkspacePort, *, name: str, base_model: str, version: str = "1", status: str = "ready",
                  provider: str = MANUAL, provider_model_id: str | None = None, project_id: str | None = None,
                  metrics: dict[str, Any] | None = None, owner_id: str | None = None) -> TrainedModel:
     """Record a model; `project_id` (its dataset's project), when given, must exist."""
     model = TrainedModel(owner_id=owner_id, project_id=project_id, name=name, base_model=base_model,
                          provider=provider, provider_model_id=provider_model_id, version=version, status=status,
                          metrics=dict(metrics or {}))
-    with workspace.unit_of_work() as repo:
+    with workspace.unit_of_work() as uow:
         if project_id is not None:
-            repo.get_project(project_id)
-        return repo.add_model(model)
+            uow.projects.get(project_id)
+        return uow.models.add(model)
 
 
-def owned_model(workspace: Workspace, model_id: str, owner_id: str | None) -> TrainedModel:
+def owned_model(workspace: WorkspacePort, model_id: str, owner_id: str | None) -> TrainedModel:
     """The model if `owner_id` may see it (None: the local single user, who sees all); else NotFoundError."""
     model = fine_tunes.get_model(workspace, model_id)  # NotFoundError when there is none
     if owner_id is not None and model.owner_id != owner_id:

@@ -23,7 +23,7 @@ from finetune_core.services import fine_tunes
 from finetune_core.services.model_access import Origin, check_base_model, check_model_url
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 REPORT = "status_report"  # the key of `FineTune.state` that keeps the last report of a worker
 STEP_LABELS = {FineTuneStatus.QUEUED: "Queued", FineTuneStatus.PREPARING: "Preparing",
@@ -31,15 +31,15 @@ STEP_LABELS = {FineTuneStatus.QUEUED: "Queued", FineTuneStatus.PREPARING: "Prepa
                FineTuneStatus.CANCELLED: "Cancelled", FineTuneStatus.ERROR: "Failed"}
 
 
-def start_training(workspace: Workspace, project_id: str, *, trainer: str, base_model: str | None = None,
+def start_training(workspace: WorkspacePort, project_id: str, *, trainer: str, base_model: str | None = None,
                    method: str | None = None, hyperparameters: dict[str, Any] | None = None,
                    options: dict[str, Any] | None = None, name: str | None = None,
                    description: str | None = None, owner_id: str | None = None,
                    origin: Origin = Origin.REMOTE) -> FineTune:
     """Check and start a fine-tuning of the project's dataset; see the module doc."""
     if base_model is None:
-        with workspace.unit_of_work() as repo:
-            base_model = repo.get_project(project_id).base_model_id
+        with workspace.unit_of_work() as uow:
+            base_model = uow.projects.get(project_id).base_model_id
         if not base_model:
             raise InvalidInputError("no base model: give one, or set the project's base model first",
                                     error_code="BASE_MODEL_REQUIRED", project_id=project_id)
@@ -57,7 +57,7 @@ def start_training(workspace: Workspace, project_id: str, *, trainer: str, base_
         raise ConflictError(exc.message, error_code="TRAINING_ALREADY_RUNNING", **exc.context) from None
 
 
-def owned_fine_tune(workspace: Workspace, fine_tune_id: str, owner_id: str | None) -> FineTune:
+def owned_fine_tune(workspace: WorkspacePort, fine_tune_id: str, owner_id: str | None) -> FineTune:
     """The fine-tuning if `owner_id` may see it (None: the local single user, who sees all); else NotFoundError."""
     fine_tune = fine_tunes.get_fine_tune(workspace, fine_tune_id)  # NotFoundError when there is none
     if owner_id is not None and fine_tune.owner_id != owner_id:
@@ -65,7 +65,7 @@ def owned_fine_tune(workspace: Workspace, fine_tune_id: str, owner_id: str | Non
     return fine_tune
 
 
-def latest_run(workspace: Workspace, project_id: str) -> FineTune:
+def latest_run(workspace: WorkspacePort, project_id: str) -> FineTune:
     """The project's most recent fine-tuning, or NotFoundError NO_TRAINING_RUN before its first."""
     found = fine_tunes.latest_fine_tune(workspace, project_id)
     if found is None:
@@ -74,7 +74,7 @@ def latest_run(workspace: Workspace, project_id: str) -> FineTune:
     return found
 
 
-def cancel_training(workspace: Workspace, fine_tune_id: str, *, reason: str | None = None) -> FineTune:
+def cancel_training(workspace: WorkspacePort, fine_tune_id: str, *, reason: str | None = None) -> FineTune:
     """`fine_tunes.cancel_fine_tune`, keeping the caller's reason as the error message (fintune-platform)."""
     fine_tune = fine_tunes.cancel_fine_tune(workspace, fine_tune_id)
     values: dict[str, Any] = {"error_message": reason} if reason else {}
@@ -82,12 +82,12 @@ def cancel_training(workspace: Workspace, fine_tune_id: str, *, reason: str | No
         values["completed_at"] = utcnow()
     if not values:
         return fine_tune
-    with workspace.unit_of_work() as repo:
-        repo.update_fine_tune(fine_tune_id, **values)
-        return repo.get_fine_tune(fine_tune_id)
+    with workspace.unit_of_work() as uow:
+        uow.fine_tunes.update(fine_tune_id, **values)
+        return uow.fine_tunes.get(fine_tune_id)
 
 
-def report_status(workspace: Workspace, fine_tune_id: str, *, status: FineTuneStatus | None = None,
+def report_status(workspace: WorkspacePort, fine_tune_id: str, *, status: FineTuneStatus | None = None,
                   progress: float | None = None, current_step: str | None = None,
                   logs: str | None = None) -> FineTune:
     """Store what a worker says about a fine-tuning and add it to its job's event log.
@@ -97,8 +97,8 @@ def report_status(workspace: Workspace, fine_tune_id: str, *, status: FineTuneSt
     if status is None and progress is None and current_step is None and logs is None:
         raise InvalidInputError("nothing to report: give a status, a progress, a current step or logs",
                                 error_code="NO_CHANGES", fine_tune_id=fine_tune_id)
-    with workspace.unit_of_work() as repo:
-        fine_tune = repo.get_fine_tune(fine_tune_id)
+    with workspace.unit_of_work() as uow:
+        fine_tune = uow.fine_tunes.get(fine_tune_id)
         now_status = status or fine_tune.status
         values: dict[str, Any] = {"status": now_status.value}
         if now_status is not FineTuneStatus.QUEUED and fine_tune.started_at is None:
@@ -112,15 +112,15 @@ def report_status(workspace: Workspace, fine_tune_id: str, *, status: FineTuneSt
         kept = last if last.get("status") == now_status.value else {}  # a new status: the old step is over
         report = {**kept, **given, "status": now_status.value}
         values["state"] = {**fine_tune.state, REPORT: report}
-        repo.update_fine_tune(fine_tune_id, **values)
+        uow.fine_tunes.update(fine_tune_id, **values)
         if fine_tune.job_id is not None:
             message = logs or current_step or f"status: {now_status.value}"
             event: dict[str, Any] = {"message": message, "status": now_status.value, "reported": True, **given}
             if progress is not None:
-                repo.add_event(fine_tune.job_id, "progress", {**event, "progress_pct": values["progress"]})
+                uow.jobs.add_event(fine_tune.job_id, "progress", {**event, "progress_pct": values["progress"]})
             else:
-                repo.add_event(fine_tune.job_id, "log", event)
-        return repo.get_fine_tune(fine_tune_id)
+                uow.jobs.add_event(fine_tune.job_id, "log", event)
+        return uow.fine_tunes.get(fine_tune_id)
 
 
 def status_line(fine_tune: FineTune) -> tuple[str, str | None]:

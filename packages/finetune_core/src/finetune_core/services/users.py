@@ -16,7 +16,7 @@ from finetune_core.passwords import burn_time, hash_password, needs_rehash, veri
 from finetune_core.services.datasets import DATASET_KEY, PREVIEW
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 # no `\s`: Python, Rust and JSON Schema (ECMA) disagree on it; these ranges read the same in all three
 NOT_IN_EMAIL = r"@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
@@ -52,30 +52,30 @@ def check_password(password: str) -> None:
                                 error_code="INVALID_PASSWORD")
 
 
-def register(workspace: Workspace, email: str, password: str, *, name: str | None = None,
+def register(workspace: WorkspacePort, email: str, password: str, *, name: str | None = None,
              trigramme: str | None = None) -> User:
     """A new active user; ConflictError (EMAIL_TAKEN, TRIGRAMME_TAKEN) when either is in use."""
     email = normalize_email(email)
     trigramme = normalize_trigramme(trigramme)
     check_password(password)
     hashed = hash_password(password)  # before the transaction: it takes a while on purpose
-    with workspace.unit_of_work() as repo:
-        if repo.user_by(email=email) is not None:
+    with workspace.unit_of_work() as uow:
+        if uow.users.find_by(email=email) is not None:
             raise ConflictError(f"the email '{email}' is already registered", error_code="EMAIL_TAKEN")
-        if trigramme is not None and repo.user_by(trigramme=trigramme) is not None:
+        if trigramme is not None and uow.users.find_by(trigramme=trigramme) is not None:
             raise ConflictError(f"the trigramme '{trigramme}' is already taken", error_code="TRIGRAMME_TAKEN")
-        return repo.add_user(User(email=email, name=name, trigramme=trigramme), hashed)
+        return uow.users.add(User(email=email, name=name, trigramme=trigramme), hashed)
 
 
-def authenticate(workspace: Workspace, login: str, password: str) -> User:
+def authenticate(workspace: WorkspacePort, login: str, password: str) -> User:
     """The user whose email (or trigramme) and password these are; AuthenticationError otherwise.
 
     A wrong email costs the same time as a wrong password, so answers tell nothing about who exists.
     """
     login = login.strip()
-    with workspace.unit_of_work() as repo:
-        user = repo.user_by(email=login.lower()) if "@" in login else repo.user_by(trigramme=login.upper())
-        stored = repo.password_hash(user.id) if user is not None else None
+    with workspace.unit_of_work() as uow:
+        user = uow.users.find_by(email=login.lower()) if "@" in login else uow.users.find_by(trigramme=login.upper())
+        stored = uow.users.password_hash(user.id) if user is not None else None
     if user is None or stored is None:
         burn_time(password)
         raise AuthenticationError("incorrect email or password", error_code="INVALID_CREDENTIALS")
@@ -84,55 +84,56 @@ def authenticate(workspace: Workspace, login: str, password: str) -> User:
     if not user.is_active:
         raise AuthenticationError("this account is disabled", error_code="ACCOUNT_DISABLED")
     rehashed = hash_password(password) if needs_rehash(stored) else None
-    with workspace.unit_of_work() as repo:
+    with workspace.unit_of_work() as uow:
         user.last_login_at = utcnow()
-        return repo.save_user(user, password_hash=rehashed)
+        return uow.users.save(user, password_hash=rehashed)
 
 
-def get_user(workspace: Workspace, user_id: str) -> User:
-    with workspace.unit_of_work() as repo:
-        return repo.get_user(user_id)
+def get_user(workspace: WorkspacePort, user_id: str) -> User:
+    with workspace.unit_of_work() as uow:
+        return uow.users.get(user_id)
 
 
-def update_profile(workspace: Workspace, user_id: str, *, name: str | None = None, trigramme: str | None = None,
+def update_profile(workspace: WorkspacePort, user_id: str, *, name: str | None = None, trigramme: str | None = None,
                    has_completed_onboarding: bool | None = None) -> User:
     """Partial update: None leaves a field as it is."""
     trigramme = normalize_trigramme(trigramme)
-    with workspace.unit_of_work() as repo:
-        user = repo.get_user(user_id)
+    with workspace.unit_of_work() as uow:
+        user = uow.users.get(user_id)
         if trigramme is not None and trigramme != user.trigramme:
-            if repo.user_by(trigramme=trigramme) is not None:
+            if uow.users.find_by(trigramme=trigramme) is not None:
                 raise ConflictError(f"the trigramme '{trigramme}' is already taken", error_code="TRIGRAMME_TAKEN")
             user.trigramme = trigramme
         if name is not None:
             user.name = name
         if has_completed_onboarding is not None:
             user.has_completed_onboarding = has_completed_onboarding
-        return repo.save_user(user)
+        return uow.users.save(user)
 
 
-def local_user(workspace: Workspace) -> User:
+def local_user(workspace: WorkspacePort) -> User:
     """The implicit user of the local single-user mode, made on first use."""
-    with workspace.unit_of_work() as repo:
-        found = repo.user_by(email=LOCAL_USER_EMAIL)
+    with workspace.unit_of_work() as uow:
+        found = uow.users.find_by(email=LOCAL_USER_EMAIL)
     if found is not None:
         return found
     try:
-        with workspace.unit_of_work() as repo:
-            return repo.add_user(User(id=LOCAL_USER_ID, email=LOCAL_USER_EMAIL, name="Local user"), "")
+        with workspace.unit_of_work() as uow:
+            return uow.users.add(User(id=LOCAL_USER_ID, email=LOCAL_USER_EMAIL, name="Local user"), "")
     except ConflictError:  # another process made it first
-        with workspace.unit_of_work() as repo:
-            return repo.get_user(LOCAL_USER_ID)
+        with workspace.unit_of_work() as uow:
+            return uow.users.get(LOCAL_USER_ID)
 
 
-def usage(workspace: Workspace, owner_id: str | None) -> dict[str, Any]:
+def usage(workspace: WorkspacePort, owner_id: str | None) -> dict[str, Any]:
     """Counters shown with a profile (dualqueryintelligence); `owner_id` None counts every row (local mode).
 
     Counted from the rows themselves in one indexed statement, so they never drift from what the lists
     show: `datasets_count` is the total of GET /api/datasets, `fine_tune_jobs` that of /api/fine-tunings.
     """
-    with workspace.unit_of_work() as repo:
-        projects, datasets, fine_tunes = repo.owner_counts(owner_id, dataset_key=DATASET_KEY, exclude_split=PREVIEW)
+    with workspace.unit_of_work() as uow:
+        projects, datasets, fine_tunes = uow.usage.owner_counts(owner_id, dataset_key=DATASET_KEY,
+                                                                exclude_split=PREVIEW)
     return {
         "projects_count": projects,
         "datasets_count": datasets,

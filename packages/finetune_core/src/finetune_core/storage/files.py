@@ -13,6 +13,8 @@ from finetune_core.errors import InvalidInputError
 
 
 class FileStore(Protocol):
+    root: Path  # the folder the keys live under (a model export is written there as a folder)
+
     def put(self, key: str, data: bytes) -> None: ...
 
     def get(self, key: str) -> bytes: ...

@@ -28,7 +28,7 @@ from finetune_core.domain import FineTune, FineTuneStatus, Project, TrainedModel
 
 if TYPE_CHECKING:
     from finetune_core.jobs.context import JobContext
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 WAIT_SLICE_S = 1.0  # how often a waiting trainer looks at the cancel flag
 
@@ -50,7 +50,7 @@ class FineTuneRequest(BaseModel):
 class TrainingRun:
     """The core's side of one fine-tuning while its trainer runs; every report is stored at once."""
 
-    def __init__(self, workspace: Workspace, fine_tune: FineTune, project: Project, *,
+    def __init__(self, workspace: WorkspacePort, fine_tune: FineTune, project: Project, *,
                  api_key: str | None, context: JobContext | None) -> None:
         self.workspace = workspace
         self.fine_tune = fine_tune
@@ -87,9 +87,9 @@ class TrainingRun:
     def _save(self, **values: Any) -> None:
         if self.context is not None:
             self.context.flush()  # what was reported before this is stored before it
-        with self.workspace.unit_of_work() as repo:
-            repo.update_fine_tune(self.fine_tune.id, **values)
-            self.fine_tune = repo.get_fine_tune(self.fine_tune.id)
+        with self.workspace.unit_of_work() as uow:
+            uow.fine_tunes.update(self.fine_tune.id, **values)
+            self.fine_tune = uow.fine_tunes.get(self.fine_tune.id)
 
     def set_status(self, status: FineTuneStatus, message: str | None = None) -> None:
         if status is self.fine_tune.status and message is None:
@@ -152,10 +152,10 @@ class TrainingRun:
             provider_model_id=provider_model_id, artifact_path=artifact_path,
             metrics=metrics if metrics is not None else dict(self.fine_tune.metrics),
         )
-        with self.workspace.unit_of_work() as repo:
-            model = repo.add_model(model)
-            repo.update_fine_tune(self.fine_tune.id, model_id=model.id)
-            self.fine_tune = repo.get_fine_tune(self.fine_tune.id)
+        with self.workspace.unit_of_work() as uow:
+            model = uow.models.add(model)
+            uow.fine_tunes.update(self.fine_tune.id, model_id=model.id)
+            self.fine_tune = uow.fine_tunes.get(self.fine_tune.id)
         self.event("log", message=f"model registered: {provider_model_id or artifact_path}", model_id=model.id)
         return model
 

@@ -1,0 +1,32 @@
+"""One repository per aggregate, each the only code that maps its rows to domain models and back.
+
+A repository works inside the unit of work's session (storage/unit_of_work.py) and never commits.
+"""
+
+from finetune_core.storage.repositories.auth_sessions import AuthSessionRepository
+from finetune_core.storage.repositories.chunks import ChunkRepository
+from finetune_core.storage.repositories.documents import DocumentRepository
+from finetune_core.storage.repositories.examples import ExampleRepository
+from finetune_core.storage.repositories.fine_tunes import FineTuneRepository
+from finetune_core.storage.repositories.jobs import JobRepository
+from finetune_core.storage.repositories.models import ModelRepository
+from finetune_core.storage.repositories.projects import ProjectRepository
+from finetune_core.storage.repositories.provider_keys import ProviderKeyRepository
+from finetune_core.storage.repositories.sources import SourceRepository
+from finetune_core.storage.repositories.usage import UsageQueries
+from finetune_core.storage.repositories.users import UserRepository
+
+__all__ = [
+    "AuthSessionRepository",
+    "ChunkRepository",
+    "DocumentRepository",
+    "ExampleRepository",
+    "FineTuneRepository",
+    "JobRepository",
+    "ModelRepository",
+    "ProjectRepository",
+    "ProviderKeyRepository",
+    "SourceRepository",
+    "UsageQueries",
+    "UserRepository",
+]

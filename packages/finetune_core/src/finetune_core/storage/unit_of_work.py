@@ -1,0 +1,42 @@
+"""The unit of work: one transaction, and a repository per aggregate inside it."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from finetune_core.storage.repositories import (
+    AuthSessionRepository,
+    ChunkRepository,
+    DocumentRepository,
+    ExampleRepository,
+    FineTuneRepository,
+    JobRepository,
+    ModelRepository,
+    ProjectRepository,
+    ProviderKeyRepository,
+    SourceRepository,
+    UsageQueries,
+    UserRepository,
+)
+
+
+class UnitOfWork:
+    """What `Workspace.unit_of_work()` yields: committed when its block ends, rolled back if it raises.
+
+    A new aggregate adds its repository here; services reach it as `uow.<aggregate>`.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.projects = ProjectRepository(session)
+        self.sources = SourceRepository(session)
+        self.documents = DocumentRepository(session)
+        self.chunks = ChunkRepository(session)
+        self.examples = ExampleRepository(session)
+        self.jobs = JobRepository(session)
+        self.fine_tunes = FineTuneRepository(session)
+        self.models = ModelRepository(session)
+        self.provider_keys = ProviderKeyRepository(session)
+        self.users = UserRepository(session)
+        self.auth_sessions = AuthSessionRepository(session)
+        self.usage = UsageQueries(session)
