@@ -53,21 +53,30 @@ def llama_cpp(session: nox.Session) -> None:
     session.install("-e", "packages/finetune_core", "-e", "packages/finetune_providers[llama-cpp]",
                     "gguf>=0.10", "pytest>=8", "pytest-timeout", "hypothesis>=6.100",
                     env={"CMAKE_ARGS": "-DGGML_NATIVE=OFF"})  # a build that runs on any x86-64, not just this CPU
-    session.run("pytest", "-q", "tests/providers/test_providers_llama_cpp.py", *session.posargs)
+    session.run("pytest", "-q", "tests/providers/test_llama_cpp.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff over everything."""
-    session.install("ruff>=0.6")
+    """ruff over everything, then the architecture contracts of pyproject.toml's [tool.importlinter]."""
+    session.install("ruff>=0.6", "import-linter>=2.17")  # checked with 2.17 (private_modules, acyclic_siblings)
+    # grimp reads the packages' source without importing it, so they only need to be findable: installed
+    # editable without their dependencies (no torch, unlike install_project)
+    session.install("--no-deps", *[arg for package in PACKAGES for arg in ("-e", package)])
     session.run("ruff", "check", ".")
+    session.run("lint-imports", "--no-cache")  # no .import_linter_cache/ left in the repository
 
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy, strict on the core library."""
+    """mypy, strict on all five packages, in one run (they import each other)."""
     install_project(session, "mypy>=1.10", "types-requests", *TEST_DEPS)
-    session.run("mypy", "--strict", "packages/finetune_core/src/finetune_core")
+    session.run("mypy", "--strict",
+                "packages/finetune_core/src/finetune_core",
+                "packages/finetune_providers/src/finetune_providers",
+                "packages/finetune_local_gpu/src/finetune_local_gpu",
+                "apps/web/src/finetune_web",
+                "apps/worker/src/finetune_worker")
 
 
 @nox.session(python=PYTHON)

@@ -1,7 +1,7 @@
 """The local trainer against a bare trl SFTTrainer script, on the same model and data, in one run.
 
 Both sides train LoRA (r 16, alpha 32, dropout 0.05, every linear layer) on the same random Llama
-(tests/local_gpu/tiny_model.py: hidden 64, 2 layers, a tokenizer trained on the spot) and the same
+(tests/kits/tiny_model.py: hidden 64, 2 layers, a tokenizer trained on the spot) and the same
 chats (40 train, 10 eval, exported by the core), with the same steps, batch, learning rate, seed,
 eval and checkpoint steps and loss on assistant turns only. Ours is the whole fine-tuning through
 the core (`create_fine_tune`, a workspace, jobs, events per step, training_config.json,
@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "local_gpu"))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' kits
 
-from tiny_model import add_chat_project, build_tiny_model  # noqa: E402 - the tests' model builder
+from kits.tiny_model import add_chat_project, build_tiny_model  # noqa: E402 - the tests' model builder
 
 PEAK = """
 def peaks():

@@ -1,5 +1,6 @@
 """Shared fixtures: a throwaway PostgreSQL server (skipped where none can start) for every folder's tests;
-the workspace fixtures come from finetune_core.testing (a pytest plugin)."""
+the workspace fixtures come from finetune_core.testing (a pytest plugin), and the fixtures that live in a kit
+(tests/kits) through `pytest_plugins` below."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from finetune_core.testing import unavailable
+
+pytest_plugins = ["kits.held_loads"]  # `held`: the pipeline-order tests of tests/integration and tests/web
 
 
 def _free_port() -> int:

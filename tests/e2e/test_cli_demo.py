@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO / "samples"
-FINETUNE = shutil.which("finetune")
+from kits.cli import FINETUNE, finetune, finetune_json
+from kits.samples import SAMPLES
 
 pytestmark = pytest.mark.skipif(FINETUNE is None, reason="the finetune console script is not installed")
-
-
-def finetune(workspace: Path, *args: str, check: bool = True,
-             input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-    assert FINETUNE is not None
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([FINETUNE, "--workspace", str(workspace), *args], capture_output=True, text=True,
-                          check=check, env=env, timeout=600, input=input_text)
-
-
-def finetune_json(workspace: Path, *args: str) -> Any:
-    return json.loads(finetune(workspace, "--json", *args).stdout)
 
 
 def check_openai_chat_line(record: dict[str, Any]) -> None:

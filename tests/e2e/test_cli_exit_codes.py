@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from finetune_core import Job, JobStatus, Workspace
 from finetune_core.services import jobs as jobs_service
-from test_cli_demo import FINETUNE, SAMPLES, finetune, finetune_json
+from kits.cli import FINETUNE, finetune, finetune_json
+from kits.samples import SAMPLES
 
 pytestmark = pytest.mark.skipif(FINETUNE is None, reason="the finetune console script is not installed")
 

@@ -14,7 +14,8 @@ import pytest
 from finetune_core import Job, JobStatus, Workspace
 from finetune_core.services import contents
 from finetune_core.services import jobs as jobs_service
-from test_cli_demo import SAMPLES, finetune, finetune_json
+from kits.cli import finetune, finetune_json
+from kits.samples import SAMPLES
 
 pytestmark = pytest.mark.skipif(shutil.which("finetune") is None, reason="the finetune console script is not installed")
 

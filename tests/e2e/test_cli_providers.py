@@ -5,51 +5,20 @@ A small OpenAI-compatible server on 127.0.0.1 stands in for the model (finetune_
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
-from finetune_providers.testing import answer, is_judge_prompt
-from test_cli_demo import FINETUNE, SAMPLES, finetune, finetune_json
+from finetune_providers.testing import is_judge_prompt
+from kits.chat_completions import ChatServer
+from kits.cli import FINETUNE, finetune, finetune_json
+from kits.samples import SAMPLES
 
 pytestmark = pytest.mark.skipif(FINETUNE is None, reason="the finetune console script is not installed")
 
 OPENAI_KEY = "sk-proj-CLITESTKEY0123456789abcdef"
 LOCAL_KEY = "local-server-secret-0042"
-
-
-class ChatServer:
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                data = json.dumps(answer(body)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
 
 
 @pytest.fixture

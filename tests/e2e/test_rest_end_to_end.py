@@ -22,17 +22,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-
-TESTS = Path(__file__).resolve().parents[1]
-for _folder in ("worker", "providers", "unit/sources", "local_gpu"):
-    if str(TESTS / _folder) not in sys.path:
-        sys.path.insert(0, str(TESTS / _folder))
-
-from finetune_core.testing import made_up_text  # noqa: E402
-from finetune_providers.testing import examples_text  # noqa: E402
-from providers_testkit import Action, Call, FakeChatServer  # noqa: E402
-from sources_testkit import build_docx, build_pdf  # noqa: E402
-from worker_testkit import STALE_AFTER_S, free_port, kill_tree, running_redis, wait_until  # noqa: E402
+from finetune_core.testing import made_up_text
+from finetune_providers.testing import examples_text
+from kits.chat_completions import Action, Call, FakeChatServer
+from kits.documents import build_docx, build_pdf
+from kits.workers import STALE_AFTER_S, free_port, kill_tree, running_redis, wait_until
 
 pytest.importorskip("finetune_worker")
 pytest.importorskip("finetune_web")
@@ -101,7 +95,7 @@ def model_server() -> Iterator[FakeChatServer]:
 
 @pytest.fixture
 def tiny_base(tmp_path: Path) -> Path:
-    from tiny_model import build_tiny_model
+    from kits.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path / "tiny-llama")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from kits.samples import SAMPLES
 
 
 @pytest.fixture
 def samples_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "samples"
+    return SAMPLES

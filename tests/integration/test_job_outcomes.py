@@ -15,7 +15,8 @@ from finetune_core.domain import Document, Example, Message
 from finetune_core.errors import FinetuneError
 from finetune_core.services import jobs as jobs_service
 from finetune_core.services import sources as sources_service
-from pipeline_helpers import add_text_sources, corrupt_pdf, encrypted_pdf
+from kits.documents import corrupt_pdf, encrypted_pdf
+from kits.pipeline import add_text_sources
 
 Register = Callable[..., str]
 

@@ -15,15 +15,8 @@ from finetune_core.services import curation as curation_service
 from finetune_core.services import jobs as jobs_service
 from finetune_core.services import projects as projects_service
 from finetune_core.testing import open_test_workspace
-from pipeline_helpers import (
-    SAMPLE_FILES,
-    GeneratorPlugin,
-    Script,
-    add_text_sources,
-    all_examples,
-    iter_jsonl,
-    scripted_generator,
-)
+from kits.pipeline import GeneratorPlugin, Script, add_text_sources, all_examples, iter_jsonl, scripted_generator
+from kits.samples import SAMPLE_FILES
 
 Register = Callable[..., str]
 

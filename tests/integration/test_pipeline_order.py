@@ -19,15 +19,8 @@ from finetune_core.jobs import InProcessRunner, execute_job
 from finetune_core.services import contents, dataset_jobs, datasets
 from finetune_core.services import jobs as jobs_service
 from finetune_core.testing import open_test_workspace
-from held_loads import HELD, WAIT_S, HeldLoad, QueueOnly, four_documents
-from pipeline_helpers import SAMPLE_FILES
-
-
-@pytest.fixture
-def held(register_finetune_plugin: Callable[..., str]) -> HeldLoad:
-    plugin = HeldLoad()
-    register_finetune_plugin(plugin, name="held-markdown-loader")
-    return plugin
+from kits.held_loads import HELD, WAIT_S, HeldLoad, QueueOnly, four_documents
+from kits.samples import SAMPLE_FILES
 
 
 @pytest.fixture

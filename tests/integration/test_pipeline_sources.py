@@ -23,21 +23,11 @@ from finetune_core.services import jobs as jobs_service
 from finetune_core.services import projects as projects_service
 from finetune_core.services import sources as sources_service
 from finetune_core.testing import open_test_workspace
-from pipeline_helpers import (
-    SAMPLE_FILES,
-    VIDEO,
-    FakeYouTube,
-    all_examples,
-    build_pdf,
-    corrupt_pdf,
-    docx_zip_bomb,
-    elf_binary,
-    encrypted_pdf,
-    public_resolver,
-    serve,
-    stored_files,
-    youtube_session,
-)
+from kits.documents import build_pdf, corrupt_pdf, docx_zip_bomb, elf_binary, encrypted_pdf
+from kits.fake_youtube import VIDEO, FakeYouTube, public_resolver, youtube_session
+from kits.local_server import serve
+from kits.pipeline import all_examples, stored_files
+from kits.samples import SAMPLE_FILES
 
 
 def _flat(text: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 # --- local trainer and export-model tests (test_train_local.py, test_export_model.py) ----------------------------
-from tiny_model import PLAIN_CHAT_TEMPLATE, build_tiny_model
+from kits.tiny_model import PLAIN_CHAT_TEMPLATE, build_tiny_model
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Export of a trained local fine-tuning (finetuneflow §9), from the library and from the CLI.
 
-One tiny LoRA run (tiny_model.py, on the CPU) is exported; the adapter is loaded back with
+One tiny LoRA run (kits/tiny_model.py, on the CPU) is exported; the adapter is loaded back with
 `PeftModel.from_pretrained`, evaluated on the eval split to the loss the trainer recorded, and
 made to generate.
 """
@@ -20,7 +20,7 @@ from finetune_core.domain import FineTune, FineTuneStatus
 from finetune_core.errors import ConflictError, InvalidInputError
 from finetune_core.services import fine_tunes
 from finetune_core.testing import made_up_text, open_test_workspace
-from tiny_model import add_chat_project, chat_messages
+from kits.tiny_model import add_chat_project, chat_messages
 
 FAST = {"max_steps": 20, "per_device_batch_size": 4, "gradient_accumulation_steps": 1, "learning_rate": 5e-3,
         "eval_steps": 10, "save_steps": 10}

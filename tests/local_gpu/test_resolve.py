@@ -15,7 +15,17 @@ from typing import Any
 import pytest
 import torch
 from click.testing import CliRunner
-from fake_hub import (
+from finetune_core.cli import cli
+from finetune_core.errors import FinetuneError, InvalidInputError, NotFoundError
+from finetune_core.services import projects
+from finetune_core.services.model_access import Origin
+from finetune_core.testing import open_test_workspace
+from finetune_core.workspace import Workspace
+from finetune_local_gpu import estimates, parameters
+from finetune_local_gpu.hardware import HardwareReport
+from finetune_local_gpu.resolve import resolve_model
+from finetune_local_gpu.services import resolve_for_project
+from kits.fake_hub import (
     GEMMA_7B,
     LLAMA_3_1_8B,
     MISTRAL_7B,
@@ -27,16 +37,6 @@ from fake_hub import (
     FakeHub,
     default_models,
 )
-from finetune_core.cli import cli
-from finetune_core.errors import FinetuneError, InvalidInputError, NotFoundError
-from finetune_core.services import projects
-from finetune_core.services.model_access import Origin
-from finetune_core.testing import open_test_workspace
-from finetune_core.workspace import Workspace
-from finetune_local_gpu import estimates, parameters
-from finetune_local_gpu.hardware import HardwareReport
-from finetune_local_gpu.resolve import resolve_model
-from finetune_local_gpu.services import resolve_for_project
 from safetensors.torch import save_file
 
 TINY_LLAMA = {

@@ -1,6 +1,6 @@
 """The `local` trainer through the core's fine-tuning service, on a tiny random Llama trained on the CPU.
 
-Nothing is downloaded: the model and its tokenizer are built on the spot (tiny_model.py). Each run
+Nothing is downloaded: the model and its tokenizer are built on the spot (kits/tiny_model.py). Each run
 is 20 LoRA steps or fewer on 40 train chats, a second or two after the libraries are imported.
 """
 
@@ -20,7 +20,7 @@ from finetune_core.jobs import InProcessRunner
 from finetune_core.jobs.execute import execute_job
 from finetune_core.services import fine_tunes, jobs
 from finetune_core.testing import open_test_workspace
-from tiny_model import PLAIN_CHAT_TEMPLATE, add_chat_project, build_tokenizer, chat_messages
+from kits.tiny_model import PLAIN_CHAT_TEMPLATE, add_chat_project, build_tokenizer, chat_messages
 
 FAST = {"max_steps": 20, "per_device_batch_size": 4, "gradient_accumulation_steps": 1, "learning_rate": 5e-3,
         "eval_steps": 10, "save_steps": 10}

@@ -2,7 +2,7 @@
 
 openai, anthropic and mistral answer through `httpx2.MockTransport` (a JSON body, or server-sent
 events when the request streams); openai-compatible talks to a real server on 127.0.0.1
-(providers_testkit) that streams when asked. Checked: text, finish reason and usage; deltas in
+(kits.chat_completions) that streams when asked. Checked: text, finish reason and usage; deltas in
 order; retries before a stream's first text and none after it; a refused key failing fast,
 named and never quoted; registration through the plugin; the core judge on `openai-compatible`.
 """
@@ -35,7 +35,7 @@ from finetune_providers.chat_models import (
     ProviderChatModel,
 )
 from finetune_providers.testing import completion_json
-from providers_testkit import (
+from kits.chat_completions import (
     STREAM_USAGE,
     Action,
     Call,

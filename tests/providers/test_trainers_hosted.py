@@ -24,7 +24,7 @@ from finetune_core.services.keys import set_key
 from finetune_core.testing import open_test_workspace
 from finetune_core.training import TrainingRun
 from finetune_providers.training._hosted import MAX_FAILED_POLLS
-from hosted_testkit import (
+from kits.hosted_providers import (
     FakeMistral,
     FakeOpenAI,
     FakeProvider,

@@ -14,9 +14,9 @@ from finetune_web import create_app
 from finetune_web.settings import WebSettings
 from flask import Flask
 from flask.testing import FlaskClient
-from sources_webkit import ChatServer
-from training_testkit import Script, ScriptedPlugin
-from web_testkit import Account, sign_up
+from kits.chat_completions import ChatServer
+from kits.scripted_trainer import Script, ScriptedPlugin
+from kits.web_api import Account, sign_up
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +71,7 @@ def bob(client: FlaskClient) -> Account:
 
 @pytest.fixture
 def scripted(register_finetune_plugin: Callable[..., str]) -> type[Script]:
-    """The `scripted` trainer of training_testkit, registered for the test; steer it through the returned Script."""
+    """The `scripted` trainer (kits.scripted_trainer), registered for the test; steer it through the returned Script."""
     Script.reset()
     register_finetune_plugin(ScriptedPlugin(), name="web-scripted-trainer")
     return Script

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from worker_testkit import Workers, running_redis
+from kits.workers import Workers, running_redis
 
 
 @pytest.fixture(scope="session")

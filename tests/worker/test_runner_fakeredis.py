@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import kits.worker_jobs  # noqa: F401 - registers the test job types
 import pytest
 from finetune_core import JobStatus, Workspace
 from finetune_core.domain import utcnow
@@ -17,7 +18,6 @@ from finetune_core.services import jobs
 from finetune_core.testing import open_test_workspace
 
 fakeredis = pytest.importorskip("fakeredis")
-import worker_jobs  # noqa: E402, F401 - registers the test job types
 from finetune_worker import RqRunner, cancel_job, reap, stop_running  # noqa: E402
 from finetune_worker.runner import JOB_FUNCTION, rq_job, rq_status  # noqa: E402
 from rq import Queue, SimpleWorker  # noqa: E402

@@ -4,9 +4,9 @@ nothing."""
 from __future__ import annotations
 
 import pytest
-from conftest import FakeWorkspace
 from finetune_core.errors import NotFoundError, UnknownPluginError
 from finetune_core.services import projects, tenancy
+from kits.fake_workspace import FakeWorkspace
 
 
 def test_a_project_is_stored_with_its_config_and_found_by_id_or_name(workspace: FakeWorkspace) -> None:

@@ -4,9 +4,9 @@ a sign-out is final."""
 from __future__ import annotations
 
 import pytest
-from conftest import FakeWorkspace
 from finetune_core.errors import AuthenticationError, ConflictError
 from finetune_core.services import sessions, users
+from kits.fake_workspace import FakeWorkspace
 
 LIFETIME_S = 3600.0
 

@@ -1,4 +1,4 @@
-"""Fixtures of the sources tests; the builders live in sources_testkit."""
+"""Fixtures of the sources tests; the builders live in kits.documents, the server in kits.local_server."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 from docx.document import Document as WordDocument
-from sources_testkit import SAMPLES, LocalServer, build_docx, build_pdf, serve
+from kits.documents import build_docx, build_pdf
+from kits.local_server import LocalServer, serve
+from kits.samples import SAMPLES
 
 
 @pytest.fixture

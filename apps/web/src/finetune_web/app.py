@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from finetune_core.errors import UnknownPluginError
+from finetune_core.job_runners import job_runner_for
 from finetune_core.jobs.runner import InProcessRunner, JobRunner
 from finetune_core.keys.cipher import workspace_secret
 from finetune_core.settings import Settings as CoreSettings
@@ -36,13 +38,20 @@ JWT_SECRET_FOLDER = "web"  # <workspace>/web/secret.key: the token-signing secre
 
 
 def job_runner(settings: WebSettings) -> JobRunner | None:
-    """RQ workers when REDIS_URL is set; else this process's threads: native ones under gevent (see `green`),
-    None leaves the workspace's own."""
-    if settings.redis_url is not None:
-        from finetune_worker.runner import RqRunner
+    """Queue workers when REDIS_URL is set (the runner an installed plugin registers for it: finetune-worker's
+    RQ runner); else this process's threads: native ones under gevent (see `green`), None leaves the workspace's own.
 
-        runner: JobRunner = RqRunner(settings.redis_url)
-        return runner
+    Raises UnknownPluginError, at start-up, when REDIS_URL is set but no installed plugin runs jobs on Redis.
+    """
+    if settings.redis_url is not None:
+        try:
+            return job_runner_for(settings.redis_url)
+        except UnknownPluginError as exc:
+            raise UnknownPluginError(
+                f"REDIS_URL is set, so jobs are to go to queue workers, but {exc.message}: install finetune-worker "
+                "(its plugin registers the RQ runner), or unset REDIS_URL to run jobs in this process",
+                **exc.context,
+            ) from None
     if green.patched():
         threads = CoreSettings.from_env().job_threads
         return InProcessRunner(threads, pool=green.native_thread_pool(threads))

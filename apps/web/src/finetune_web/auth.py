@@ -94,18 +94,6 @@ def refresh_claims(refresh_token: str) -> tuple[str, str]:
     return str(claims[SESSION_CLAIM]), str(claims["jti"])
 
 
-def bearer_subject() -> str | None:
-    """The user id of a valid access token on this request, if any (no database lookup; for rate limits)."""
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
-        return None
-    try:
-        claims = decode_token(header.removeprefix("Bearer ").strip())
-    except Exception:  # any bad token: the caller counts as anonymous
-        return None
-    return str(claims["sub"]) if claims.get("type") == "access" else None
-
-
 def _unauthorized(error_code: str, detail: str) -> Response:
     return error_response(401, error_code, detail, headers={"WWW-Authenticate": "Bearer"})
 

@@ -10,6 +10,8 @@ program holds its worker only as long as the program runs.
 
 from __future__ import annotations
 
+from typing import Any
+
 from gevent import monkey, socket
 from gunicorn.workers.ggevent import GeventWorker
 
@@ -20,6 +22,8 @@ UNPATCHED = {"subprocess": False, "os": False, "signal": False}
 
 class JsonErrorGeventWorker(JsonErrors, GeventWorker):  # type: ignore[misc]
     """gunicorn's gevent worker, answering what gunicorn refuses itself in the API's JSON error body."""
+
+    sockets: list[Any]  # gunicorn's listeners (it is untyped), then gevent sockets on their file descriptors
 
     def patch(self) -> None:
         monkey.patch_all(**UNPATCHED)

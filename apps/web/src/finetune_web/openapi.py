@@ -8,7 +8,9 @@ provide is listed as installed (`installed`), and an OPTIONS answer allows the m
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from finetune_core.sources.base import FileLoader
 from flask import Flask, Response, request
@@ -73,9 +75,34 @@ class ApiParser(FlaskParser):
         return self.load_form(req, schema) if data is missing else data
 
 
+View = TypeVar("View", bound=Callable[..., Any])  # a view function, or a MethodView class
+
+
+class ViewDecorator(Protocol):
+    """What each of flask-smorest's decorators gives back (it is untyped): the view, or a wrapper that stands for it."""
+
+    def __call__(self, view: View, /) -> View: ...
+
+
 class ApiBlueprint(Blueprint):  # type: ignore[misc]
     """A flask-smorest Blueprint that also documents `location="json_or_form"` bodies (as JSON), and refuses a
     missing body where the operation requires one (`required=True`, the default)."""
+
+    if TYPE_CHECKING:  # flask-smorest's own decorators, typed (it ships no annotations)
+        def route(self, rule: str, *, parameters: list[Any] | None = None, tags: list[str] | None = None,
+                  **options: Any) -> ViewDecorator: ...
+
+        def response(self, status_code: int | str | HTTPStatus, schema: Any = None, *, content_type: str | None = None,
+                     description: str | None = None, example: Any = None, examples: dict[str, Any] | None = None,
+                     headers: dict[str, Any] | None = None) -> ViewDecorator: ...
+
+        def alt_response(self, status_code: int | str | HTTPStatus, response: Any = None, *, schema: Any = None,
+                         content_type: str | None = None, description: str | None = None, example: Any = None,
+                         examples: dict[str, Any] | None = None, headers: dict[str, Any] | None = None,
+                         success: bool = False) -> ViewDecorator: ...
+
+        @staticmethod
+        def doc(**kwargs: Any) -> ViewDecorator: ...
 
     ARGUMENTS_PARSER = ApiParser()
     DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {  # noqa: RUF012
@@ -83,17 +110,22 @@ class ApiBlueprint(Blueprint):  # type: ignore[misc]
         "json_or_form": "application/json",
     }
 
-    def arguments(self, schema: Any, *, location: str = "json", required: bool = True, **kwargs: Any) -> Any:
+    def arguments(self, schema: Any, *, location: str = "json", required: bool = True,
+                  **kwargs: Any) -> ViewDecorator:
         if location in BODY_LOCATIONS and not required:
             schema = optional_body(schema)
-        decorator = super().arguments(schema, location=location, required=required, **kwargs)
+        decorator: ViewDecorator = super().arguments(schema, location=location, required=required, **kwargs)
         model = getattr(schema, "model", None)
         if not (isinstance(model, type) and issubclass(model, FormModel) and model.file_kinds):
             return decorator
         content_type = kwargs.get("content_type") or self.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING[location]
         encoding = {part: {"contentType": {MEDIA: kind}} for part, kind in model.file_kinds.items()}
         documented = self.doc(requestBody={"content": {content_type: {"encoding": encoding}}})
-        return lambda view: documented(decorator(view))
+
+        def decorate(view: View) -> View:
+            return documented(decorator(view))
+
+        return decorate
 
 
 def api_config(settings: WebSettings) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask, Response, g, request
 
-from finetune_web.auth import bearer_subject
+from finetune_web.bearer import bearer_subject
 from finetune_web.errors import ApiError
 from finetune_web.redis_client import connect
 

@@ -260,12 +260,13 @@ class PydanticConverter(OpenAPIConverter):
         instance = resolve_schema_instance(schema)
         if isinstance(instance, PydanticSchema):
             return self.model_ref(instance.model)
-        return super().resolve_nested_schema(schema)
+        return super().resolve_nested_schema(schema)  # type: ignore[no-untyped-call]  # apispec: unannotated
 
     def schema2parameters(self, schema: Any, *, location: str, **kwargs: Any) -> list[dict[str, Any]]:
         instance = resolve_schema_instance(schema)
         if not isinstance(instance, PydanticSchema) or location == "body":
-            return super().schema2parameters(schema, location=location, **kwargs)
+            documented: list[dict[str, Any]] = super().schema2parameters(schema, location=location, **kwargs)
+            return documented
         definition = self._definition(instance.model)
         required = set(definition.get("required", []))
         parameters = []

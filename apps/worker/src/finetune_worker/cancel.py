@@ -14,7 +14,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import JobStatus as RqStatus
 from rq.serializers import JSONSerializer
 
-from finetune_worker.runner import WAITING, rq_job, rq_status
+from finetune_worker.rq_jobs import WAITING, rq_job, rq_status
 
 if TYPE_CHECKING:
     from finetune_core.workspace import Workspace

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from finetune_core.cli._common import state
+from finetune_core.cli.common import state
 
 
 @click.command("worker")

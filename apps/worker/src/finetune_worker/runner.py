@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from finetune_core.domain import Job
 from finetune_core.jobs.runner import InProcessRunner, JobRunner
 from redis import Redis
 from rq import Queue, Retry
-from rq.exceptions import NoSuchJobError
-from rq.job import Job as RqJob
 from rq.job import JobStatus as RqStatus
 from rq.serializers import JSONSerializer
 
+from finetune_worker.rq_jobs import WAITING, rq_job
+from finetune_worker.rq_jobs import rq_status as rq_status  # re-exported: its home until now
+
 if TYPE_CHECKING:
+    from finetune_core.ports import WorkspacePort
+    from finetune_core.settings import Settings
     from finetune_core.workspace import Workspace
 
 JOB_FUNCTION = "finetune_worker.tasks.run_job"  # by dotted path: the enqueuing process never imports the worker side
 QUEUES = ("default", "gpu")
-WAITING = frozenset({RqStatus.QUEUED, RqStatus.SCHEDULED, RqStatus.DEFERRED})
 RETRIES = 3
 ENQUEUE_LOCK_S = 30
 
@@ -33,17 +36,13 @@ def redis_safe_url(database_url: str) -> str | None:
     return None if make_url(database_url).password else database_url
 
 
-def rq_job(connection: Redis, job_id: str) -> RqJob | None:
-    """The rq job carrying core job `job_id`, if Redis still has it."""
-    try:
-        return RqJob.fetch(job_id, connection=connection, serializer=JSONSerializer)
-    except NoSuchJobError:
-        return None
+@runtime_checkable
+class QueueWorkspace(Protocol):
+    """What an rq job's arguments are made of: the workspace's database URL and files root (`Workspace` has them)."""
 
-
-def rq_status(connection: Redis, job_id: str) -> RqStatus | None:
-    job = rq_job(connection, job_id)
-    return None if job is None else job.get_status(refresh=False)
+    settings: Settings
+    root: Path
+    database_url: str
 
 
 class RqRunner:
@@ -64,14 +63,17 @@ class RqRunner:
     def queue(self, name: str) -> Queue:
         return Queue(name, connection=self.connection, serializer=JSONSerializer)
 
-    def submit(self, workspace: Workspace, job: Job) -> None:
+    def submit(self, workspace: WorkspacePort, job: Job) -> None:
+        if not isinstance(workspace, QueueWorkspace):  # a work horse opens the database by URL: the port lacks it
+            raise TypeError(f"RqRunner needs a workspace with a database_url (a Workspace), not {type(workspace)}")
         self.enqueue(workspace, job)
 
-    def enqueue(self, workspace: Workspace, job: Job, *, revive: bool = False) -> bool:
+    def enqueue(self, workspace: QueueWorkspace, job: Job, *, revive: bool = False) -> bool:
         """Enqueue `job` unless its rq job is waiting (or running); True if this call enqueued it.
 
         `revive`: the core job was abandoned (stale heartbeat), so an rq job still marked started is a dead
-        worker's and gets replaced.
+        worker's and gets replaced; so does a retry rq scheduled for later (a worker that saw its work horse die
+        before dying itself): no scheduler may be left to enqueue it, and the job may be resumed now.
         """
         lock = f"finetune:enqueue:{job.id}"
         if not self.connection.set(lock, os.getpid(), nx=True, ex=ENQUEUE_LOCK_S):
@@ -80,7 +82,9 @@ class RqRunner:
             existing = rq_job(self.connection, job.id)
             if existing is not None:
                 status = existing.get_status(refresh=False)
-                if status in WAITING or (status is RqStatus.STARTED and not revive):
+                if not revive and (status in WAITING or status is RqStatus.STARTED):
+                    return False
+                if revive and status in WAITING - {RqStatus.SCHEDULED}:
                     return False
                 existing.delete()  # finished, failed, stopped or dead: its id is free for the new run
             self._enqueue_call(workspace, job)
@@ -88,7 +92,7 @@ class RqRunner:
         finally:
             self.connection.delete(lock)
 
-    def _enqueue_call(self, workspace: Workspace, job: Job) -> None:
+    def _enqueue_call(self, workspace: QueueWorkspace, job: Job) -> None:
         # A retry (the work horse died, or the database was unreachable) comes back just after the core sees the
         # job as abandoned, so it can claim the job again and resume it instead of finding it held.
         retry_after_s = int(workspace.settings.job_stale_after_s) + 1

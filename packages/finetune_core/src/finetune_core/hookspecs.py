@@ -59,5 +59,20 @@ def finetune_register_providers(register: Register) -> None:
 
 
 @hookspec
+def finetune_register_job_runners(register: Register) -> None:
+    """Register JobRunnerFactory instances (`finetune_core.job_runners`): queue runners chosen by URL scheme."""
+
+
+@hookspec
+def finetune_register_job_types(register: Register) -> None:
+    """Register JobType instances (`finetune_core.jobs`): a job type's name and the function that runs it."""
+
+
+@hookspec
+def finetune_register_model_tools(register: Register) -> None:
+    """Register a HardwareProbe, a ModelResolver or a ModelExporter (`finetune_core.model_tools`)."""
+
+
+@hookspec
 def finetune_register_commands(cli: Any) -> None:
     """Add subcommands to the `finetune` click group."""

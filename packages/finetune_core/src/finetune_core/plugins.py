@@ -121,6 +121,9 @@ class Registries:
         self.trainers = collect("finetune_register_trainers", "trainer")
         self.chat_models = collect("finetune_register_chat_models", "chat model")
         self.providers = collect("finetune_register_providers", "provider")
+        self.job_runners = collect("finetune_register_job_runners", "job runner")
+        self.job_types = collect("finetune_register_job_types", "job type")
+        self.model_tools = collect("finetune_register_model_tools", "model tool")
 
 
 _registries: Registries | None = None

@@ -14,11 +14,20 @@ if TYPE_CHECKING:
     import httpx
     import requests
 
-    from finetune_core.jobs.runner import JobRunner
+    from finetune_core.domain import Job
     from finetune_core.plugins import Registries
     from finetune_core.settings import Settings
     from finetune_core.storage.files import FileStore
     from finetune_core.storage.unit_of_work import UnitOfWork
+
+
+class JobRunner(Protocol):
+    """Accepts a stored, queued job and sees that `execute_job` runs it somewhere (jobs/runner.py has the
+    in-process ones; a plugin registers others, such as the worker's RQ runner)."""
+
+    def submit(self, workspace: WorkspacePort, job: Job) -> None: ...
+
+    def shutdown(self, wait: bool = True) -> None: ...
 
 
 class WorkspacePort(Protocol):

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from finetune_core.domain import (
     Chunk,
@@ -63,7 +63,6 @@ class Workspace:
         self.database_url = settings.database_url or sqlite_url(self.root / DATABASE_FILE)
         self.engine = make_engine(self.database_url)
         upgrade(self.engine)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.files: FileStore = LocalFileStore(self.root / "files")
         self.runner: JobRunner = runner or InProcessRunner(settings.job_threads)
         # Test seams at the HTTP boundary: an httpx transport for URL fetches, a requests
@@ -96,7 +95,7 @@ class Workspace:
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
         """A transaction: committed when the block ends, rolled back if it raises."""
-        session: Session = self._sessions()
+        session = Session(self.engine, expire_on_commit=False)  # on the engine of now: a test may swap it
         try:
             yield UnitOfWork(session)
             session.commit()

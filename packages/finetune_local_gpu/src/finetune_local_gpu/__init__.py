@@ -4,3 +4,5 @@ Empty for now: its issue fills it in. It depends on finetune_core only (dependen
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -47,7 +47,8 @@ def probe_4bit(device: str | None = None) -> Capability:
     if supported is not None and kind not in supported:
         return Capability(False, device, f"bitsandbytes {version} does not support the {kind} device", version)
     try:
-        layer = Linear4bit(16, 8, bias=False, compute_dtype=torch.float32, quant_type="nf4").to(device)
+        layer = Linear4bit(  # type: ignore[no-untyped-call]  # bitsandbytes leaves __init__ unannotated
+            16, 8, bias=False, compute_dtype=torch.float32, quant_type="nf4").to(device)
         inputs = torch.randn(2, 16, device=device, requires_grad=True)
         layer(inputs).sum().backward()
         if inputs.grad is None:

@@ -20,13 +20,13 @@ import click
               help="Output folder (default: exports/<project>/model/<fine-tune> in the workspace file store).")
 def export_model(project_ref: str, fine_tune_id: str | None, merge: bool, out_dir: Path | None) -> None:
     """Export a trained local model: adapter, training config, metrics, report.md with its plot, one zip."""
-    from finetune_core.cli._common import handle_errors
+    from finetune_core.cli.common import handle_errors
 
     handle_errors(_export)(project_ref, fine_tune_id, merge, out_dir)
 
 
 def _export(project_ref: str, fine_tune_id: str | None, merge: bool, out_dir: Path | None) -> None:
-    from finetune_core.cli._common import emit, make_table, state
+    from finetune_core.cli.common import emit, make_table, state
     from finetune_core.errors import InvalidInputError
     from finetune_core.services import fine_tunes, projects
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from finetune_core.cli._common import emit, handle_errors, make_table, state
+from finetune_core.cli.common import emit, handle_errors, make_table, state
+from finetune_core.model_tools import HardwareReport
 from finetune_core.services.model_access import Origin
 from pydantic import BaseModel
 
-from finetune_local_gpu.hardware import HardwareReport, probe_hardware
+from finetune_local_gpu.hardware import probe_hardware
 from finetune_local_gpu.resolve import DEFAULT_BATCH_SIZE, DEFAULT_SEQ_LEN, resolve_model
 from finetune_local_gpu.services import resolve_for_project
 

@@ -9,7 +9,8 @@
         finetuneflow_export.zip                           all of the above
 
 The adapter loads with `PeftModel.from_pretrained(base, folder)`. Light on import: torch, peft and
-matplotlib are imported only to merge and to draw.
+matplotlib are imported only to merge and to draw. What can be exported is the core's rule
+(`finetune_core.services.model_exports.exportable`), which the REST API's export checks too.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from finetune_core.domain import FineTune, FineTuneStatus
+from finetune_core.domain import FineTune
 from finetune_core.errors import ConflictError, InvalidInputError
-from finetune_core.services import curation, fine_tunes
+from finetune_core.services import curation, model_exports
 
 from finetune_local_gpu.training.artifacts import RunFiles, artifacts_key, read_json
 from finetune_local_gpu.training.report import PLOT_FILE, plot_losses, render_report
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.ports import WorkspacePort
 
 EXPORT_ZIP = "finetuneflow_export.zip"
 MERGED = "merged"
@@ -52,28 +53,22 @@ def export_key(project_id: str, fine_tune_id: str) -> str:
     return f"exports/{project_id}/model/{fine_tune_id}"
 
 
-def latest_trained(workspace: Workspace, project_id: str) -> FineTune:
-    """The project's most recent completed local fine-tuning; ConflictError NO_TRAINED_MODEL when none."""
-    items, _ = fine_tunes.list_fine_tunes(workspace, project_id=project_id, limit=None)
-    for fine_tune in items:
-        if fine_tune.status is FineTuneStatus.COMPLETED and fine_tune.trainer == "local":
-            return fine_tune
-    raise ConflictError("the project has no completed local fine-tuning to export: train one first "
-                        "(`finetune train --trainer local`)", error_code="NO_TRAINED_MODEL", project_id=project_id)
+def latest_trained(workspace: WorkspacePort, project_id: str) -> FineTune:
+    """The project's most recent exportable fine-tuning (the core's rule); ConflictError NO_TRAINED_MODEL when none."""
+    return model_exports.exportable_fine_tune(workspace, project_id)
 
 
-def _trained_files(workspace: Workspace, fine_tune: FineTune) -> RunFiles:
+def _trained_files(workspace: WorkspacePort, fine_tune_id: str) -> tuple[FineTune, RunFiles]:
+    """The fine-tuning if it can be exported (the core's rule) and the files its run left in this plugin's layout."""
+    fine_tune = model_exports.exportable(workspace, fine_tune_id)
     files = RunFiles(workspace.files.local_path(artifacts_key(fine_tune.id)))
-    if fine_tune.trainer != "local":
-        raise InvalidInputError(f"fine-tuning {fine_tune.id} ran at {fine_tune.trainer}: only local fine-tunings "
-                                f"have model files to export", fine_tune_id=fine_tune.id)
-    if fine_tune.status is not FineTuneStatus.COMPLETED or not files.final.is_dir():
-        raise ConflictError(f"fine-tuning {fine_tune.id} has no trained model to export (status "
-                            f"{fine_tune.status.value})", error_code="NO_TRAINED_MODEL", fine_tune_id=fine_tune.id)
-    return files
+    if not files.final.is_dir():
+        raise ConflictError(f"fine-tuning {fine_tune.id} left no model files to export (trainer {fine_tune.trainer})",
+                            error_code="NO_TRAINED_MODEL", fine_tune_id=fine_tune.id)
+    return fine_tune, files
 
 
-def _fresh_folder(workspace: Workspace, fine_tune: FineTune, out_dir: str | Path | None) -> Path:
+def _fresh_folder(workspace: WorkspacePort, fine_tune: FineTune, out_dir: str | Path | None) -> Path:
     if out_dir is not None:  # the caller's folder: written into, never emptied
         folder = Path(out_dir)
     else:
@@ -111,11 +106,10 @@ def _zip(folder: Path, names: list[str]) -> Path:
     return target
 
 
-def export_model(workspace: Workspace, fine_tune_id: str, *, merge: bool = False,
+def export_model(workspace: WorkspacePort, fine_tune_id: str, *, merge: bool = False,
                  out_dir: str | Path | None = None) -> ExportedModel:
     """Write the export folder and its zip; see the module doc."""
-    fine_tune = fine_tunes.get_fine_tune(workspace, fine_tune_id)
-    run_files = _trained_files(workspace, fine_tune)
+    fine_tune, run_files = _trained_files(workspace, fine_tune_id)
     adapter = (run_files.final / "adapter_config.json").is_file()
     if merge and not adapter:
         raise InvalidInputError(f"fine-tuning {fine_tune.id} trained the whole model ({fine_tune.method}): there is "

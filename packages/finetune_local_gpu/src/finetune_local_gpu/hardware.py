@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from finetune_core.model_tools import HardwareReport as HardwareReport  # the core's; re-exported for old imports
 
 from finetune_local_gpu.capability import Capability, probe_4bit
 from finetune_local_gpu.estimates import largest_trainable_billions
@@ -27,26 +27,6 @@ QUERY = ("--query-gpu=name,memory.total,memory.free,driver_version", "--format=c
 SMI_TIMEOUT_S = 15
 Method = Literal["full", "lora", "qlora"]
 Run = Callable[..., "subprocess.CompletedProcess[str]"]
-
-
-class HardwareReport(BaseModel):
-    """The answer of `GET /hardware/check` (finetuneflow §7); VRAM in GiB, as nvidia-smi's MiB / 1024."""
-
-    has_nvidia_smi: bool = False
-    gpu_name: str | None = None
-    gpu_count: int = 0
-    vram_total_gb: float | None = None
-    vram_free_gb: float | None = None
-    driver_version: str | None = None
-    cuda_runtime: str | None = None
-    torch_version: str | None = None
-    torch_cuda: str | None = None
-    cuda_available: bool = False
-    bnb_available: bool = False
-    recommended_method: Method | None = None
-    recommendation_reason: str = NO_GPU_REASON
-    notes: list[str] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

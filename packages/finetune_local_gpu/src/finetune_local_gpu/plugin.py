@@ -20,6 +20,15 @@ def finetune_register_trainers(register: Register) -> None:
 
 
 @hookimpl
+def finetune_register_model_tools(register: Register) -> None:
+    """The hardware probe, the model resolver and the model exporter (`finetune_core.model_tools`)."""
+    from finetune_local_gpu.tools import LocalHardwareProbe, LocalModelExporter, LocalModelResolver
+
+    for tool in (LocalHardwareProbe(), LocalModelResolver(), LocalModelExporter()):
+        register(tool)
+
+
+@hookimpl
 def finetune_register_commands(cli: Any) -> None:
     """`finetune hardware`, `finetune resolve MODEL` and `finetune export-model`."""
     from finetune_local_gpu.cli_export import export_model

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from finetune_core.errors import FinetuneError, InvalidInputError, NotFoundError
-from pydantic import BaseModel, Field
+from finetune_core.model_tools import HardwareReport
+from finetune_core.model_tools import ModelInfo as ModelInfo  # the core's; re-exported for old imports
 
 from finetune_local_gpu import estimates, parameters
-from finetune_local_gpu.hardware import HardwareReport
 
 DEFAULT_BATCH_SIZE = 4
 DEFAULT_SEQ_LEN = 2048
@@ -30,24 +30,6 @@ TRAINABLE_ARCHITECTURE = re.compile(r"(ForCausalLM|LMHeadModel|ForConditionalGen
 REPO_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 HUB_TIMEOUT_S = 15
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
-
-
-class ModelInfo(BaseModel):
-    """The answer of `POST /projects/{id}/model/resolve` (finetuneflow §3), plus training memory and gating."""
-
-    model_id: str
-    model_type: str | None = None
-    num_parameters: int | None = None
-    estimated_vram_fp16_gb: float | None = None
-    estimated_vram_4bit_gb: float | None = None
-    estimated_training_gb: dict[str, float] | None = None  # full, lora, qlora at the batch size and sequence length
-    architecture: str | None = None
-    vocab_size: int | None = None
-    max_position_embeddings: int | None = None
-    license: str | None = None
-    gated: bool = False
-    valid: bool = False
-    warnings: list[str] = Field(default_factory=list)
 
 
 @dataclass

@@ -7,18 +7,19 @@ from typing import TYPE_CHECKING
 from finetune_core.services import projects
 from finetune_core.services.model_access import Origin, check_base_model
 
-from finetune_local_gpu.hardware import HardwareReport, probe_hardware
-from finetune_local_gpu.resolve import DEFAULT_BATCH_SIZE, ModelInfo, resolve_model
+from finetune_local_gpu.hardware import probe_hardware
+from finetune_local_gpu.resolve import DEFAULT_BATCH_SIZE, resolve_model
 
 if TYPE_CHECKING:
-    from finetune_core.workspace import Workspace
+    from finetune_core.model_tools import HardwareReport, ModelInfo
+    from finetune_core.ports import WorkspacePort
 
 # the training hyperparameter of finetuneflow §8, when a project's config carries it
 BATCH_SIZE_KEY = "per_device_batch_size"
 
 
 def resolve_for_project(
-    workspace: Workspace,
+    workspace: WorkspacePort,
     project_id: str,
     model_id: str,
     *,

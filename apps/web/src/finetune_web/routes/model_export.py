@@ -1,6 +1,6 @@
 """Export of a project's trained model (finetuneflow §9): adapter, configs, metrics, report.md and their zip.
 
-The export is a job (`model_export`) run by the local-GPU plugin where the model was trained; the
+The export is a job (`model_export`) run by the local-GPU plugin's exporter where the model was trained; the
 files it wrote are listed and downloaded here, by the names it listed only.
 """
 
@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from finetune_core.model_tools import model_exporter
 from finetune_core.services import model_exports
 from flask import Response
 from flask.views import MethodView
 
 from finetune_web.current import owned_project, workspace
 from finetune_web.openapi import ApiBlueprint
-from finetune_web.optional import optional_module
+from finetune_web.optional import model_tool
 from finetune_web.pagination import ListArgs, page
 from finetune_web.routes.uploads import BINARY, send_user_file
 from finetune_web.schema import schema_for
@@ -41,7 +42,7 @@ class Export(MethodView):
         501 PLUGIN_NOT_INSTALLED without the local-GPU plugin. Follow the job at /api/jobs/{job_id}.
         """
         project = owned_project(project_id)
-        optional_module(model_exports.EXPORTER, "model export")
+        model_tool(model_exporter, "model export")
         job = model_exports.start_export(workspace(), project.id, merge=body.merge)
         return {"job_id": job.id, "status": job.status, "message": "Export job enqueued"}
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from finetune_core.domain import Project
+from finetune_core.model_tools import ModelInfo, model_resolver
 from finetune_core.services import projects, stats
 from flask.views import MethodView
 
 from finetune_web.current import caller, origin, owned_project, workspace
 from finetune_web.openapi import ApiBlueprint
-from finetune_web.optional import optional_module
+from finetune_web.optional import model_tool
 from finetune_web.pagination import Page, page
 from finetune_web.schema import schema_for
 from finetune_web.schemas.projects import (
@@ -77,13 +78,13 @@ class ProjectItem(MethodView):
 class ModelResolve(MethodView):
     @blp.arguments(schema_for(ModelResolveBody))
     @blp.response(200, schema_for(ModelInfoOut))
-    def post(self, body: ModelResolveBody, project_id: str) -> Any:
+    def post(self, body: ModelResolveBody, project_id: str) -> ModelInfo:
         """Resolve a Hugging Face model for the project (architecture, parameters, VRAM estimates, licence)
 
         It becomes the project's `base_model_id`; 404 MODEL_NOT_FOUND when the Hub does not know it; 400
         MODEL_PATH_NOT_ALLOWED for a server path outside the operator's models directory (FINETUNE_MODELS_DIR).
         """
         project = owned_project(project_id)
-        local_gpu = optional_module("finetune_local_gpu.services", "model resolution")
-        return local_gpu.resolve_for_project(workspace(), project.id, body.model_id, origin=origin(),
-                                             owner_id=caller().owner_id)
+        resolver = model_tool(model_resolver, "model resolution")
+        return resolver.resolve_for_project(workspace(), project.id, body.model_id, origin=origin(),
+                                            owner_id=caller().owner_id)

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from finetune_core.model_tools import hardware_probe
 from finetune_core.services import health
 from flask.views import MethodView
 
@@ -14,7 +15,7 @@ from finetune_web import __version__
 from finetune_web.auth import public
 from finetune_web.current import state, workspace
 from finetune_web.openapi import ApiBlueprint
-from finetune_web.optional import optional_module
+from finetune_web.optional import model_tool
 from finetune_web.redis_client import connect
 from finetune_web.schema import schema_for
 from finetune_web.schemas.system import HardwareReport, Health
@@ -69,4 +70,4 @@ class HardwareCheck(MethodView):
     @blp.response(200, schema_for(HardwareReport))
     def get(self) -> Any:
         """Probe this machine (nvidia-smi, torch.cuda, bitsandbytes) and recommend a training method"""
-        return optional_module("finetune_local_gpu.hardware", "the hardware probe").probe_hardware()
+        return model_tool(hardware_probe, "the hardware probe").probe_hardware()

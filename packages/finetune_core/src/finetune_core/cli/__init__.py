@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from finetune_core import __version__
-from finetune_core.cli._common import EXIT_STATUS_HELP, CliState
+from finetune_core.cli.common import EXIT_STATUS_HELP, CliState
 from finetune_core.cli.demo import demo
 from finetune_core.cli.keys import keys
 from finetune_core.cli.pipeline import chunk, chunks, export, generate, ingest, sources, stats

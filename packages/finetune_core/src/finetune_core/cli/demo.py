@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from finetune_core.cli._common import emit, handle_errors, make_table, run_job, settle, state
+from finetune_core.cli.common import emit, handle_errors, make_table, run_job, settle, state
 from finetune_core.domain import SourceStatus
 from finetune_core.errors import InvalidInputError, NotFoundError
 from finetune_core.services import curation, exports, projects

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from finetune_core.cli._common import emit, handle_errors, make_table, state
+from finetune_core.cli.common import emit, handle_errors, make_table, state
 from finetune_core.services import keys as keys_service
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from finetune_core.cli._common import emit, follow_job, handle_errors, make_table, run_job, settle, state
+from finetune_core.cli.common import emit, follow_job, handle_errors, make_table, run_job, settle, state
 from finetune_core.domain import SourceKind, SourceStatus
 from finetune_core.errors import FinetuneError, InvalidInputError
 from finetune_core.services import chunks as chunk_service

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from finetune_core.cli._common import emit, handle_errors, make_table, state
+from finetune_core.cli.common import emit, handle_errors, make_table, state
 from finetune_core.domain import TaskType
 from finetune_core.errors import InvalidInputError
 from finetune_core.services import projects

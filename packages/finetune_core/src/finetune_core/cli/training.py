@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from finetune_core.cli._common import console, emit, handle_errors, make_table, mark_failed, run_job, state
+from finetune_core.cli.common import console, emit, handle_errors, make_table, mark_failed, run_job, state
 from finetune_core.domain import FineTune, FineTuneStatus
 from finetune_core.errors import InvalidInputError
 from finetune_core.services import fine_tunes, jobs, projects

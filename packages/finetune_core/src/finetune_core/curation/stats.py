@@ -4,23 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from finetune_core.curation.split import split_warnings
 from finetune_core.domain import Example, ProjectConfig
-
-
-@dataclass(frozen=True, slots=True)
-class SplitGroup:
-    """The examples of one (split, is_valid) group, as a database aggregate reports them."""
-
-    split: str
-    is_valid: bool
-    count: int
-    tokens: int
-    low: int
-    high: int
+from finetune_core.domain import SplitGroup as SplitGroup  # it lived here: still importable from here
 
 
 class _SplitTally:

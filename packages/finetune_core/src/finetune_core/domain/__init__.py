@@ -1,36 +1,26 @@
-"""The domain: pydantic models with no framework imports."""
+"""The domain: pydantic models with no framework imports, one module per concept, all exported here."""
 
-from finetune_core.domain.models import (
-    AuthSession,
+from finetune_core.domain.accounts import AuthSession, ProviderKey, User
+from finetune_core.domain.common import new_id, utcnow
+from finetune_core.domain.content import (
     Chunk,
     Document,
     Example,
     ExampleDraft,
-    FineTune,
-    FineTuneStatus,
     Heading,
-    Job,
-    JobEvent,
-    JobStatus,
     Message,
     PageSpan,
-    Project,
-    ProjectConfig,
-    ProjectStatus,
-    ProviderKey,
     RecordSet,
     Source,
     SourceKind,
     SourceStatus,
     SourceType,
     Split,
-    SplitBy,
-    TaskType,
-    TrainedModel,
-    User,
-    new_id,
-    utcnow,
+    SplitGroup,
 )
+from finetune_core.domain.jobs import Job, JobEvent, JobStatus
+from finetune_core.domain.projects import Project, ProjectConfig, ProjectStatus, SplitBy, TaskType
+from finetune_core.domain.training import FineTune, FineTuneStatus, TrainedModel
 
 __all__ = [
     "AuthSession",
@@ -57,6 +47,7 @@ __all__ = [
     "SourceType",
     "Split",
     "SplitBy",
+    "SplitGroup",
     "TaskType",
     "TrainedModel",
     "User",

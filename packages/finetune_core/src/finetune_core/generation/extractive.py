@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import ClassVar, Literal
 
 from finetune_core.domain import Chunk, ExampleDraft, Message, TaskType
-from finetune_core.domain.models import Role
+from finetune_core.domain.content import Role
 from finetune_core.generation.base import GenerationRequest, GenerationResult, Generator
 from finetune_core.generation.language import detect_language
 from finetune_core.generation.passage import Passage, Sentence

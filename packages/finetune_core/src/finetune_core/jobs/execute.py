@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 from finetune_core.domain import JobStatus, utcnow
 from finetune_core.errors import FinetuneError, JobCancelledError, NothingProducedError
 from finetune_core.jobs.context import JobContext
-from finetune_core.jobs.handlers import handler_for
-from finetune_core.services import pipeline_order
+from finetune_core.jobs.handlers import job_type_for
 
 if TYPE_CHECKING:
     from finetune_core.ports import WorkspacePort
@@ -38,8 +37,10 @@ def execute_job(workspace: WorkspacePort, job_id: str) -> JobStatus:
     summary: dict[str, object] = {}
     error: str | None = None
     try:
-        pipeline_order.check_job(workspace, job)  # an earlier step may have started since it was queued
-        summary = handler_for(job.type)(context, **job.params)
+        job_type = job_type_for(job.type, workspace.plugins.job_types)
+        if job_type.check is not None:
+            job_type.check(workspace, job)  # the pipeline order: an earlier step may have started since it was queued
+        summary = job_type.handler(context, **job.params)
     except JobCancelledError:
         status = JobStatus.CANCELLED
     except NothingProducedError as exc:  # it ran, made nothing: failed, with the counts that say so
@@ -72,14 +73,3 @@ def _record_outcome(workspace: WorkspacePort, job_id: str, status: JobStatus, su
             uow.jobs.add_event(job_id, "error", {"message": error, **({"result_summary": summary} if summary else {})})
         else:
             uow.jobs.add_event(job_id, "log", {"message": "cancelled"})
-
-
-def execute_job_in(database_url: str, files_root: str, job_id: str) -> str:
-    """Entry point for out-of-process workers: JSON-serialisable arguments only."""
-    from finetune_core.workspace import Workspace
-
-    workspace = Workspace.open(files_root, database_url=database_url)
-    try:
-        return execute_job(workspace, job_id).value
-    finally:
-        workspace.close()

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from finetune_core.domain import Job
+from finetune_core.ports import JobRunner as JobRunner  # the protocol lives with the port; its runners live here
 
 if TYPE_CHECKING:
     from finetune_core.ports import WorkspacePort
-
-
-class JobRunner(Protocol):
-    """Accepts a stored, queued job and sees that `execute_job` runs it somewhere."""
-
-    def submit(self, workspace: WorkspacePort, job: Job) -> None: ...
-
-    def shutdown(self, wait: bool = True) -> None: ...
 
 
 class InProcessRunner:

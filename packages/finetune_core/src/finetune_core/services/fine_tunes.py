@@ -8,6 +8,7 @@ ConflictError. The trainer named by the fine-tuning runs inside the `fine_tune` 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finetune_core.domain import FineTune, FineTuneStatus, TrainedModel
@@ -20,8 +21,9 @@ from finetune_core.errors import (
     MissingApiKeyError,
 )
 from finetune_core.services import jobs as jobs_service
+from finetune_core.services.exports import export_dataset
 from finetune_core.services.keys import resolve_key
-from finetune_core.training.base import FineTuneRequest, Trainer, TrainingRun
+from finetune_core.training.base import DatasetWriter, FineTuneRequest, Trainer, TrainingRun
 
 if TYPE_CHECKING:
     from finetune_core.jobs.context import JobContext
@@ -91,6 +93,15 @@ def create_fine_tune(workspace: WorkspacePort, project_id: str, *, trainer: str,
     return get_fine_tune(workspace, fine_tune.id)
 
 
+def dataset_writer(workspace: WorkspacePort, project_id: str) -> DatasetWriter:
+    """What a run's `dataset_file` exports with: the project's valid examples of a split, without metadata."""
+
+    def write(split: str, format: str, out: Path) -> int:
+        return export_dataset(workspace, project_id, format, out=out, split=split, include_metadata=False).count
+
+    return write
+
+
 def fine_tune_job(context: JobContext, *, project_id: str, fine_tune_id: str) -> dict[str, Any]:
     """Run (or resume) one fine-tuning with its trainer; the fine-tuning's status follows the outcome."""
     workspace = context.workspace
@@ -100,7 +111,8 @@ def fine_tune_job(context: JobContext, *, project_id: str, fine_tune_id: str) ->
     if fine_tune.status.finished:
         return _summary(fine_tune, 0.0)
     trainer_type = trainer_class(workspace, fine_tune.trainer)
-    run = TrainingRun(workspace, fine_tune, project, context=context, api_key=None)
+    run = TrainingRun(workspace, fine_tune, project, context=context, api_key=None,
+                      write_dataset=dataset_writer(workspace, project.id))
     started = time.monotonic()
     trainer: Trainer | None = None
     try:

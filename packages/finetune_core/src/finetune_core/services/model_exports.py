@@ -6,23 +6,22 @@
     path = model_exports.export_file(workspace, project_id, "adapter_config.json")
 
 What can be exported is a completed fine-tuning whose model has files in the workspace (an
-`artifact_path`: a local run's adapter), not a model hosted at a provider. The job runs on the
-queue of the trainer that made it (the GPU host keeps the files) and calls the exporter of the
-local-GPU plugin, `finetune_local_gpu.export.export_model`, imported only then: a worker without
-that plugin fails the job saying so. The job's result lists the files written; the downloads
-serve only those, from the folder the job recorded.
+`artifact_path`: a local run's adapter), not a model hosted at a provider: `exportable`, the one
+rule, which the exporter applies too. The job runs on the queue of the trainer that made it (the
+GPU host keeps the files) and calls the model exporter a plugin registers (`finetune_core.model_tools`,
+the local-GPU plugin's): a worker without one fails the job saying so. The job's result lists the
+files written; the downloads serve only those, from the folder the job recorded.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from finetune_core.domain import FineTune, FineTuneStatus, Job, JobStatus
 from finetune_core.errors import ConflictError, FinetuneError, NotFoundError, NotSupportedError
+from finetune_core.model_tools import ModelExporter, model_exporter
 from finetune_core.services import fine_tunes, jobs
 
 if TYPE_CHECKING:
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from finetune_core.ports import WorkspacePort
 
 JOB_TYPE = "model_export"
-EXPORTER = "finetune_local_gpu.export"
 EXPORTER_HINT = "install the finetune-local-gpu plugin where the export runs (pip install finetune-local-gpu)"
 
 
@@ -45,21 +43,38 @@ class ModelExport:
     zip_name: str
 
 
-def exporter() -> ModuleType:
-    """The local-GPU plugin's export module, or NotSupportedError PLUGIN_NOT_INSTALLED."""
-    try:
-        return importlib.import_module(EXPORTER)
-    except ImportError:
+def exporter(workspace: WorkspacePort) -> ModelExporter:
+    """The model exporter an installed plugin registered, or NotSupportedError PLUGIN_NOT_INSTALLED."""
+    found = model_exporter(workspace.plugins.model_tools)
+    if found is None:
         raise NotSupportedError(f"model export is not available: {EXPORTER_HINT}", error_code="PLUGIN_NOT_INSTALLED",
-                                module=EXPORTER) from None
+                                tool="model_exporter")
+    return found
+
+
+def has_model_files(workspace: WorkspacePort, fine_tune: FineTune) -> bool:
+    """The rule of what can be exported: a completed fine-tuning whose model has files in the workspace."""
+    if fine_tune.status is not FineTuneStatus.COMPLETED or fine_tune.model_id is None:
+        return False
+    return bool(fine_tunes.get_model(workspace, fine_tune.model_id).artifact_path)
+
+
+def exportable(workspace: WorkspacePort, fine_tune_id: str) -> FineTune:
+    """The fine-tuning if it can be exported (`has_model_files`); ConflictError NO_TRAINED_MODEL otherwise."""
+    fine_tune = fine_tunes.get_fine_tune(workspace, fine_tune_id)
+    if not has_model_files(workspace, fine_tune):
+        why = f"status {fine_tune.status.value}" if fine_tune.status is not FineTuneStatus.COMPLETED \
+            else f"its {fine_tune.trainer} model has no files here"
+        raise ConflictError(f"fine-tuning {fine_tune.id} has no trained model to export ({why})",
+                            error_code="NO_TRAINED_MODEL", fine_tune_id=fine_tune.id)
+    return fine_tune
 
 
 def exportable_fine_tune(workspace: WorkspacePort, project_id: str) -> FineTune:
     """The project's latest completed fine-tuning with model files; ConflictError NO_TRAINED_MODEL when none."""
     found, _ = fine_tunes.list_fine_tunes(workspace, project_id=project_id, limit=None)
     for fine_tune in found:
-        completed = fine_tune.status is FineTuneStatus.COMPLETED and fine_tune.model_id is not None
-        if completed and fine_tunes.get_model(workspace, fine_tune.model_id or "").artifact_path:
+        if has_model_files(workspace, fine_tune):
             return fine_tune
     raise ConflictError("the project has no trained model to export: finish a local training first",
                         error_code="NO_TRAINED_MODEL", project_id=project_id)
@@ -75,11 +90,11 @@ def start_export(workspace: WorkspacePort, project_id: str, *, merge: bool = Fal
 
 
 def model_export_job(context: JobContext, *, project_id: str, fine_tune_id: str, merge: bool = False) -> dict[str, Any]:
-    """The job: write the export folder and its zip with the local-GPU plugin; its files are the result."""
+    """The job: write the export folder and its zip with the plugin's exporter; its files are the result."""
     workspace = context.workspace
-    module = exporter()
+    found = exporter(workspace)
     context.log(f"exporting the model of fine-tuning {fine_tune_id}" + (" (merged)" if merge else ""))
-    exported = module.export_model(workspace, fine_tune_id, merge=merge)
+    exported = found.export_model(workspace, fine_tune_id, merge=merge)
     try:
         folder = Path(exported.folder).resolve().relative_to(workspace.files.root).as_posix()
     except ValueError:

@@ -10,9 +10,10 @@ A later step is refused (PipelineBusyError, 409) while, in its project,
   cancelled load): SOURCES_NOT_LOADED, to be loaded or deleted first.
 
 It is checked when a job is started (`jobs.enqueue`, `datasets.create_dataset`: nothing is stored then), again
-when the job runs (`execute_job`: it may have been queued before the earlier step started; it then fails with
-the same message), and by the steps run outside jobs (WorkspacePort.curate and .export, the CLI's export,
-`chunks.chunk_project` called directly). Refusing, not waiting: a job that waited would hold a worker while
+when the job runs (`check_job`, the `check` of these job types in services/job_types.py, which `execute_job`
+calls: it may have been queued before the earlier step started; it then fails with the same message), and by the
+steps run outside jobs (WorkspacePort.curate and .export, the CLI's export, `chunks.chunk_project` called
+directly). Refusing, not waiting: a job that waited would hold a worker while
 the job it waits on might sit queued behind it.
 
 Jobs holding several steps run them in order themselves; against the other jobs of their project:

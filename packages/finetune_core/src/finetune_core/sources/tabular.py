@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from finetune_core.domain import ExampleDraft, Message, RecordSet, SourceKind, SourceType
-from finetune_core.domain.models import Role
+from finetune_core.domain.content import Role
 from finetune_core.errors import SourceLoadError
 from finetune_core.sources.base import FileLoader, LoadOptions
 from finetune_core.sources.sniff import CSV, JSON, JSONL, csv_delimiter

@@ -26,7 +26,7 @@ from youtube_transcript_api import (
 from finetune_core.domain import Document
 from finetune_core.errors import SourceLoadError
 from finetune_core.sources.base import FetchContext
-from finetune_core.sources.youtube import paragraphs, video_id
+from finetune_core.sources.youtube_parsing import paragraphs, video_id
 
 REQUEST_TIMEOUT_S = 30.0
 

@@ -19,18 +19,22 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from finetune_core.domain import FineTune, FineTuneStatus, Project, TrainedModel, utcnow
+from finetune_core.domain import FineTune, FineTuneStatus, JobEvent, Project, TrainedModel, utcnow
+from finetune_core.errors import NotSupportedError
 
 if TYPE_CHECKING:
     from finetune_core.jobs.context import JobContext
     from finetune_core.ports import WorkspacePort
 
 WAIT_SLICE_S = 1.0  # how often a waiting trainer looks at the cancel flag
+# (split, format, out): writes the project's valid `split` examples as `format` to `out`, returns how many
+DatasetWriter = Callable[[str, str, Path], int]
 
 
 class FineTuneRequest(BaseModel):
@@ -48,15 +52,20 @@ class FineTuneRequest(BaseModel):
 
 
 class TrainingRun:
-    """The core's side of one fine-tuning while its trainer runs; every report is stored at once."""
+    """The core's side of one fine-tuning while its trainer runs; every report is stored at once.
+
+    `write_dataset` is how `dataset_file` exports the dataset: the service that starts the run hands it in
+    (`services.fine_tunes`: the exports service), so the trainers' contract needs no service.
+    """
 
     def __init__(self, workspace: WorkspacePort, fine_tune: FineTune, project: Project, *,
-                 api_key: str | None, context: JobContext | None) -> None:
+                 api_key: str | None, context: JobContext | None, write_dataset: DatasetWriter | None = None) -> None:
         self.workspace = workspace
         self.fine_tune = fine_tune
         self.project = project
         self.api_key = api_key
         self.context = context
+        self.write_dataset = write_dataset
         self.started = time.monotonic()
 
     @property
@@ -66,16 +75,28 @@ class TrainingRun:
     # --- data -------------------------------------------------------------------------------
     def dataset_file(self, split: str, format: str) -> Path | None:
         """The project's valid `split` examples exported as `format` (streamed); None when there are none."""
-        from finetune_core.services.exports import export_dataset
-
+        if self.write_dataset is None:
+            raise NotSupportedError("this training run was given no dataset writer: start it with "
+                                    "finetune_core.services.fine_tunes", fine_tune_id=self.fine_tune.id)
         exporter = self.workspace.plugins.exporters.get(format)
         out = self.workspace.files.local_path(f"fine_tunes/{self.fine_tune.id}/{split}.{exporter.file_extension}")
-        result = export_dataset(self.workspace, self.project.id, format, out=out, split=split,
-                                include_metadata=False)
-        if result.count == 0:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if self.write_dataset(split, format, out) == 0:
             out.unlink(missing_ok=True)
             return None
         return out
+
+    def job_events(self) -> list[JobEvent]:
+        """The events of this run's job so far, those of earlier attempts included (a resumed run reads its steps)."""
+        if self.fine_tune.job_id is None:
+            return []
+        with self.workspace.unit_of_work() as uow:
+            return uow.jobs.events(self.fine_tune.job_id)
+
+    def other_fine_tune(self, fine_tune_id: str) -> FineTune:
+        """Another fine-tuning (a run resuming from its checkpoint reads it); NotFoundError when there is none."""
+        with self.workspace.unit_of_work() as uow:
+            return uow.fine_tunes.get(fine_tune_id)
 
     def artifacts_dir(self) -> Path:
         """A folder of the file store for this fine-tuning's checkpoints and outputs."""

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 from finetune_core.errors import JobCancelledError
-from finetune_core.services import jobs
 from finetune_core.training import TrainingRun
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
@@ -30,9 +29,7 @@ REPORT_EVERY_S = 1.0
 def reported_steps(run: TrainingRun) -> dict[str, int]:
     """The last step of each kind of step event already in the run's job log (previous attempts)."""
     reported: dict[str, int] = {}
-    if run.fine_tune.job_id is None:
-        return reported
-    for event in jobs.events(run.workspace, run.fine_tune.job_id):
+    for event in run.job_events():
         step = event.data.get("step")
         if event.type in STEP_EVENTS and isinstance(step, int):
             reported[event.type] = max(step, reported.get(event.type, 0))

@@ -28,7 +28,7 @@ def load_model(base_model: str, method: str, runtime: Runtime) -> Any:
 
     kwargs: dict[str, Any] = {"dtype": torch.float32 if method == "full" else runtime.compute_dtype()}
     if method == "qlora":
-        kwargs["quantization_config"] = BitsAndBytesConfig(
+        kwargs["quantization_config"] = BitsAndBytesConfig(  # type: ignore[no-untyped-call]  # unannotated __init__
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=runtime.compute_dtype())
         kwargs["device_map"] = {"": runtime.device}
@@ -39,7 +39,8 @@ def load_model(base_model: str, method: str, runtime: Runtime) -> Any:
     if method == "qlora":
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=runtime.gradient_checkpointing)
+        model = prepare_model_for_kbit_training(  # type: ignore[no-untyped-call]  # peft leaves it unannotated
+            model, use_gradient_checkpointing=runtime.gradient_checkpointing)
     return model
 
 

@@ -21,7 +21,6 @@ from typing import Any
 import torch
 from finetune_core.domain import FineTuneStatus, utcnow
 from finetune_core.errors import JobCancelledError, TrainingError
-from finetune_core.services import fine_tunes
 from finetune_core.training import TrainingRun
 from transformers import set_seed
 from transformers.trainer_callback import PrinterCallback
@@ -73,7 +72,7 @@ def _resume_point(run: TrainingRun, files: RunFiles, options: LocalOptions) -> P
     own = files.last_checkpoint()
     if own is not None or options.resume_from is None:
         return own
-    source = fine_tunes.get_fine_tune(run.workspace, options.resume_from)
+    source = run.other_fine_tune(options.resume_from)
     if (source.base_model, source.method) != (run.fine_tune.base_model, run.fine_tune.method):
         raise TrainingError(f"cannot resume from fine-tuning {source.id}: it trained {source.base_model} with "
                             f"{source.method}, this one {run.fine_tune.base_model} with {run.fine_tune.method}")

@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import Select, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from finetune_core.curation.stats import SplitGroup
-from finetune_core.domain import Example
+from finetune_core.domain import Example, SplitGroup
 from finetune_core.errors import NotFoundError
 from finetune_core.storage.rows import affected, column_values, insert_ignoring_conflicts, page, row_values
 from finetune_core.storage.tables import ExampleRow

@@ -1,0 +1,51 @@
+"""The core's job types, found through the `finetune` entry point `core_jobs` like every plugin's.
+
+Each names the service function that runs it; the steps of the pipeline (`pipeline_order.STEPS`) re-check their
+order when they start to run (an earlier step may have started since they were queued: they then fail with the
+PipelineBusyError they would have got when started). Job types not in that order (fine_tune, model_export, a
+plugin's) are outside it.
+"""
+
+from __future__ import annotations
+
+from finetune_core.hookspecs import Register, hookimpl
+from finetune_core.jobs.handlers import JobHandler, JobType
+from finetune_core.services import (
+    chunks,
+    contents,
+    curation,
+    datasets,
+    exports,
+    fine_tunes,
+    generation,
+    judging,
+    model_exports,
+    pipeline_order,
+    sources,
+)
+
+HANDLERS: dict[str, JobHandler] = {
+    "ingest": sources.ingest_job,
+    "chunk": chunks.chunk_job,
+    "dataset_preview": generation.preview_job,
+    "dataset_generate": generation.generate_job,
+    "curate": curation.curate_job,
+    "export": exports.export_job,
+    "fine_tune": fine_tunes.fine_tune_job,
+    "dataset_judge": judging.judge_job,
+    "model_export": model_exports.model_export_job,
+    "dataset_build": datasets.build_job,
+    "ingest_curate": contents.ingest_and_curate_job,
+}
+
+
+def job_types() -> list[JobType]:
+    """The core's job types, the pipeline's steps with their order check."""
+    return [JobType(name, handler, check=pipeline_order.check_job if name in pipeline_order.STEPS else None)
+            for name, handler in HANDLERS.items()]
+
+
+@hookimpl
+def finetune_register_job_types(register: Register) -> None:
+    for job_type in job_types():
+        register(job_type)

@@ -1,0 +1,464 @@
+"""Fake hosted fine-tuning APIs (OpenAI, Mistral, Together AI) on 127.0.0.1, speaking each wire format.
+
+A fake keeps the uploaded files and the jobs. A job moves on one stage each time it is polled
+(`GET .../jobs/{id}`): a few preparing polls, then one training step per poll (each with its
+metrics event or checkpoint), then success; `Script` makes it fail instead, or run until it is
+cancelled. A test's `decide(request)` can answer any request itself first (an error status with
+headers, a delay, a dropped connection), the way kits.chat_completions' FakeChatServer does.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
+
+
+@dataclass
+class Request:
+    """One HTTP request the fake received."""
+
+    method: str
+    path: str  # without the query: "/v1/files"
+    query: dict[str, str]
+    headers: dict[str, str]  # names in lower case
+    json: Any
+    form: dict[str, str]
+    files: dict[str, tuple[str, bytes]]  # multipart field -> (filename, content)
+    at: float
+
+    def jsonl(self, field_name: str = "file") -> list[dict[str, Any]]:
+        """The uploaded JSONL file's records."""
+        return [json.loads(line) for line in self.files[field_name][1].decode().splitlines() if line.strip()]
+
+
+@dataclass
+class Reply:
+    """How to answer: a status and JSON body (after a delay), or by dropping the connection."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    drop: bool = False
+    lost: bool = False  # the fake API does handle the request, but its answer never reaches the client
+
+
+Decide = Callable[[Request], "Reply | None"]  # None: the fake API answers
+
+
+@dataclass
+class Script:
+    """What the provider's jobs do."""
+
+    steps: int = 3
+    preparing_polls: int = 2
+    fail_message: str | None = None  # the job fails after preparing, with this message
+    endless: bool = False  # the job trains until it is cancelled
+    cancelled_at_step: int | None = None  # someone cancels the job in the provider's console then
+
+
+@dataclass
+class Job:
+    id: str
+    body: dict[str, Any]
+    stage: str = "preparing"  # preparing, validated (Mistral), running, succeeded, failed, cancelling, cancelled
+    preparing_left: int = 2
+    step: int = 0
+    polls: int = 0
+    created: float = field(default_factory=time.time)
+
+
+def loss(step: int) -> float:
+    return round(2.0 / step, 4)
+
+
+def valid_loss(step: int) -> float:
+    return round(2.5 / step, 4)
+
+
+class FakeProvider:
+    """The shared part: files, jobs, auth, stages; subclasses speak one wire format."""
+
+    needs_start = False  # Mistral: a job created with auto_start=false waits to be started
+
+    def __init__(self, *, api_key: str | None, script: Script | None = None) -> None:
+        self.api_key = api_key
+        self.script = script or Script()
+        self.files: dict[str, Request] = {}
+        self.jobs: dict[str, Job] = {}
+        self.cancelled: list[str] = []
+
+    def answer(self, request: Request) -> Reply:
+        if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
+            given = request.headers.get("authorization", "")[7:]
+            return Reply(401, {"error": {"message": f"Incorrect API key provided: {given[:12]}...",
+                                         "type": "invalid_request_error", "code": "invalid_api_key"}})
+        return self.route(request)
+
+    def route(self, request: Request) -> Reply:
+        raise NotImplementedError
+
+    def new_job(self, prefix: str, body: dict[str, Any]) -> Job:
+        job = Job(id=f"{prefix}{len(self.jobs) + 1}", body=body, preparing_left=self.script.preparing_polls)
+        self.jobs[job.id] = job
+        return job
+
+    def advance(self, job: Job) -> None:
+        """One poll's worth of progress."""
+        job.polls += 1
+        if job.stage == "preparing":
+            job.preparing_left -= 1
+            if job.preparing_left <= 0:
+                if self.script.fail_message:
+                    job.stage = "failed"
+                else:
+                    job.stage = "validated" if self.needs_start else "running"
+        elif job.stage == "running":
+            job.step += 1
+            if job.step == self.script.cancelled_at_step:
+                job.stage = "cancelled"
+            elif job.step >= self.script.steps and not self.script.endless:
+                job.stage = "succeeded"
+        elif job.stage == "cancelling":
+            job.stage = "cancelled"
+
+    def cancel(self, job: Job) -> Reply | None:
+        """None when the job can be cancelled (it is then), else the error reply."""
+        if job.stage in ("succeeded", "failed", "cancelled"):
+            return Reply(400, {"error": {"message": f"Job {job.id} has already ended", "code": "invalid_state"}})
+        self.cancelled.append(job.id)
+        job.stage = "cancelling"
+        return None
+
+    def model_of(self, job: Job) -> str:
+        return f"ft:{job.body.get('model')}:{job.id}"
+
+
+class FakeOpenAI(FakeProvider):
+    """POST /v1/files, /v1/fine_tuning/jobs (list, get, events newest first and paged, cancel)."""
+
+    STATUS: ClassVar[dict[str, str]] = {"running": "running", "succeeded": "succeeded", "failed": "failed",
+                                        "cancelling": "running", "cancelled": "cancelled"}
+
+    def __init__(self, *, api_key: str | None, script: Script | None = None, page_max: int = 4) -> None:
+        super().__init__(api_key=api_key, script=script)
+        self.page_max = page_max  # the most events one page holds, whatever `limit` asks: the client must page
+        self.events: dict[str, list[dict[str, Any]]] = {}
+
+    def route(self, request: Request) -> Reply:
+        parts = request.path.strip("/").split("/")[1:]  # without "v1"
+        if request.method == "POST" and parts == ["files"]:
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = request
+            return Reply(body={"id": file_id, "object": "file", "purpose": request.form.get("purpose"),
+                               "filename": request.files["file"][0], "bytes": len(request.files["file"][1])})
+        if parts[:2] != ["fine_tuning", "jobs"]:
+            return Reply(404, {"error": {"message": f"no route {request.path}"}})
+        if request.method == "POST" and len(parts) == 2:
+            created = self.new_job("ftjob-", request.json)
+            self.events[created.id] = []
+            self._event(created, "message", "Created fine-tuning job")
+            return Reply(body=self.render(created))
+        if request.method == "GET" and len(parts) == 2:
+            wanted = request.query.get("metadata[finetune_id]")
+            found = [self.render(job) for job in self.jobs.values()
+                     if wanted is None or (job.body.get("metadata") or {}).get("finetune_id") == wanted]
+            return Reply(body={"object": "list", "data": found[::-1], "has_more": False})
+        job = self.jobs.get(parts[2])
+        if job is None:
+            return Reply(404, {"error": {"message": f"No such job: {parts[2]}"}})
+        if request.method == "GET" and len(parts) == 3:
+            before = (job.stage, job.step)
+            self.advance(job)
+            self._log_progress(job, before)
+            return Reply(body=self.render(job))
+        if request.method == "GET" and parts[3:] == ["events"]:
+            return Reply(body=self._page(job, request))
+        if request.method == "POST" and parts[3:] == ["cancel"]:
+            return self.cancel(job) or Reply(body=self.render(job))
+        return Reply(404, {"error": {"message": f"no route {request.path}"}})
+
+    def render(self, job: Job) -> dict[str, Any]:
+        status = self.STATUS.get(job.stage) or ("validating_files" if job.preparing_left > 1 else "queued")
+        error = {"code": "invalid_training_file", "message": self.script.fail_message, "param": "training_file"}
+        return {"id": job.id, "object": "fine_tuning.job", "model": job.body.get("model"), "status": status,
+                "training_file": job.body.get("training_file"), "metadata": job.body.get("metadata"),
+                "fine_tuned_model": self.model_of(job) if job.stage == "succeeded" else None,
+                "error": error if job.stage == "failed" else None, "created_at": int(job.created)}
+
+    def _event(self, job: Job, type_: str, message: str, data: dict[str, Any] | None = None) -> None:
+        events = self.events[job.id]
+        events.append({"object": "fine_tuning.job.event", "id": f"ftevent-{job.id}-{len(events) + 1}",
+                       "created_at": int(time.time()), "level": "info", "message": message, "type": type_,
+                       "data": data or {}})
+
+    def _log_progress(self, job: Job, before: tuple[str, int]) -> None:
+        if job.step != before[1]:
+            step, total = job.step, self.script.steps
+            self._event(job, "metrics", f"Step {step}/{total}: training loss={loss(step)}",
+                        {"step": step, "train_loss": loss(step), "valid_loss": valid_loss(step),
+                         "total_steps": total, "train_mean_token_accuracy": 0.5})
+        if job.stage != before[0]:
+            self._event(job, "message", f"Job {job.stage}")
+
+    def _page(self, job: Job, request: Request) -> dict[str, Any]:
+        newest_first = self.events[job.id][::-1]
+        after = request.query.get("after")
+        if after is not None:
+            index = next(i for i, event in enumerate(newest_first) if event["id"] == after)
+            newest_first = newest_first[index + 1:]
+        size = min(int(request.query.get("limit", 20)), self.page_max)
+        return {"object": "list", "data": newest_first[:size], "has_more": len(newest_first) > size}
+
+
+class FakeMistral(FakeProvider):
+    """POST /v1/files, /v1/fine_tuning/jobs (list, get with checkpoints, start, cancel)."""
+
+    needs_start = True
+    STATUS: ClassVar[dict[str, str]] = {"validated": "VALIDATED", "running": "RUNNING", "succeeded": "SUCCESS",
+                                        "failed": "FAILED_VALIDATION", "cancelling": "CANCELLATION_REQUESTED",
+                                        "cancelled": "CANCELLED"}
+
+    def __init__(self, *, api_key: str | None, script: Script | None = None) -> None:
+        super().__init__(api_key=api_key, script=script)
+        self.started: list[str] = []
+
+    def route(self, request: Request) -> Reply:
+        parts = request.path.strip("/").split("/")[1:]
+        if request.method == "POST" and parts == ["files"]:
+            file_id = f"00000000-0000-4000-8000-{len(self.files) + 1:012d}"
+            self.files[file_id] = request
+            return Reply(body={"id": file_id, "object": "file", "purpose": request.form.get("purpose"),
+                               "filename": request.files["file"][0], "bytes": len(request.files["file"][1]),
+                               "sample_type": "instruct", "source": "upload"})
+        if parts[:2] != ["fine_tuning", "jobs"]:
+            return Reply(404, {"detail": f"no route {request.path}"})
+        if request.method == "POST" and len(parts) == 2:
+            return Reply(body=self.render(self.new_job("ftjob-m", request.json)))
+        if request.method == "GET" and len(parts) == 2:
+            found = [self.render(job) for job in self.jobs.values()
+                     if job.body.get("model") == request.query.get("model", job.body.get("model"))]
+            return Reply(body={"object": "list", "data": found[::-1], "total": len(found), "has_more": False})
+        job = self.jobs.get(parts[2])
+        if job is None:
+            return Reply(404, {"detail": f"No fine-tuning job {parts[2]}"})
+        if request.method == "GET" and len(parts) == 3:
+            self.advance(job)
+            return Reply(body=self.render(job))
+        if request.method == "POST" and parts[3:] == ["start"]:
+            if job.stage != "validated":
+                return Reply(400, {"detail": f"job {job.id} is not validated"})
+            self.started.append(job.id)
+            job.stage = "running"
+            return Reply(body=self.render(job))
+        if request.method == "POST" and parts[3:] == ["cancel"]:
+            return self.cancel(job) or Reply(body=self.render(job))
+        return Reply(404, {"detail": f"no route {request.path}"})
+
+    def render(self, job: Job) -> dict[str, Any]:
+        status = self.STATUS.get(job.stage) or ("QUEUED" if job.preparing_left > 1 else "VALIDATING")
+        checkpoints = [{"metrics": {"train_loss": loss(step), "valid_loss": valid_loss(step),
+                                    "valid_mean_token_accuracy": 0.5},
+                        "step_number": step, "created_at": int(job.created) + step}
+                       for step in range(job.step, 0, -1)]  # newest first
+        events: list[dict[str, Any]] = [{"name": "status-updated", "data": {"status": "QUEUED"},
+                                         "created_at": int(job.created)}]
+        if job.stage == "failed":
+            events.append({"name": "status-updated", "created_at": int(job.created) + 1,
+                           "data": {"status": "FAILED_VALIDATION", "error": self.script.fail_message}})
+        body = job.body
+        return {"id": job.id, "object": "job", "model": body.get("model"), "status": status, "job_type": "completion",
+                "auto_start": body.get("auto_start"), "hyperparameters": body.get("hyperparameters"),
+                "training_files": [item["file_id"] for item in body.get("training_files", [])],
+                "validation_files": body.get("validation_files", []), "suffix": body.get("suffix"),
+                "fine_tuned_model": self.model_of(job) if job.stage == "succeeded" else None,
+                "created_at": int(job.created), "checkpoints": checkpoints, "events": events}
+
+
+class FakeTogether(FakeProvider):
+    """POST /v1/files/upload, /v1/fine-tunes (list, get, events oldest first, checkpoints, cancel)."""
+
+    STATUS: ClassVar[dict[str, str]] = {"running": "running", "succeeded": "completed", "failed": "error",
+                                        "cancelling": "cancel_requested", "cancelled": "cancelled"}
+
+    def route(self, request: Request) -> Reply:
+        parts = request.path.strip("/").split("/")[1:]
+        if request.method == "POST" and parts == ["files", "upload"]:
+            file_id = f"file-{len(self.files) + 1:04d}-together"
+            self.files[file_id] = request
+            return Reply(body={"id": file_id, "object": "file", "purpose": request.form.get("purpose"),
+                               "filename": request.form.get("file_name"), "bytes": len(request.files["file"][1]),
+                               "Processed": True, "FileType": "jsonl"})
+        if parts[:1] != ["fine-tunes"]:
+            return Reply(404, {"error": {"message": f"no route {request.path}"}})
+        if request.method == "POST" and len(parts) == 1:
+            return Reply(body=self.render(self.new_job("ft-", request.json)))
+        if request.method == "GET" and len(parts) == 1:
+            return Reply(body={"data": [self.render(job) for job in self.jobs.values()]})
+        job = self.jobs.get(parts[1])
+        if job is None:
+            return Reply(404, {"error": {"message": f"fine-tune {parts[1]} not found"}})
+        if request.method == "GET" and len(parts) == 2:
+            self.advance(job)
+            return Reply(body=self.render(job))
+        if request.method == "GET" and parts[2:] == ["events"]:
+            return Reply(body={"data": self.events(job)})
+        if request.method == "GET" and parts[2:] == ["checkpoints"]:
+            return Reply(body={"data": self.checkpoints(job)})
+        if request.method == "POST" and parts[2:] == ["cancel"]:
+            return self.cancel(job) or Reply(body=self.render(job))
+        return Reply(404, {"error": {"message": f"no route {request.path}"}})
+
+    def render(self, job: Job) -> dict[str, Any]:
+        status = self.STATUS.get(job.stage) or ("pending" if job.preparing_left > 1 else "queued")
+        return {"id": job.id, "status": status, "model": job.body.get("model"),
+                "training_file": job.body.get("training_file"), "validation_file": job.body.get("validation_file"),
+                "model_output_name": self.model_of(job), "events": self.events(job),
+                "training_type": job.body.get("training_type"), "created_at": "2025-01-01T00:00:00Z"}
+
+    def model_of(self, job: Job) -> str:
+        return f"user/{job.body.get('model')}-{job.id}"
+
+    def events(self, job: Job) -> list[dict[str, Any]]:
+        def event(type_: str, message: str, **extra: Any) -> dict[str, Any]:
+            return {"object": "fine-tune-event", "created_at": "2025-01-01T00:00:00Z", "level": "info",
+                    "message": message, "type": type_, **extra}
+
+        total = self.script.steps
+        found = [event("job_pending", "Fine tune request created")]
+        if job.stage != "preparing":
+            found.append(event("job_start", "Training started"))
+        found += [event("checkpoint_save", f"Step {step}/{total}: loss: {loss(step)}, eval_loss: {valid_loss(step)}",
+                        step=step, total_steps=total) for step in range(1, job.step + 1)]
+        if job.stage == "failed":
+            found.append({**event("job_error", self.script.fail_message or "failed"), "level": "error"})
+        if job.stage == "succeeded":
+            found.append(event("job_complete", "Job finished"))
+        return found
+
+    def checkpoints(self, job: Job) -> list[dict[str, Any]]:
+        return [{"step": step, "path": f"s3://ckpt/{job.id}/{step}", "created_at": "2025-01-01T00:00:00Z",
+                 "checkpoint_type": "final" if job.stage == "succeeded" and step == job.step else "intermediate"}
+                for step in range(job.step, 0, -1)]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return None  # a client that gave up resets its connection: expected here
+
+
+class HostedServer:
+    """A threaded HTTP/1.1 server on 127.0.0.1 in front of one fake provider."""
+
+    def __init__(self, provider: FakeProvider, decide: Decide | None = None) -> None:
+        self.provider = provider
+        self.decide = decide
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+            def do_GET(self) -> None:
+                server._handle(self)
+
+            def do_POST(self) -> None:
+                server._handle(self)
+
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def calls(self, method: str, path: str) -> list[Request]:
+        """The requests made to `path` (under /v1), in order."""
+        with self._lock:
+            return [r for r in self.requests if r.method == method and r.path == f"/v1/{path.lstrip('/')}"]
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        request = _read(handler)
+        with self._lock:
+            self.requests.append(request)
+            reply = (self.decide(request) if self.decide else None) or self.provider.answer(request)
+            if reply.lost:
+                self.provider.answer(request)
+        if reply.delay_s:
+            time.sleep(reply.delay_s)
+        if reply.drop or reply.lost:
+            handler.close_connection = True
+            with suppress(OSError):
+                handler.connection.shutdown(socket.SHUT_RDWR)
+            return
+        data = json.dumps(reply.body if reply.body is not None else {}).encode()
+        try:
+            handler.send_response(reply.status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            for name, value in reply.headers.items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            handler.wfile.write(data)
+        except OSError:
+            handler.close_connection = True
+
+    def start(self) -> HostedServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _read(handler: BaseHTTPRequestHandler) -> Request:
+    raw = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    headers = {name.lower(): value for name, value in handler.headers.items()}
+    split = urlsplit(handler.path)
+    body: Any = None
+    form: dict[str, str] = {}
+    files: dict[str, tuple[str, bytes]] = {}
+    content_type = headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            payload = payload if isinstance(payload, bytes) else b""
+            if part.get_filename() is not None:
+                files[str(name)] = (part.get_filename() or "", payload)
+            else:
+                form[str(name)] = payload.decode()
+    elif raw:
+        with suppress(ValueError):
+            body = json.loads(raw)
+    return Request(method=handler.command, path=split.path, query=dict(parse_qsl(split.query)), headers=headers,
+                   json=body, form=form, files=files, at=time.monotonic())
+
+
+@contextmanager
+def hosted_server(provider: FakeProvider, decide: Decide | None = None) -> Iterator[HostedServer]:
+    server = HostedServer(provider, decide).start()
+    try:
+        yield server
+    finally:
+        server.stop()
