@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from finetune_web.pagination import MAX_LIMIT, MAX_OFFSET
-from finetune_web.routes.uploads import inert_type
+from finetune_web.user_content import inert_type
 from flask import Flask
 from flask.testing import FlaskClient
 from kits.web_api import Account, assert_error, field_errors

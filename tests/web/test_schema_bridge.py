@@ -12,7 +12,7 @@ import pytest
 from apispec import APISpec
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.pagination import Page
-from finetune_web.schema import (
+from finetune_web.schemas.bridge import (
     ALL_KINDS,
     KEYS,
     MEDIA,

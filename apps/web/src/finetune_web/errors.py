@@ -32,7 +32,7 @@ from flask import Flask, Response, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from finetune_web.schema import BODY, field_errors
+from finetune_web.schemas.bridge import BODY, field_errors
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from finetune_web import __version__
 from finetune_web.current import EXTENSION
 from finetune_web.docs_assets import ASSETS_PATH
 from finetune_web.errors import BODY_LOCATIONS, http_error_response
-from finetune_web.schema import MEDIA, NO_BODY, FormModel, Installed, PydanticPlugin, optional_body, schema_for
+from finetune_web.schemas.bridge import MEDIA, NO_BODY, FormModel, Installed, PydanticPlugin, optional_body, schema_for
 from finetune_web.schemas.common import ErrorBody
 from finetune_web.settings import WebSettings
 

@@ -1,31 +1,16 @@
-"""One flask-smorest blueprint per resource family; `BLUEPRINTS` is what the app registers, in this order."""
+"""One flask-smorest blueprint per resource family, grouped by the concept it serves (docs/glossary.md);
+`BLUEPRINTS` is what the app registers, in this order."""
 
 from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from finetune_web.routes import (
-    api_keys,
-    auth,
-    chunks,
-    contents,
-    dataset,
-    datasets,
-    documents,
-    files,
-    fine_tunings,
-    finetune_jobs,
-    helpers,
-    jobs,
-    model_export,
-    models,
-    projects,
-    sessions,
-    system,
-    training,
-    users,
-)
+from finetune_web.routes import chunks, jobs, models, projects, system
+from finetune_web.routes.accounts import api_keys, auth, sessions, users
+from finetune_web.routes.datasets import datasets, project_dataset
+from finetune_web.routes.fine_tunes import fine_tunings, finetune_jobs, model_export, training
+from finetune_web.routes.sources import contents, documents, files, helpers
 
 BLUEPRINTS: list[Blueprint] = [system.blp, auth.blp, users.blp, sessions.blp, api_keys.blp, projects.blp, jobs.blp]
 BLUEPRINTS += [training.blp, fine_tunings.blp, finetune_jobs.blp, models.blp, model_export.blp]
-BLUEPRINTS += [files.blp, contents.blp, documents.blp, helpers.blp, chunks.blp, dataset.blp, datasets.blp]
+BLUEPRINTS += [files.blp, contents.blp, documents.blp, helpers.blp, chunks.blp, project_dataset.blp, datasets.blp]

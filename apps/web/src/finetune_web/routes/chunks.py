@@ -9,10 +9,10 @@ from flask.views import MethodView
 
 from finetune_web.current import owned_project, workspace
 from finetune_web.pagination import Page, page
-from finetune_web.routes.uploads import SourcesBlueprint
-from finetune_web.schema import schema_for
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.datasets import ChunkBody, ChunkListArgs, ChunkOut
 from finetune_web.schemas.jobs import JobAccepted
+from finetune_web.user_content import SourcesBlueprint
 
 blp = SourcesBlueprint("chunks", __name__, url_prefix="/api/projects", description="A project's chunks")
 

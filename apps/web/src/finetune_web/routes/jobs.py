@@ -12,7 +12,7 @@ from flask.views import MethodView
 from finetune_web.current import owned_job, owned_project, state, workspace
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.pagination import Page, page
-from finetune_web.schema import schema_for
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.jobs import JobCancelled, JobListArgs, JobOut
 from finetune_web.sse import EVENT_STREAM, event_stream_response
 

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from finetune_web.current import caller, owned_project, workspace
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.pagination import Page, page
-from finetune_web.schema import schema_for
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.models import SCORES, ModelCreate, ModelListArgs, ModelOut
 
 blp = ApiBlueprint("models", __name__, url_prefix="/api/models",

@@ -13,7 +13,7 @@ from finetune_web.current import caller, origin, owned_project, workspace
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.optional import model_tool
 from finetune_web.pagination import Page, page
-from finetune_web.schema import schema_for
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.projects import (
     ModelInfoOut,
     ModelResolveBody,

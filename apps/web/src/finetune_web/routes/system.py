@@ -17,7 +17,7 @@ from finetune_web.current import state, workspace
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.optional import model_tool
 from finetune_web.redis_client import connect
-from finetune_web.schema import schema_for
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.system import HardwareReport, Health
 
 blp = ApiBlueprint("system", __name__, description="Health of this server and the hardware it could train on")

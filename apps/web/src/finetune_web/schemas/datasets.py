@@ -18,7 +18,7 @@ from finetune_core.services.pairs import Pair, PairDraft
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from finetune_web.pagination import ListArgs, Page
-from finetune_web.schema import FormModel, plugin_name
+from finetune_web.schemas.bridge import FormModel, plugin_name
 from finetune_web.schemas.common import ID_MAX, JsonObject
 from finetune_web.schemas.sources import UploadedFile
 from finetune_web.schemas.urls import ModelServerUrl

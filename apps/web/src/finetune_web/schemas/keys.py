@@ -9,7 +9,7 @@ from finetune_core.domain import ProviderKey
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from finetune_web.pagination import Page
-from finetune_web.schema import KEYS, plugin_name
+from finetune_web.schemas.bridge import KEYS, plugin_name
 
 ProviderName = Annotated[str, StringConstraints(min_length=1, max_length=64), plugin_name("providers")]
 

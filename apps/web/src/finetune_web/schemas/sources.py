@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchem
 from werkzeug.datastructures import FileStorage
 
 from finetune_web.pagination import ListArgs
-from finetune_web.schema import ALL_KINDS, FormModel
+from finetune_web.schemas.bridge import ALL_KINDS, FormModel
 from finetune_web.schemas.common import ID_MAX
 from finetune_web.schemas.urls import VIDEO_URL_PATTERN, PublicUrl, VideoUrl
 

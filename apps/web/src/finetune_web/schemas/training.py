@@ -9,7 +9,7 @@ from finetune_core.domain import FineTune, FineTuneStatus, JobStatus, utcnow
 from finetune_core.services.model_access import MODEL_NAME
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from finetune_web.schema import METHODS, plugin_name
+from finetune_web.schemas.bridge import METHODS, plugin_name
 from finetune_web.schemas.common import DESCRIPTION_MAX, JsonObject
 
 DEFAULT_TRAINER = "local"

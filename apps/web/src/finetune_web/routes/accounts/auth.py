@@ -12,7 +12,7 @@ from flask.views import MethodView
 from finetune_web.auth import public, refresh_claims, token_pair
 from finetune_web.current import caller, state, workspace
 from finetune_web.openapi import ApiBlueprint
-from finetune_web.schema import REF_PREFIX, schema_for
+from finetune_web.schemas.bridge import REF_PREFIX, schema_for
 from finetune_web.schemas.common import Detail
 from finetune_web.schemas.users import LoginBody, RefreshBody, RegisterBody, TokenPair, UserOut
 

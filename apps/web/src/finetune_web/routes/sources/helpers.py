@@ -13,7 +13,7 @@ from flask.views import MethodView
 from finetune_web.current import workspace
 from finetune_web.errors import ApiError
 from finetune_web.openapi import ApiBlueprint
-from finetune_web.schema import schema_for
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.common import ErrorBody
 from finetune_web.schemas.sources import ScrapeBody, ScrapeOut, TranscriptBody, TranscriptOut
 

@@ -13,9 +13,9 @@ from flask.views import MethodView
 
 from finetune_web.current import caller, owned_project, workspace
 from finetune_web.pagination import Page, page
-from finetune_web.routes.uploads import SourcesBlueprint, body_limit, read_upload
-from finetune_web.schema import schema_for
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.sources import ContentListArgs, ContentOut, ContentUpdate, ContentUploadForm, ContentUrlBody
+from finetune_web.user_content import SourcesBlueprint, body_limit, read_upload
 
 blp = SourcesBlueprint("contents", __name__, url_prefix="/api/contents",
                        description="Contents: URLs and files of the caller's projects (sources)")

@@ -21,8 +21,8 @@ from finetune_web.current import Caller, caller, owned_project, state, workspace
 from finetune_web.errors import ApiError
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.pagination import ListArgs, Page, page
-from finetune_web.routes.training import start_run
-from finetune_web.schema import schema_for
+from finetune_web.routes.fine_tunes.training import start_run
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.finetune_jobs import (
     FinetuneJobCreate,
     FinetuneJobOut,

@@ -7,7 +7,7 @@ from flask.views import MethodView
 
 from finetune_web.current import caller
 from finetune_web.openapi import ApiBlueprint
-from finetune_web.schema import schema_for
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.users import SessionOut
 
 blp = ApiBlueprint("sessions", __name__, url_prefix="/api/sessions", description="Sign-in sessions")

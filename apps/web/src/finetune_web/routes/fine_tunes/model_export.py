@@ -17,10 +17,10 @@ from finetune_web.current import owned_project, workspace
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.optional import model_tool
 from finetune_web.pagination import ListArgs, page
-from finetune_web.routes.uploads import BINARY, send_user_file
-from finetune_web.schema import schema_for
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.jobs import JobAccepted
 from finetune_web.schemas.model_export import ExportBody, ExportFiles
+from finetune_web.user_content import BINARY, send_user_file
 
 blp = ApiBlueprint("model-export", __name__, url_prefix="/api/projects",
                    description="Export of a project's trained model (finetuneflow)")

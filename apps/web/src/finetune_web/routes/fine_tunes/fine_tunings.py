@@ -15,8 +15,8 @@ from flask.views import MethodView
 from finetune_web.current import caller, owned_project, workspace
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.pagination import Page, page
-from finetune_web.routes.training import start_run
-from finetune_web.schema import schema_for
+from finetune_web.routes.fine_tunes.training import start_run
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.fine_tunings import (
     FineTuningCancel,
     FineTuningCreate,

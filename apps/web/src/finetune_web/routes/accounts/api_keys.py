@@ -10,7 +10,7 @@ from flask.views import MethodView
 from finetune_web.current import caller, workspace
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.pagination import ListArgs, page
-from finetune_web.schema import plugin_path_parameter, schema_for
+from finetune_web.schemas.bridge import plugin_path_parameter, schema_for
 from finetune_web.schemas.keys import KeyBody, KeyCheck, KeyCheckBody, ProviderKeyOut, ProviderKeyPage
 
 blp = ApiBlueprint("api-keys", __name__, url_prefix="/api/users/me/api-keys",

@@ -32,7 +32,7 @@ from finetune_web.current import caller, origin, owned_project, state, workspace
 from finetune_web.errors import ApiError
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.optional import LOCAL_GPU_HINT
-from finetune_web.schema import schema_for
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.training import (
     DEFAULT_TRAINER,
     JOB_STATUS,

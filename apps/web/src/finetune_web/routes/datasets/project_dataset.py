@@ -13,8 +13,7 @@ from flask.views import MethodView
 
 from finetune_web.current import origin, owned_project, workspace
 from finetune_web.pagination import page
-from finetune_web.routes.uploads import SourcesBlueprint
-from finetune_web.schema import schema_for
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.datasets import (
     DatasetStats,
     ExampleListArgs,
@@ -25,6 +24,7 @@ from finetune_web.schemas.datasets import (
     PreviewBody,
 )
 from finetune_web.schemas.jobs import JobAccepted
+from finetune_web.user_content import SourcesBlueprint
 
 blp = SourcesBlueprint("project-dataset", __name__, url_prefix="/api/projects",
                        description="A project's generated dataset: generation jobs, examples, statistics")

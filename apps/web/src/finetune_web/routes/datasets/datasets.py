@@ -16,8 +16,7 @@ from flask.views import MethodView
 
 from finetune_web.current import caller, origin, owned_project, workspace
 from finetune_web.pagination import Page, page
-from finetune_web.routes.uploads import MB, SourcesBlueprint, body_limit, json_body_limit, read_upload
-from finetune_web.schema import schema_for
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.datasets import (
     DatasetCreate,
     DatasetCreated,
@@ -33,6 +32,7 @@ from finetune_web.schemas.datasets import (
     PairPage,
     PairsBulkBody,
 )
+from finetune_web.user_content import MB, SourcesBlueprint, body_limit, json_body_limit, read_upload
 
 blp = SourcesBlueprint("datasets", __name__, url_prefix="/api/datasets",
                        description="Datasets: a project's examples as question/answer pairs; uploads; export")

@@ -12,9 +12,9 @@ from flask import Response
 from flask.views import MethodView
 
 from finetune_web.current import caller, workspace
-from finetune_web.routes.uploads import SourcesBlueprint, body_limit, read_upload, send_user_file
-from finetune_web.schema import schema_for
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.sources import DocumentForm, DocumentOut
+from finetune_web.user_content import SourcesBlueprint, body_limit, read_upload, send_user_file
 
 blp = SourcesBlueprint("documents", __name__, url_prefix="/api/documents",
                        description="Documents attached to agents and chats")

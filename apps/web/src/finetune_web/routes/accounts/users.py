@@ -10,7 +10,7 @@ from flask.views import MethodView
 
 from finetune_web.current import caller, workspace
 from finetune_web.openapi import ApiBlueprint
-from finetune_web.schema import schema_for
+from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.users import ProfileOut, ProfileUpdate
 
 blp = ApiBlueprint("users", __name__, url_prefix="/api", description="The caller's profile")

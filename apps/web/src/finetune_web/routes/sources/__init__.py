@@ -1,0 +1,2 @@
+"""Sources, in the shape of each REST family: finetuneflow's files, fintune-platform's contents and helpers,
+foyergpt's documents."""
