@@ -3,6 +3,7 @@
 from finetune_core.domain.accounts import AuthSession, ProviderKey, User
 from finetune_core.domain.common import new_id, utcnow
 from finetune_core.domain.content import (
+    PREVIEW_SPLIT,
     Chunk,
     Document,
     Example,
@@ -23,6 +24,7 @@ from finetune_core.domain.projects import Project, ProjectConfig, ProjectStatus,
 from finetune_core.domain.training import FineTune, FineTuneStatus, TrainedModel
 
 __all__ = [
+    "PREVIEW_SPLIT",
     "AuthSession",
     "Chunk",
     "Document",

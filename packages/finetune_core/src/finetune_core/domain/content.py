@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field
 
@@ -41,6 +41,7 @@ class SourceStatus(StrEnum):
 
 
 Split = Literal["preview", "train", "eval", "unassigned"]
+PREVIEW_SPLIT: Final = "preview"  # a preview's examples: shown, never curated, exported or trained on
 Role = Literal["system", "user", "assistant"]
 
 

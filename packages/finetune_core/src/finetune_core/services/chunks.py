@@ -5,13 +5,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from finetune_core.chunking.tokenizers import get_tokenizer
-from finetune_core.domain import Chunk, SourceKind, SourceStatus
+from finetune_core.domain import Chunk, ProjectConfig, SourceKind, SourceStatus
 from finetune_core.errors import InvalidInputError, NothingProducedError
 from finetune_core.services import pipeline_order
 
 if TYPE_CHECKING:
     from finetune_core.jobs.context import JobContext
     from finetune_core.ports import WorkspacePort
+
+
+def chunk_sizes(config: ProjectConfig, size: int | None, overlap: int | None) -> tuple[int, int]:
+    """The size and overlap, in tokens, a chunking uses (the project's config where not given); InvalidInputError
+    when the overlap is not below the size."""
+    size = size or config.chunk_size_tokens
+    overlap = config.chunk_overlap_tokens if overlap is None else overlap
+    if overlap >= size:
+        raise InvalidInputError(f"chunk overlap ({overlap}) must be smaller than chunk size ({size})",
+                                chunk_size_tokens=size, chunk_overlap_tokens=overlap)
+    return size, overlap
 
 
 def chunk_project(
@@ -33,10 +44,7 @@ def chunk_project(
         pipeline_order.ensure_ready(uow, project.id, "chunk", job_id=context.job_id if context else None)
         sources, _ = uow.sources.search(project.id, kind=SourceKind.RAW_DOC.value, status=SourceStatus.READY.value)
     config = project.config
-    size = size or config.chunk_size_tokens
-    overlap = config.chunk_overlap_tokens if overlap is None else overlap
-    if overlap >= size:
-        raise InvalidInputError(f"chunk overlap ({overlap}) must be smaller than chunk size ({size})")
+    size, overlap = chunk_sizes(config, size, overlap)
     strategy = workspace.plugins.chunkers.get(chunker or config.chunker)
     tokenizer = get_tokenizer(config.tokenizer)
     total_chunks = 0

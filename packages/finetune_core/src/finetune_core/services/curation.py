@@ -11,7 +11,7 @@ from finetune_core.chunking.tokenizers import get_tokenizer
 from finetune_core.curation.base import ValidationContext
 from finetune_core.curation.split import assign_splits, default_group_key
 from finetune_core.curation.stats import SplitGroup, stats_from_groups
-from finetune_core.domain import Example, Project, ProjectConfig, ProjectStatus
+from finetune_core.domain import PREVIEW_SPLIT, Example, Project, ProjectConfig, ProjectStatus
 from finetune_core.services.sources import UPLOAD_GENERATOR
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def curate_project(workspace: WorkspacePort, project_id: str) -> dict[str, Any]:
     the statistics warn when it left eval empty."""
     with workspace.unit_of_work() as uow:
         project = uow.projects.find(project_id)
-        examples = list(uow.examples.iterate(project.id, exclude_split="preview"))
+        examples = list(uow.examples.iterate(project.id, exclude_split=PREVIEW_SPLIT))
         codes = _validate(workspace, uow, project, examples)
         valid = [example for example in examples if not codes[example.id]]
         splits = assign_splits(valid, project.config.train_eval_split, project.config.seed,
@@ -74,17 +74,17 @@ def curate_project(workspace: WorkspacePort, project_id: str) -> dict[str, Any]:
         if valid and project.status in (ProjectStatus.DRAFT, ProjectStatus.PROCESSING):
             project.status = ProjectStatus.READY  # a dataset is there to export or train on
             uow.projects.save(project)
-        return _stats(uow, project, exclude_split="preview")
+        return _stats(uow, project, exclude_split=PREVIEW_SPLIT)
 
 
 def validate_preview(workspace: WorkspacePort, project_id: str) -> dict[str, Any]:
     with workspace.unit_of_work() as uow:
         project = uow.projects.find(project_id)
-        examples = list(uow.examples.iterate(project.id, split="preview"))
+        examples = list(uow.examples.iterate(project.id, split=PREVIEW_SPLIT))
         codes = _validate(workspace, uow, project, examples)
         uow.examples.update({example.id: {"is_valid": not codes[example.id],
                                            "validation_errors": codes[example.id]} for example in examples})
-        groups = uow.examples.groups(project.id, split="preview")
+        groups = uow.examples.groups(project.id, split=PREVIEW_SPLIT)
         return _stats_of(uow, project.id, groups)  # previews have no train/eval split to warn about
 
 
@@ -96,7 +96,7 @@ def stats(workspace: WorkspacePort, project_id: str, *, include_preview: bool = 
     """Dataset statistics in the finetuneflow §6 shape, with `warnings` on the split."""
     with workspace.unit_of_work() as uow:
         project = uow.projects.find(project_id)
-        return _stats(uow, project, exclude_split=None if include_preview else "preview")
+        return _stats(uow, project, exclude_split=None if include_preview else PREVIEW_SPLIT)
 
 
 def _stats(uow: UnitOfWork, project: Project, *, exclude_split: str | None = None) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def examples_page(workspace: WorkspacePort, project_id: str, *, split: str | Non
                     if (split is None or group.split == split) and (is_valid is None or group.is_valid is is_valid))
         found = uow.examples.page(project.id, split=split, is_valid=is_valid, limit=limit, offset=offset) \
             if offset < total else []
-        return found, total, _stats_of(uow, project.id, [group for group in groups if group.split != "preview"],
+        return found, total, _stats_of(uow, project.id, [group for group in groups if group.split != PREVIEW_SPLIT],
                                        project.config)
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from finetune_core.domain import Job
-from finetune_core.errors import InvalidInputError
 from finetune_core.generation.base import GeneratorSettings
 from finetune_core.services import jobs as jobs_service
+from finetune_core.services.chunks import chunk_sizes
 from finetune_core.services.model_access import Origin, check_model_url
 
 if TYPE_CHECKING:
@@ -38,12 +38,7 @@ def start_chunking(workspace: WorkspacePort, project_id: str, *, size: int | Non
     """Queue the (re)chunking of the project's loaded documents; sizes in tokens, defaults from its config."""
     with workspace.unit_of_work() as uow:
         config = uow.projects.get(project_id).config
-    effective_size = size or config.chunk_size_tokens
-    effective_overlap = config.chunk_overlap_tokens if overlap is None else overlap
-    if effective_overlap >= effective_size:
-        raise InvalidInputError(f"chunk overlap ({effective_overlap}) must be smaller than chunk size "
-                                f"({effective_size})", chunk_size_tokens=effective_size,
-                                chunk_overlap_tokens=effective_overlap)
+    chunk_sizes(config, size, overlap)  # refused now, not when the job runs
     if chunker is not None:
         workspace.plugins.chunkers.get(chunker)
     params: dict[str, Any] = {"size": size, "overlap": overlap, "chunker": chunker}

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
-from finetune_core.domain import Job, JobStatus, Project, Source, SourceKind, SourceStatus
+from finetune_core.domain import PREVIEW_SPLIT, Job, JobStatus, Project, Source, SourceKind, SourceStatus
 from finetune_core.errors import ConflictError, InvalidInputError, NotFoundError, SourceLoadError
 from finetune_core.services import jobs as jobs_service
 from finetune_core.services import pipeline_order
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 DATASET_KEY = "dataset"  # the project config key of a dataset's own fields
 BUILD_JOBS = ("ingest", "ingest_curate", "chunk", "dataset_generate", "dataset_build", "curate")
-PREVIEW = "preview"
+PREVIEW = PREVIEW_SPLIT
 PREVIEW_ROWS = 5
 RECENT_JOBS = 20
 DatasetStatus = Literal["processing", "ready", "error", "empty"]

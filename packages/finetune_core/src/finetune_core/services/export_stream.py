@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from finetune_core.errors import UnknownPluginError
 from finetune_core.export.base import Exporter, ExportOptions
 from finetune_core.export.writer import iter_export_lines
+from finetune_core.services.exports import exported_examples
 from finetune_core.sources.names import sanitize_filename
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def open_export(workspace: WorkspacePort, project_id: str, exporter: Exporter, *
 
     def lines() -> Iterator[bytes]:
         with workspace.unit_of_work() as uow:
-            examples = uow.examples.iterate(project.id, split=split, is_valid=True, exclude_split="preview")
+            examples = exported_examples(uow, project.id, split)
             yield from iter_export_lines(exporter, examples, options)
 
     suffix = f"-{split}" if split else ""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finetune_core.domain import PREVIEW_SPLIT, Example
 from finetune_core.export.base import ExportOptions
 from finetune_core.export.writer import ExportResult, write_export
 from finetune_core.sources.names import sanitize_filename
@@ -12,6 +14,7 @@ from finetune_core.sources.names import sanitize_filename
 if TYPE_CHECKING:
     from finetune_core.jobs.context import JobContext
     from finetune_core.ports import WorkspacePort
+    from finetune_core.storage.unit_of_work import UnitOfWork
 
 
 def export_dataset(
@@ -37,8 +40,14 @@ def export_dataset(
     options = ExportOptions(system_prompt=system_prompt or project.config.system_prompt,
                             include_metadata=include_metadata)
     with workspace.unit_of_work() as uow:
-        examples = uow.examples.iterate(project.id, split=split, is_valid=True, exclude_split="preview")
+        examples = exported_examples(uow, project.id, split)
         return write_export(exporter, examples, path, options)
+
+
+def exported_examples(uow: UnitOfWork, project_id: str, split: str | None) -> Iterator[Example]:
+    """What every export of a project writes: its valid examples of the train and eval splits (or of `split`),
+    never the preview's, in a stable order, streamed."""
+    return uow.examples.iterate(project_id, split=split, is_valid=True, exclude_split=PREVIEW_SPLIT)
 
 
 def export_job(context: JobContext, *, project_id: str, format: str, out: str | None = None,

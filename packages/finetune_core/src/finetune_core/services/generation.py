@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from finetune_core.chunking.tokenizers import get_tokenizer
-from finetune_core.domain import Chunk, Example, Project
+from finetune_core.domain import PREVIEW_SPLIT, Chunk, Example, Project
 from finetune_core.errors import InvalidInputError, NothingProducedError
 from finetune_core.generation.base import GenerationRequest, GenerationResult, Generator, GeneratorSettings
 from finetune_core.generation.language import detect_language
@@ -51,7 +51,7 @@ def _examples_from(result: GenerationResult, request: GenerationRequest, project
     common: dict[str, Any] = {
         "project_id": project.id, "source_id": chunk.source_id, "chunk_id": chunk.id,
         "request_key": request.key, "generator": generator,
-        "split": "preview" if request.key.startswith(PREVIEW_PREFIX) else "unassigned",
+        "split": PREVIEW_SPLIT if request.key.startswith(PREVIEW_PREFIX) else "unassigned",
     }
     if result.error is not None:
         # position -1 marks a failed request: kept for the record, retried by the next run
@@ -230,7 +230,7 @@ def generate(
         project = uow.projects.find(project_id)
         chunks, _ = uow.chunks.search(project.id, limit=None)
         if preview:
-            uow.examples.delete_all(project.id, split="preview")  # a new preview replaces the last one
+            uow.examples.delete_all(project.id, split=PREVIEW_SPLIT)  # a new preview replaces the last one
     if source_ids is not None:
         chosen = set(source_ids)
         chunks = [chunk for chunk in chunks if chunk.source_id in chosen]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from finetune_core.chat.base import ChatModel, ChatSettings
 from finetune_core.curation.judge import judge_prompt, parse_verdict
-from finetune_core.domain import Example
+from finetune_core.domain import PREVIEW_SPLIT, Example
 from finetune_core.errors import FinetuneError, InvalidInputError, NothingProducedError
 from finetune_core.services.curation import curate_project
 from finetune_core.services.keys import resolve_key
@@ -34,7 +34,7 @@ UNPARSED = "unparsed_verdict"
 
 
 def _to_judge(example: Example, rejudge: bool) -> bool:
-    if example.split == "preview" or not example.messages:
+    if example.split == PREVIEW_SPLIT or not example.messages:
         return False
     judgeable = example.is_valid or example.validation_errors == [JUDGE_CODE]
     return judgeable and (rejudge or example.judge_score is None)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from finetune_core.chunking.tokenizers import get_tokenizer
-from finetune_core.domain import Example, Message, Split
+from finetune_core.domain import PREVIEW_SPLIT, Example, Message, Split
 from finetune_core.services.curation import curate_project
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 MANUAL = "manual"
 MANUAL_PREFIX = "manual:"
-PREVIEW = "preview"
+PREVIEW = PREVIEW_SPLIT
 INTERNAL_METADATA = ("draft_errors", "raw")
 
 
