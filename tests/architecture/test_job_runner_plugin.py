@@ -50,3 +50,14 @@ def test_the_web_app_refuses_to_start_on_redis_when_no_plugin_runs_jobs_there(
     assert "REDIS_URL is set" in refused.value.message and "install finetune-worker" in refused.value.message
     assert "s3cret" not in str(refused.value)
     assert not any(tmp_path.iterdir())  # refused before the workspace was opened
+
+
+def test_finetune_serve_refuses_such_a_redis_url_before_it_forks_its_workers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from finetune_web.serve import prepare_workspace
+    from finetune_web.settings import WebSettings
+
+    monkeypatch.setattr(registries(), "job_runners", Registry("job runner"))  # as if finetune-worker were absent
+    with pytest.raises(UnknownPluginError, match="REDIS_URL is set"):
+        prepare_workspace(WebSettings(workspace=tmp_path, rate_limits=False, redis_url=REDIS_URL))
+    assert not any(tmp_path.iterdir())  # refused before the workspace was made

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from finetune_web.version import __version__
+
 if TYPE_CHECKING:
     from finetune_web.app import create_app
 
-__version__ = "0.1.0"
 __all__ = ["__version__", "create_app"]
 
 

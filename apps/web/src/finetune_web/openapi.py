@@ -19,13 +19,13 @@ from marshmallow import missing
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
-from finetune_web import __version__
 from finetune_web.current import EXTENSION
 from finetune_web.docs_assets import ASSETS_PATH
 from finetune_web.errors import BODY_LOCATIONS, http_error_response
 from finetune_web.schemas.bridge import MEDIA, NO_BODY, FormModel, Installed, PydanticPlugin, optional_body, schema_for
 from finetune_web.schemas.common import ErrorBody
 from finetune_web.settings import WebSettings
+from finetune_web.version import __version__
 
 DESCRIPTION = (
     "Turn documents into LLM fine-tuning datasets and models. Every route but sign-up, sign-in, token refresh "

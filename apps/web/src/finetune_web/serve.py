@@ -98,9 +98,14 @@ class ApiServer(BaseApplication):  # type: ignore[misc]
 
 def prepare_workspace(settings: WebSettings) -> None:
     """Create (or migrate) the workspace's database and its token secret here, before the fork: workers that
-    all did it at once raced, and a worker that failed to boot stopped the whole server."""
-    from finetune_web.app import jwt_secret, open_workspace
+    all did it at once raced, and a worker that failed to boot stopped the whole server. A REDIS_URL no installed
+    plugin runs jobs on is refused here too, rather than by every worker as it boots."""
+    from finetune_web.app import job_runner, jwt_secret, open_workspace
 
+    if settings.redis_url is not None:
+        runner = job_runner(settings)  # UnknownPluginError, naming what to install, when none serves it
+        if runner is not None:
+            runner.shutdown(wait=False)
     with open_workspace(settings.model_copy(update={"redis_url": None})) as workspace:
         jwt_secret(settings, workspace)
 

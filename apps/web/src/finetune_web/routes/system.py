@@ -11,7 +11,6 @@ from finetune_core.model_tools import hardware_probe
 from finetune_core.services import health
 from flask.views import MethodView
 
-from finetune_web import __version__
 from finetune_web.auth import public
 from finetune_web.current import state, workspace
 from finetune_web.openapi import ApiBlueprint
@@ -19,6 +18,7 @@ from finetune_web.optional import model_tool
 from finetune_web.redis_client import connect
 from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.system import HardwareReport, Health
+from finetune_web.version import __version__
 
 blp = ApiBlueprint("system", __name__, description="Health of this server and the hardware it could train on")
 
