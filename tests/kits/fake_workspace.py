@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from finetune_core.domain import AuthSession, Job, Project, User, utcnow
+from finetune_core.domain import AuthSession, Job, Project, ProviderKey, User, utcnow
 from finetune_core.errors import ConflictError, NotFoundError
 from finetune_core.plugins import Registries, registries
 from finetune_core.settings import Settings
@@ -30,6 +30,7 @@ class Rows:
     jobs: dict[str, Job] = field(default_factory=dict)
     users: dict[str, tuple[User, str]] = field(default_factory=dict)  # the user and its password hash
     sessions: dict[str, tuple[AuthSession, str]] = field(default_factory=dict)  # the session and its refresh id
+    provider_keys: dict[tuple[str, str], tuple[ProviderKey, str]] = field(default_factory=dict)  # and its ciphertext
 
 
 def _missing(label: str, key: str, item_id: str) -> NotFoundError:
@@ -158,6 +159,29 @@ class FakeAuthSessions:
                                                                          "revoked_reason": reason}), jti)
 
 
+class FakeProviderKeys:
+    def __init__(self, rows: Rows) -> None:
+        self.rows = rows
+
+    def put(self, owner_id: str, provider: str, encrypted_key: str, masked: str) -> tuple[ProviderKey, bool]:
+        found = self.rows.provider_keys.get((owner_id, provider))
+        key = (found[0].model_copy(update={"masked": masked, "updated_at": utcnow()}) if found
+               else ProviderKey(owner_id=owner_id, provider=provider, masked=masked))
+        self.rows.provider_keys[(owner_id, provider)] = (key, encrypted_key)
+        return key.model_copy(), found is None
+
+    def encrypted(self, owner_id: str, provider: str) -> str | None:
+        found = self.rows.provider_keys.get((owner_id, provider))
+        return found[1] if found else None
+
+    def of_owner(self, owner_id: str) -> list[ProviderKey]:
+        return [key.model_copy() for (owner, _), (key, _) in sorted(self.rows.provider_keys.items())
+                if owner == owner_id]
+
+    def delete(self, owner_id: str, provider: str) -> bool:
+        return self.rows.provider_keys.pop((owner_id, provider), None) is not None
+
+
 class FakeUnitOfWork:
     """The repositories the services under test reach; any other aggregate is an AttributeError (a test that
     needs one adds its fake here)."""
@@ -167,6 +191,7 @@ class FakeUnitOfWork:
         self.jobs = FakeJobs(rows)
         self.users = FakeUsers(rows)
         self.auth_sessions = FakeAuthSessions(rows)
+        self.provider_keys = FakeProviderKeys(rows)
 
 
 class FakeWorkspace:
