@@ -50,17 +50,23 @@ class FakeYouTube(BaseAdapter):
     @staticmethod
     def _response(request: requests.PreparedRequest, body: str, content_type: str,
                   status: int = 200) -> requests.Response:
-        response = requests.Response()
-        response.status_code = status
-        response._content = body.encode()
-        response.headers["Content-Type"] = content_type
-        response.url = request.url or ""
-        response.request = request
-        response.encoding = "utf-8"
-        return response
+        return requests_response(request, status, body, content_type)
 
     def close(self) -> None:
         pass
+
+
+def requests_response(request: requests.PreparedRequest, status: int, body: str, content_type: str
+                      ) -> requests.Response:
+    """The answer a fake transport adapter gives `request`, as requests builds one from the wire."""
+    response = requests.Response()
+    response.status_code = status
+    response._content = body.encode()
+    response.headers["Content-Type"] = content_type
+    response.url = request.url or ""
+    response.request = request
+    response.encoding = "utf-8"
+    return response
 
 
 def youtube_session(adapter: FakeYouTube) -> requests.Session:

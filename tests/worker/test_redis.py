@@ -20,7 +20,7 @@ from kits.workers import PROCESS_WAIT_S, STALE_AFTER_S, Workers, wait_until
 redis = pytest.importorskip("redis")
 pytest.importorskip("rq")
 from finetune_worker import RqRunner, cancel_job  # noqa: E402
-from finetune_worker.runner import rq_status  # noqa: E402
+from finetune_worker.rq_jobs import rq_status  # noqa: E402
 from rq import Worker  # noqa: E402
 from rq.job import JobStatus as RqStatus  # noqa: E402
 

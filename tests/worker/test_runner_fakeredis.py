@@ -19,7 +19,8 @@ from finetune_core.testing import open_test_workspace
 
 fakeredis = pytest.importorskip("fakeredis")
 from finetune_worker import RqRunner, cancel_job, reap, stop_running  # noqa: E402
-from finetune_worker.runner import JOB_FUNCTION, rq_job, rq_status  # noqa: E402
+from finetune_worker.rq_jobs import rq_job, rq_status  # noqa: E402
+from finetune_worker.runner import JOB_FUNCTION  # noqa: E402
 from rq import Queue, SimpleWorker  # noqa: E402
 from rq.job import JobStatus as RqStatus  # noqa: E402
 from rq.serializers import JSONSerializer  # noqa: E402

@@ -18,6 +18,7 @@ from finetune_core.errors import SourceLoadError
 from finetune_core.sources.base import FetchContext
 from finetune_core.sources.fetch import SafeFetcher
 from finetune_core.sources.youtube import fetch_youtube, matches, paragraphs, video_id
+from kits.fake_youtube import requests_response
 from requests.adapters import BaseAdapter
 from youtube_transcript_api import FetchedTranscriptSnippet
 
@@ -85,14 +86,7 @@ class FakeYouTube(BaseAdapter):
     @staticmethod
     def _response(request: requests.PreparedRequest, status: int, body: str, content_type: str
                   ) -> requests.Response:
-        response = requests.Response()
-        response.status_code = status
-        response._content = body.encode()
-        response.headers["Content-Type"] = content_type
-        response.url = request.url or ""
-        response.request = request
-        response.encoding = "utf-8"
-        return response
+        return requests_response(request, status, body, content_type)
 
     def close(self) -> None:
         pass

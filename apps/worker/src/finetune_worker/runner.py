@@ -15,7 +15,6 @@ from rq.job import JobStatus as RqStatus
 from rq.serializers import JSONSerializer
 
 from finetune_worker.rq_jobs import WAITING, rq_job
-from finetune_worker.rq_jobs import rq_status as rq_status  # re-exported: its home until now
 
 if TYPE_CHECKING:
     from finetune_core.ports import WorkspacePort
