@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from finetune_core.domain import AuthSession, Job, Project, ProviderKey, User, utcnow
+from finetune_core.domain import AuthSession, Job, JobStatus, Project, ProviderKey, Source, SourceStatus, User, utcnow
 from finetune_core.errors import ConflictError, NotFoundError
 from finetune_core.plugins import Registries, registries
 from finetune_core.settings import Settings
@@ -27,6 +27,7 @@ class Rows:
     """Every stored aggregate, by id."""
 
     projects: dict[str, Project] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
     users: dict[str, tuple[User, str]] = field(default_factory=dict)  # the user and its password hash
     sessions: dict[str, tuple[AuthSession, str]] = field(default_factory=dict)  # the session and its refresh id
@@ -76,6 +77,26 @@ class FakeProjects:
         self.get(project_id)
         del self.rows.projects[project_id]
         self.rows.jobs = {key: job for key, job in self.rows.jobs.items() if job.project_id != project_id}
+        self.rows.sources = {key: item for key, item in self.rows.sources.items() if item.project_id != project_id}
+
+
+class FakeSources:
+    def __init__(self, rows: Rows) -> None:
+        self.rows = rows
+
+    def add(self, source: Source) -> Source:
+        self.rows.sources[source.id] = source.model_copy(deep=True)
+        return source
+
+    def get(self, source_id: str) -> Source:
+        if source_id not in self.rows.sources:
+            raise _missing("source", "source_id", source_id)
+        return self.rows.sources[source_id].model_copy(deep=True)
+
+    def unloaded(self, project_id: str) -> list[Source]:
+        found = [s for s in self.rows.sources.values() if s.project_id == project_id
+                 and s.status in (SourceStatus.PENDING, SourceStatus.PROCESSING)]
+        return [s.model_copy(deep=True) for s in sorted(found, key=lambda s: (s.created_at, s.id))]
 
 
 class FakeJobs:
@@ -90,6 +111,11 @@ class FakeJobs:
         if job_id not in self.rows.jobs:
             raise _missing("job", "job_id", job_id)
         return self.rows.jobs[job_id].model_copy(deep=True)
+
+    def unfinished(self, project_id: str) -> list[Job]:
+        found = [j for j in self.rows.jobs.values() if j.project_id == project_id
+                 and j.status in (JobStatus.QUEUED, JobStatus.RUNNING)]
+        return [j.model_copy(deep=True) for j in sorted(found, key=lambda j: (j.created_at, j.id))]
 
 
 class FakeUsers:
@@ -188,6 +214,7 @@ class FakeUnitOfWork:
 
     def __init__(self, rows: Rows) -> None:
         self.projects = FakeProjects(rows)
+        self.sources = FakeSources(rows)
         self.jobs = FakeJobs(rows)
         self.users = FakeUsers(rows)
         self.auth_sessions = FakeAuthSessions(rows)

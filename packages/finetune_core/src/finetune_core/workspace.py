@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,7 @@ from finetune_core.services import exports as exports_service
 from finetune_core.services import fine_tunes as fine_tunes_service
 from finetune_core.services import jobs as jobs_service
 from finetune_core.services import keys as keys_service
-from finetune_core.services import pipeline_order
+from finetune_core.services import pipeline, pipeline_order
 from finetune_core.services import projects as projects_service
 from finetune_core.services import sources as sources_service
 from finetune_core.settings import Settings
@@ -142,6 +142,13 @@ class Workspace:
             raise FinetuneError(f"{type} job {job.status.value}: {job.error_message or 'no detail'}",
                                 job_id=job.id)
         return job
+
+    def run_pipeline(self, project: str, steps: Iterable[str] = tuple(pipeline.PipelineStep), *,
+                     source_ids: list[str] | None = None, **options: Any) -> Job:
+        """Run pipeline steps (load, chunk, generate, curate: all by default) over the project, or only over
+        `source_ids`, as one job; `options` are `PipelineOptions` fields (generator, target...)."""
+        return self.run_job(pipeline.PIPELINE, project, **pipeline.pipeline_params(steps, source_ids=source_ids,
+                                                                                   **options))
 
     def ingest(self, project: str) -> Job:
         return self.run_job("ingest", project)

@@ -12,6 +12,7 @@ from finetune_core.cli.demo import demo
 from finetune_core.cli.keys import keys
 from finetune_core.cli.pipeline import chunk, chunks, export, generate, ingest, sources, stats
 from finetune_core.cli.projects import project
+from finetune_core.cli.run import run
 from finetune_core.cli.training import fine_tunes_group, judge, models, train
 from finetune_core.plugins import load_plugins
 
@@ -31,7 +32,7 @@ def cli(ctx: click.Context, workspace_path: Path, database_url: str | None, as_j
     ctx.call_on_close(state.close)
 
 
-for command in (demo, project, ingest, sources, chunk, chunks, generate, stats, export, judge, keys, train,
+for command in (demo, project, run, ingest, sources, chunk, chunks, generate, stats, export, judge, keys, train,
                 fine_tunes_group, models):
     cli.add_command(command)
 

@@ -12,6 +12,7 @@ from finetune_core.domain import SourceStatus
 from finetune_core.errors import InvalidInputError, NotFoundError
 from finetune_core.services import curation, exports, projects
 from finetune_core.services import sources as source_service
+from finetune_core.services.pipeline import PIPELINE, PipelineStep, pipeline_params
 
 DEMO_PROJECT = "demo"
 
@@ -40,9 +41,8 @@ def demo(samples: Path | None, target: int, task_type: str) -> None:
                                       description=f"Demo on {folder}", config={"num_examples_target": target})
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "make_"))):
         source_service.add_path(workspace, project.id, path)
-    run_job("ingest", project.id, "Loading sources")
-    run_job("chunk", project.id, "Chunking")
-    generated = run_job("dataset_generate", project.id, "Generating", generator="extractive")
+    job = run_job(PIPELINE, project.id, "Pipeline", **pipeline_params(list(PipelineStep), generator="extractive"))
+    steps = job.result_summary["steps"]
     paths = {}
     for name in workspace.plugins.exporters.names():
         result = exports.export_dataset(workspace, project.id, name)
@@ -56,7 +56,8 @@ def demo(samples: Path | None, target: int, task_type: str) -> None:
     rows = [(s.name, s.type.value, s.status.value, per_source.get(s.id, [0, 0])[0], per_source.get(s.id, [0, 0])[1],
              s.error_message or "") for s in loaded]
     stats = curation.stats(workspace, project.id)
-    emit({"project_id": project.id, "generation": generated.result_summary, "stats": stats,
+    emit({"project_id": project.id, "steps": steps, "generation": {**steps["generate"], **steps["curate"]},
+          "stats": stats,
           "exports": {name: {"path": path, "count": count} for name, (path, count) in paths.items()}},
          make_table("Demo: sources", ["source", "type", "status", "valid examples", "invalid", "error"], rows))
     settle("Demo", inputs=[s.status is SourceStatus.READY for s in loaded])  # a sample that did not load: exit 1

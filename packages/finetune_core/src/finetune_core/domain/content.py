@@ -5,6 +5,7 @@ These carry no persistence concerns; `finetune_core.storage` maps them to SQLAlc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -104,6 +105,19 @@ class ExampleDraft(BaseModel):
     errors: list[str] = Field(default_factory=list)
     raw: str | None = None  # the model output it was parsed from, kept when parsing failed
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def to_example(self, *, project_id: str, position: int, count_tokens: Callable[[str], int],
+                   context: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None,
+                   **fields: Any) -> Example:
+        """The stored example, valid unless the draft has errors. Its metadata: `context` (what the draft may
+        refine, such as its language), the draft's own, `provenance` (what it may not, such as its row), then the
+        draft's errors and raw output, which curation reads."""
+        text = "\n".join(message.content for message in self.messages)
+        metadata = {**(context or {}), **self.metadata, **(provenance or {}), "draft_errors": list(self.errors),
+                    **({"raw": self.raw} if self.raw else {})}
+        return Example(project_id=project_id, position=position, messages=self.messages, evidence=self.evidence,
+                       is_valid=not self.errors, validation_errors=list(self.errors),
+                       token_count=count_tokens(text) if text else 0, metadata=metadata, **fields)
 
 
 class RecordSet(BaseModel):

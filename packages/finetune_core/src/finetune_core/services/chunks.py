@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from finetune_core.chunking.tokenizers import get_tokenizer
 from finetune_core.domain import Chunk, ProjectConfig, SourceKind, SourceStatus
-from finetune_core.errors import InvalidInputError, NothingProducedError
+from finetune_core.errors import InvalidInputError
 from finetune_core.services import pipeline_order
 
 if TYPE_CHECKING:
@@ -32,9 +32,11 @@ def chunk_project(
     size: int | None = None,
     overlap: int | None = None,
     chunker: str | None = None,
+    source_ids: list[str] | None = None,
     context: JobContext | None = None,
 ) -> dict[str, Any]:
-    """(Re)chunk every ready document of the project; sizes default to the project's config.
+    """(Re)chunk every ready document of the project (or those of `source_ids`); sizes default to the project's
+    config.
 
     PipelineBusyError while sources of the project are still loading or were never loaded (the documents are
     listed in the same transaction as that check).
@@ -43,6 +45,8 @@ def chunk_project(
         project = uow.projects.find(project_id)
         pipeline_order.ensure_ready(uow, project.id, "chunk", job_id=context.job_id if context else None)
         sources, _ = uow.sources.search(project.id, kind=SourceKind.RAW_DOC.value, status=SourceStatus.READY.value)
+    if source_ids is not None:
+        sources = [source for source in sources if source.id in set(source_ids)]
     config = project.config
     size, overlap = chunk_sizes(config, size, overlap)
     strategy = workspace.plugins.chunkers.get(chunker or config.chunker)
@@ -79,21 +83,6 @@ def chunk_project(
         context.progress(len(sources), len(sources), force=True)
     return {"sources": len(sources), "chunks": total_chunks, "chunk_size_tokens": size,
             "chunk_overlap_tokens": overlap}
-
-
-def chunk_job(context: JobContext, *, project_id: str, size: int | None = None, overlap: int | None = None,
-              chunker: str | None = None) -> dict[str, Any]:
-    """Chunk the project; a job that made no chunk (no loaded document, or none that gave one) fails."""
-    summary = chunk_project(context.workspace, project_id, size=size, overlap=overlap, chunker=chunker,
-                            context=context)
-    if not summary["sources"]:
-        raise NothingProducedError("nothing to chunk: the project has no loaded document (add sources and load "
-                                   "them first)", summary=summary)
-    if not summary["chunks"]:
-        raise NothingProducedError(f"no chunk was made from the {summary['sources']} loaded documents",
-                                   summary=summary)
-    summary["message"] = f"{summary['chunks']} chunks from {summary['sources']} documents"
-    return summary
 
 
 def list_chunks(workspace: WorkspacePort, project_id: str, *, source_id: str | None = None, limit: int | None = 50,

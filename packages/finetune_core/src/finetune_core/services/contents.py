@@ -9,18 +9,16 @@ that loads what was added.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from finetune_core.domain import Job, Source, SourceKind, SourceStatus, SourceType
 from finetune_core.errors import InvalidInputError, NotFoundError
 from finetune_core.services import jobs as jobs_service
 from finetune_core.services import sources as sources_service
 from finetune_core.services import tenancy
-from finetune_core.services.curation import curate_project
 from finetune_core.sources.fetch import check_url
 
 if TYPE_CHECKING:
-    from finetune_core.jobs.context import JobContext
     from finetune_core.ports import WorkspacePort
 
 URL_TYPES = (SourceType.WEBSITE, SourceType.YOUTUBE)
@@ -98,17 +96,6 @@ def ingest(workspace: WorkspacePort, project_id: str, sources: Iterable[Source])
     rows = any(source.kind is SourceKind.DATASET_UPLOAD for source in pending)
     return jobs_service.enqueue(workspace, INGEST_AND_CURATE if rows else "ingest", project_id=project_id,
                                 source_ids=[source.id for source in pending])
-
-
-def ingest_and_curate_job(context: JobContext, *, project_id: str, source_ids: list[str] | None = None
-                          ) -> dict[str, Any]:
-    """The ingest job, then validation and train/eval split of the project's examples (uploaded rows included).
-
-    A load in the pipeline's order (services/pipeline_order.py): it waits for no other job, since every job
-    that adds examples curates after itself, and it holds up the later steps of the project until it ends.
-    """
-    summary = sources_service.ingest_job(context, project_id=project_id, source_ids=source_ids)
-    return {**summary, "curation": curate_project(context.workspace, project_id)}
 
 
 def refreshed(workspace: WorkspacePort, sources: Iterable[Source]) -> list[Source]:

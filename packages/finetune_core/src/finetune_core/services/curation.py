@@ -15,7 +15,6 @@ from finetune_core.domain import PREVIEW_SPLIT, Example, Project, ProjectConfig,
 from finetune_core.services.sources import UPLOAD_GENERATOR
 
 if TYPE_CHECKING:
-    from finetune_core.jobs.context import JobContext
     from finetune_core.ports import WorkspacePort
     from finetune_core.storage.unit_of_work import UnitOfWork
 
@@ -86,10 +85,6 @@ def validate_preview(workspace: WorkspacePort, project_id: str) -> dict[str, Any
                                            "validation_errors": codes[example.id]} for example in examples})
         groups = uow.examples.groups(project.id, split=PREVIEW_SPLIT)
         return _stats_of(uow, project.id, groups)  # previews have no train/eval split to warn about
-
-
-def curate_job(context: JobContext, *, project_id: str) -> dict[str, Any]:
-    return curate_project(context.workspace, project_id)
 
 
 def stats(workspace: WorkspacePort, project_id: str, *, include_preview: bool = False) -> dict[str, Any]:

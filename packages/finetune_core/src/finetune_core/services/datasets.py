@@ -25,15 +25,12 @@ from finetune_core.services import jobs as jobs_service
 from finetune_core.services import pipeline_order
 from finetune_core.services import projects as projects_service
 from finetune_core.services import sources as sources_service
-from finetune_core.services.chunks import chunk_project
 from finetune_core.services.curation import curate_project
 from finetune_core.services.dataset_jobs import check_generator
-from finetune_core.services.generation import generate
 from finetune_core.services.model_access import Origin
 from finetune_core.sources.names import sanitize_filename
 
 if TYPE_CHECKING:
-    from finetune_core.jobs.context import JobContext
     from finetune_core.ports import WorkspacePort
     from finetune_core.storage.unit_of_work import UnitOfWork
 
@@ -241,38 +238,3 @@ def upload_dataset(workspace: WorkspacePort, owner_id: str | None, filename: str
         projects_service.delete_project(workspace, project.id)
         raise
     return get_dataset(workspace, project.id)
-
-
-def build_job(context: JobContext, *, project_id: str, source_ids: list[str], num_examples_target: int | None = None,
-              examples_per_chunk: int | None = None, generator: str | None = None,
-              settings: dict[str, Any] | None = None, origin: str = Origin.LOCAL) -> dict[str, Any]:
-    """Load the chosen sources if need be, chunk the documents among them, then generate from those alone."""
-    workspace = context.workspace
-    # pending, or left processing by a load that stopped (one still running would have refused this job)
-    with workspace.unit_of_work() as uow:
-        pending = [source_id for source_id in source_ids
-                   if uow.sources.get(source_id).status in (SourceStatus.PENDING, SourceStatus.PROCESSING)]
-    for done, source_id in enumerate(pending):
-        context.progress(done, len(pending), f"loading content {done + 1}/{len(pending)}")
-        sources_service.load_source(workspace, source_id)
-    with workspace.unit_of_work() as uow:
-        sources = [uow.sources.get(source_id) for source_id in source_ids]
-        documents = [source for source in sources
-                     if source.kind is SourceKind.RAW_DOC and source.status is SourceStatus.READY]
-        unchunked = [source for source in documents if not uow.chunks.search(project_id, source_id=source.id,
-                                                                            limit=0)[1]]
-    summary: dict[str, Any] = {"sources": len(sources), "loaded": len(pending)}
-    failed = {source.name: source.error_message for source in sources if source.status is SourceStatus.ERROR}
-    if len(failed) == len(sources):
-        raise SourceLoadError("none of the chosen contents could be read: "
-                              + "; ".join(f"{name}: {error}" for name, error in failed.items()))
-    if unchunked:
-        summary["chunking"] = chunk_project(workspace, project_id, context=context)
-    if documents:
-        summary.update(generate(workspace, project_id, target=num_examples_target,
-                                examples_per_chunk=examples_per_chunk, generator=generator, settings=settings,
-                                source_ids=[source.id for source in documents], context=context,
-                                origin=Origin(origin)))
-    else:
-        summary.update(curate_project(workspace, project_id))
-    return {**summary, "errors": failed}

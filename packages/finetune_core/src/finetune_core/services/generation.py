@@ -19,7 +19,6 @@ from finetune_core.errors import InvalidInputError, NothingProducedError
 from finetune_core.generation.base import GenerationRequest, GenerationResult, Generator, GeneratorSettings
 from finetune_core.generation.language import detect_language
 from finetune_core.services import keys as keys_service
-from finetune_core.services.curation import curate_project, validate_preview
 from finetune_core.services.model_access import Origin, check_model_url
 
 if TYPE_CHECKING:
@@ -58,17 +57,8 @@ def _examples_from(result: GenerationResult, request: GenerationRequest, project
         return [Example(**common, position=FAILED_POSITION, messages=[], is_valid=False, validation_errors=[FAILED],
                         metadata={**base_metadata, "error": result.error, "raw": result.raw_text,
                                   "draft_errors": [FAILED]})]
-    examples = []
-    for position, draft in enumerate(result.drafts):
-        text = "\n".join(message.content for message in draft.messages)
-        examples.append(Example(
-            **common, position=position, messages=draft.messages, evidence=draft.evidence,
-            is_valid=not draft.errors, validation_errors=list(draft.errors),
-            token_count=tokenizer.count(text) if text else 0,
-            metadata={**base_metadata, **draft.metadata, "draft_errors": list(draft.errors),
-                      **({"raw": draft.raw} if draft.raw else {})},
-        ))
-    return examples
+    return [draft.to_example(position=position, count_tokens=tokenizer.count, context=base_metadata, **common)
+            for position, draft in enumerate(result.drafts)]
 
 
 class _Run:
@@ -225,7 +215,9 @@ def generate(
     origin: Origin = Origin.LOCAL,
 ) -> dict[str, Any]:
     """Generate examples from the project's chunks (only those of `source_ids` if given); a rerun continues
-    where the last one stopped. A model server named by a web client (`origin`) is checked before any call."""
+    where the last one stopped. A model server named by a web client (`origin`) is checked before any call.
+
+    The examples are left unvalidated: the pipeline's curate step follows (services/pipeline.py)."""
     with workspace.unit_of_work() as uow:
         project = uow.projects.find(project_id)
         chunks, _ = uow.chunks.search(project.id, limit=None)
@@ -260,22 +252,4 @@ def generate(
         "usage": {key: round(value, 6) for key, value in run.usage.items()},
     }
     run.settle(summary)  # raises, with these counts, when not one example came back
-    if preview:
-        summary.update(validate_preview(workspace, project.id))
-    else:
-        summary.update(curate_project(workspace, project.id))
     return summary
-
-
-def preview_job(context: JobContext, *, project_id: str, num_examples: int = 10, generator: str | None = None,
-                settings: dict[str, Any] | None = None, origin: str = Origin.LOCAL) -> dict[str, Any]:
-    return generate(context.workspace, project_id, preview=True, target=num_examples, generator=generator,
-                    settings=settings, context=context, origin=Origin(origin))
-
-
-def generate_job(context: JobContext, *, project_id: str, num_examples_target: int | None = None,
-                 examples_per_chunk: int | None = None, generator: str | None = None,
-                 settings: dict[str, Any] | None = None, origin: str = Origin.LOCAL) -> dict[str, Any]:
-    return generate(context.workspace, project_id, target=num_examples_target,
-                    examples_per_chunk=examples_per_chunk, generator=generator, settings=settings, context=context,
-                    origin=Origin(origin))

@@ -1,6 +1,7 @@
 """The core's job types, found through the `finetune` entry point `core_jobs` like every plugin's.
 
-Each names the service function that runs it; the steps of the pipeline (`pipeline_order.STEPS`) re-check their
+Each names the service function that runs it: the pipeline's job type and its presets (services/pipeline.py), then
+the steps after a dataset. The steps of the pipeline (`pipeline_order.STEPS`) re-check their
 order when they start to run (an earlier step may have started since they were queued: they then fail with the
 PipelineBusyError they would have got when started). Job types not in that order (fine_tune, model_export, a
 plugin's) are outside it.
@@ -10,32 +11,23 @@ from __future__ import annotations
 
 from finetune_core.hookspecs import Register, hookimpl
 from finetune_core.jobs.handlers import JobHandler, JobType
-from finetune_core.services import (
-    chunks,
-    contents,
-    curation,
-    datasets,
-    exports,
-    fine_tunes,
-    generation,
-    judging,
-    model_exports,
-    pipeline_order,
-    sources,
-)
+from finetune_core.services import exports, fine_tunes, judging, model_exports, pipeline, pipeline_order
 
 HANDLERS: dict[str, JobHandler] = {
-    "ingest": sources.ingest_job,
-    "chunk": chunks.chunk_job,
-    "dataset_preview": generation.preview_job,
-    "dataset_generate": generation.generate_job,
-    "curate": curation.curate_job,
+    # the pipeline, and its presets (services/pipeline.py)
+    pipeline.PIPELINE: pipeline.pipeline_job,
+    "ingest": pipeline.ingest_job,
+    "ingest_curate": pipeline.ingest_and_curate_job,
+    "chunk": pipeline.chunk_job,
+    "dataset_preview": pipeline.preview_job,
+    "dataset_generate": pipeline.generate_job,
+    "dataset_build": pipeline.build_job,
+    "curate": pipeline.curate_job,
+    # the steps after a dataset
     "export": exports.export_job,
-    "fine_tune": fine_tunes.fine_tune_job,
     "dataset_judge": judging.judge_job,
+    "fine_tune": fine_tunes.fine_tune_job,
     "model_export": model_exports.model_export_job,
-    "dataset_build": datasets.build_job,
-    "ingest_curate": contents.ingest_and_curate_job,
 }
 
 

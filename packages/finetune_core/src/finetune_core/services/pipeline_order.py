@@ -22,17 +22,18 @@ Jobs holding several steps run them in order themselves; against the other jobs 
   loaded, and it holds up every later step of the project while it runs;
 - `ingest_curate` counts as a load: its curation covers the rows it loaded, and every job that adds
   examples curates after itself, so it never needs to wait for one.
+- `pipeline` (services/pipeline.py) spans the steps it was given (`params["steps"]`, see `span_of`).
 Job types not named in STEPS (fine_tune, model_export, a plugin's) are outside this order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from enum import IntEnum
+from collections.abc import Iterable, Mapping
+from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from finetune_core.domain import Job, Source
-from finetune_core.errors import PipelineBusyError
+from finetune_core.domain import Job, Source, SourceStatus
+from finetune_core.errors import InvalidInputError, PipelineBusyError
 
 if TYPE_CHECKING:
     from finetune_core.ports import WorkspacePort
@@ -46,6 +47,22 @@ class Step(IntEnum):
     CHUNK = 2
     GENERATE = 3
     DATASET = 4
+
+
+class PipelineStep(StrEnum):
+    """The steps of the pipeline (services/pipeline.py), in their order; `curate` validates and splits."""
+
+    LOAD = "load"
+    CHUNK = "chunk"
+    GENERATE = "generate"
+    CURATE = "curate"
+
+    @property
+    def rank(self) -> Step:
+        return {"load": Step.LOAD, "chunk": Step.CHUNK, "generate": Step.GENERATE, "curate": Step.DATASET}[self.value]
+
+
+PIPELINE = "pipeline"  # the job type that runs the steps it is given
 
 
 class Span(NamedTuple):
@@ -66,21 +83,47 @@ STEPS: dict[str, Span] = {
     "dataset_judge": Span(Step.DATASET, Step.DATASET, "judging"),
     "export": Span(Step.DATASET, Step.DATASET, "the export"),
     "dataset_build": Span(Step.LOAD, Step.DATASET, "the dataset build"),
+    PIPELINE: Span(Step.LOAD, Step.DATASET, "the pipeline"),  # the widest; `span_of` reads a job's own steps
 }
 
 
+def parse_steps(names: Iterable[str]) -> list[PipelineStep]:
+    """The steps named, in the pipeline's order; InvalidInputError for an unknown name or none at all."""
+    known = {step.value for step in PipelineStep}
+    chosen = {str(name).strip().lower() for name in names}
+    unknown = sorted(chosen - known)
+    if unknown or not chosen:
+        what = f"unknown pipeline step {', '.join(map(repr, unknown))}" if unknown else "no pipeline step given"
+        raise InvalidInputError(f"{what}: the steps are {', '.join(sorted(known, key=_order))}",
+                                error_code="UNKNOWN_STEP", steps=sorted(chosen))
+    return [step for step in PipelineStep if step.value in chosen]
+
+
+def _order(name: str) -> int:
+    return list(PipelineStep).index(PipelineStep(name))
+
+
+def span_of(job_type: str, params: Mapping[str, Any]) -> Span | None:
+    """The steps a job of `job_type` with these `params` performs; None when it is outside the order."""
+    if job_type == PIPELINE:
+        steps = parse_steps(params.get("steps") or [])
+        return Span(steps[0].rank, steps[-1].rank, "the pipeline")
+    return STEPS.get(job_type)
+
+
 def ensure_ready(uow: UnitOfWork, project_id: str, job_type: str, *, job_id: str | None = None,
-                 source_ids: Iterable[str] = ()) -> None:
+                 source_ids: Iterable[str] = (), span: Span | None = None) -> None:
     """Raise PipelineBusyError when a `job_type` step of the project may not run now.
 
-    `job_id`: the job that runs the step (it never blocks itself); `source_ids`: sources the step loads itself.
+    `job_id`: the job that runs the step (it never blocks itself); `source_ids`: sources the step loads itself;
+    `span`: the steps it performs, when its type alone does not say (`span_of`).
     """
-    span = STEPS.get(job_type)
+    span = span or STEPS.get(job_type)
     if span is None or span.last is Step.LOAD:
         return
     blocking = [job for job in uow.jobs.unfinished(project_id)
-                if job.id != job_id and job.type in STEPS and STEPS[job.type].first < span.last]
-    loaders = [job for job in blocking if STEPS[job.type].first is Step.LOAD]
+                if job.id != job_id and (other := _span(job)) is not None and other.first < span.last]
+    loaders = [job for job in blocking if _first(job) is Step.LOAD]
     own = set(source_ids)
     unloaded = [source for source in uow.sources.unloaded(project_id) if source.id not in own]
     loading = [source for source in unloaded if _covered(source, loaders)]
@@ -92,11 +135,15 @@ def ensure_ready(uow: UnitOfWork, project_id: str, job_type: str, *, job_id: str
 
 def ensure_job_ready(uow: UnitOfWork, job: Job) -> None:
     """ensure_ready for a job, stored or about to be."""
-    if job.project_id is None or job.type not in STEPS:
+    span = span_of(job.type, job.params)
+    if job.project_id is None or span is None:
         return
-    loads_itself = STEPS[job.type].first is Step.LOAD
-    own: list[str] = (job.params.get("source_ids") or []) if loads_itself else []
-    ensure_ready(uow, job.project_id, job.type, job_id=job.id, source_ids=own)
+    own: list[str] = []
+    if span.first is Step.LOAD:  # it loads its own sources: those named, else every pending one of the project
+        named = job.params.get("source_ids")
+        own = named if named is not None else [source.id for source in uow.sources.unloaded(job.project_id)
+                                               if source.status is SourceStatus.PENDING]
+    ensure_ready(uow, job.project_id, job.type, job_id=job.id, source_ids=own, span=span)
 
 
 def check_job(workspace: WorkspacePort, job: Job) -> None:
@@ -109,6 +156,19 @@ def check_step(workspace: WorkspacePort, project_id: str, job_type: str) -> None
     """The check of a step run in the caller's thread rather than as a job (WorkspacePort.export, the CLI's export)."""
     with workspace.unit_of_work() as uow:
         ensure_ready(uow, project_id, job_type)
+
+
+def _span(job: Job) -> Span | None:
+    """A stored job's span; a job whose steps cannot be read (never stored so) counts as the widest of its type."""
+    try:
+        return span_of(job.type, job.params)
+    except InvalidInputError:
+        return STEPS.get(job.type)
+
+
+def _first(job: Job) -> Step:
+    span = _span(job)
+    return span.first if span is not None else Step.DATASET
 
 
 def _covered(source: Source, loaders: list[Job]) -> bool:
@@ -140,7 +200,7 @@ def _busy(span: Span, job_type: str, blocking: list[Job], loading: list[Source])
         "blocking_jobs": [{"id": job.id, "type": job.type, "status": job.status.value} for job in blocking],
         "sources": _named(loading), "source_count": len(loading),
     }
-    if any(STEPS[job.type].first is Step.LOAD for job in blocking):
+    if any(_first(job) is Step.LOAD for job in blocking):
         what = f"{_count(loading)} ({_names(loading)})" if loading else "its sources"
         return PipelineBusyError(
             f"{label} cannot start while the project is still loading {what}: {_describe(blocking)}. "

@@ -20,7 +20,6 @@ from finetune_core.errors import (
     FileTooLargeError,
     FinetuneError,
     InvalidInputError,
-    NothingProducedError,
     SourceLoadError,
     UnsupportedFileTypeError,
 )
@@ -32,7 +31,6 @@ from finetune_core.sources.sniff import detect_mime, name_for_type
 
 if TYPE_CHECKING:
     from finetune_core.chunking.base import Tokenizer
-    from finetune_core.jobs.context import JobContext
     from finetune_core.ports import WorkspacePort
 
 MB = 1024 * 1024
@@ -170,18 +168,10 @@ def _load(workspace: WorkspacePort, source: Source) -> Document | RecordSet:
 
 def _upload_examples(source: Source, records: RecordSet, tokenizer: Tokenizer) -> list[Example]:
     """The rows of a dataset file as examples, token-counted like generated ones."""
-    examples = []
-    for position, draft in enumerate(records.records):
-        text = "\n".join(message.content for message in draft.messages)
-        examples.append(Example(
-            project_id=source.project_id, source_id=source.id, request_key=f"{UPLOAD_REQUEST_PREFIX}{source.id}",
-            position=position, messages=draft.messages, evidence=draft.evidence, is_valid=not draft.errors,
-            validation_errors=list(draft.errors), generator=UPLOAD_GENERATOR,
-            token_count=tokenizer.count(text) if text else 0,
-            metadata={**draft.metadata, "source_name": source.name, "row": position,
-                      "draft_errors": list(draft.errors)},
-        ))
-    return examples
+    return [draft.to_example(project_id=source.project_id, position=position, count_tokens=tokenizer.count,
+                             provenance={"source_name": source.name, "row": position}, source_id=source.id,
+                             request_key=f"{UPLOAD_REQUEST_PREFIX}{source.id}", generator=UPLOAD_GENERATOR)
+            for position, draft in enumerate(records.records)]
 
 
 def load_source(workspace: WorkspacePort, source_id: str) -> Source:
@@ -219,44 +209,6 @@ def _mark_error(workspace: WorkspacePort, source: Source, message: str) -> Sourc
     with workspace.unit_of_work() as uow:
         source.status, source.error_message = SourceStatus.ERROR, message
         return uow.sources.save(source)
-
-
-def ingest_job(context: JobContext, *, project_id: str, source_ids: list[str] | None = None) -> dict[str, Any]:
-    """Load the given sources, or every pending one of the project."""
-    workspace = context.workspace
-    with workspace.unit_of_work() as uow:
-        if source_ids is None:
-            pending, _ = uow.sources.search(project_id, status=SourceStatus.PENDING.value)
-            source_ids = [source.id for source in pending]
-    results: dict[str, int] = {"ready": 0, "error": 0}
-    errors: dict[str, str] = {}
-    for done, source_id in enumerate(source_ids):
-        context.progress(done, len(source_ids), f"loading source {done + 1}/{len(source_ids)}")
-        source = load_source(workspace, source_id)
-        results[source.status.value] = results.get(source.status.value, 0) + 1
-        if source.error_message:
-            errors[source.name] = source.error_message
-            context.log(f"{source.name}: {source.error_message}", source_id=source.id)
-    context.progress(len(source_ids), len(source_ids), force=True)
-    summary: dict[str, Any] = {"sources": len(source_ids), **results, "errors": errors}
-    _settle_ingest(summary)
-    return summary
-
-
-def _settle_ingest(summary: dict[str, Any]) -> None:
-    """Add `partial` and a `message` to an ingest summary; NothingProducedError when no source could be loaded."""
-    asked, errors = summary["sources"], summary["errors"]
-    summary["partial"] = bool(summary["error"])
-    shown = "; ".join(f"{name}: {error}" for name, error in list(errors.items())[:5])
-    more = f"; and {len(errors) - 5} more" if len(errors) > 5 else ""
-    if not asked:
-        summary["message"] = "nothing to load: no source is waiting to be loaded"
-    elif summary["error"] == asked:
-        raise NothingProducedError(f"no source could be loaded: {shown}{more}", summary=summary)
-    else:
-        summary["message"] = f"{summary['ready']} of {asked} sources loaded"
-        if summary["error"]:
-            summary["message"] += f"; {summary['error']} could not be: {shown}{more}"
 
 
 def list_sources(workspace: WorkspacePort, project_id: str, *, kind: str | None = None, limit: int | None = None,
