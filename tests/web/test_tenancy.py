@@ -20,7 +20,18 @@ from kits.web_uploads import sources_things
 OPENAI_KEY = "sk-" + "t3n4nt" * 6
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/projects/<project_id>/model/resolve"): {"model_id": "meta-llama/Llama-3.1-8B"},
+    ("POST", "/api/messages/<message_id>/feedback"): {"rating": 5},
 }
+QUERIES = {"/api/messages/stream/<chat_id>": "?message=hello"}  # a well-formed request, so only the id decides
+
+
+def conversation_things(client: FlaskClient, alice: Account) -> dict[str, str]:
+    """Alice's private agent, a chat with it, and a message stored in the chat (no model is asked)."""
+    agent = client.post("/api/agents", json={"name": "alice's agent"}, headers=alice.headers).get_json()
+    chat = client.post("/api/chats", json={"agent_id": agent["id"]}, headers=alice.headers).get_json()
+    message = client.post("/api/messages", json={"chat_id": chat["id"], "role": "assistant", "content": "hi"},
+                          headers=alice.headers).get_json()
+    return {"agent_id": agent["id"], "chat_id": chat["id"], "message_id": message["id"]}
 
 
 def alices_things(client: FlaskClient, alice: Account, workspace: Workspace) -> dict[str, str]:
@@ -29,7 +40,7 @@ def alices_things(client: FlaskClient, alice: Account, workspace: Workspace) -> 
     job = jobs.enqueue(workspace, "curate", project_id=project["id"])
     client.post("/api/users/me/api-keys", json={"provider": "openai", "key": OPENAI_KEY}, headers=alice.headers)
     return {"project_id": project["id"], "job_id": job.id, "provider": "openai",
-            **sources_things(client, alice, project["id"]),
+            **sources_things(client, alice, project["id"]), **conversation_things(client, alice),
             **training_things(workspace, project["id"], alice.id)}
 
 
@@ -49,7 +60,7 @@ def test_another_users_ids_answer_404_on_every_route(app: Flask, client: FlaskCl
         names = re.findall(r"<(?:[^:>]+:)?([^>]+)>", rule)
         missing = [name for name in names if name not in sample_ids]
         assert not missing, f"{method} {rule}: give the test an id of Alice's for {missing}"
-        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda found: sample_ids[found.group(1)], rule)
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda found: sample_ids[found.group(1)], rule) + QUERIES.get(rule, "")
         response = client.open(path, method=method, json=BODIES.get((method, rule), {}), headers=bob.headers)
         assert_error(response, 404)
         assert "alice" not in response.get_data(as_text=True).lower()
@@ -68,6 +79,10 @@ def test_lists_show_only_the_callers_rows(client: FlaskClient, alice: Account, b
     for listed in ("/api/contents", "/api/datasets"):
         assert client.get(listed, headers=bob.headers).get_json()["total"] == 0
         assert client.get(listed, headers=alice.headers).get_json()["total"] >= 1
+    for listed in ("/api/agents/my", "/api/chats"):
+        assert client.get(listed, headers=bob.headers).get_json()["total"] == 0
+        assert client.get(listed, headers=alice.headers).get_json()["total"] == 1
+    assert client.get("/api/chat/sessions", headers=bob.headers).get_json()["sessions"] == []
     for listed in ("/api/fine-tunings", "/api/finetune", "/api/models"):
         assert client.get(listed, headers=bob.headers).get_json()["total"] == 0
         assert client.get(listed, headers=alice.headers).get_json()["total"] == 1

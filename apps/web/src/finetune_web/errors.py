@@ -23,6 +23,7 @@ from finetune_core.errors import (
     InvalidInputError,
     JobCancelledError,
     MissingApiKeyError,
+    ModelUnavailableError,
     NotFoundError,
     PermissionDeniedError,
     SourceLoadError,
@@ -48,6 +49,7 @@ STATUS_BY_ERROR: dict[type[FinetuneError], int] = {
     UnsupportedFileTypeError: 415,
     JobCancelledError: 409,
     GenerationError: 502,  # the model behind a generator failed
+    ModelUnavailableError: 503,  # the model a chat asked could not answer: nothing of the exchange is stored
 }
 CODE_BY_STATUS = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
                   422: "VALIDATION_ERROR", 429: "RATE_LIMITED", 500: "INTERNAL_ERROR"}

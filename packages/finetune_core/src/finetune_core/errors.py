@@ -111,6 +111,12 @@ class GenerationError(FinetuneError):
     error_code = "GENERATION_FAILED"
 
 
+class ModelUnavailableError(FinetuneError):
+    """The chat model that should answer could not be reached or refused (its reason in the message)."""
+
+    error_code = "MODEL_UNAVAILABLE"
+
+
 class TrainingError(FinetuneError):
     error_code = "TRAINING_FAILED"
 

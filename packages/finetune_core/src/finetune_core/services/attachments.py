@@ -2,20 +2,25 @@
 
 Each owner gets one project for their attachments, made on the first upload and marked
 `config.purpose = "attachments"`; a document is a source there whose metadata names the entity
-it is attached to (`entity_type`, `entity_id`). Documents are smaller than project files (10 MB).
+it is attached to (`attached_to`, the latest also as `entity_type`, `entity_id`). Documents are smaller than project
+files (10 MB). Each upload is loaded and chunked by a `document_index` job; answers retrieve from the chunks
+(services/retrieval.py).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from finetune_core.domain import Project, Source
-from finetune_core.errors import FileTooLargeError, NotFoundError, SourceLoadError
+from finetune_core.domain import Project, Source, SourceKind, SourceStatus
+from finetune_core.errors import NotFoundError
+from finetune_core.services import pipeline as pipeline_steps
 from finetune_core.services import projects as projects_service
 from finetune_core.services import sources as sources_service
-from finetune_core.services.contents import ingest
+from finetune_core.services.chunks import chunk_project
+from finetune_core.services.pipeline import PipelineRun
 
 if TYPE_CHECKING:
+    from finetune_core.jobs.context import JobContext
     from finetune_core.ports import WorkspacePort
 
 MB = 1024 * 1024
@@ -23,6 +28,7 @@ MAX_DOCUMENT_BYTES = 10 * MB
 PURPOSE = "attachments"
 PROJECT_NAME = "Attachments"
 ENTITY_TYPES = ("agent", "chat")
+INDEX_JOB = "document_index"  # loads and chunks an attached document
 
 
 def is_attachments(project: Project) -> bool:
@@ -41,38 +47,41 @@ def attachments_project(workspace: WorkspacePort, owner_id: str | None) -> Proje
         config={"purpose": PURPOSE}, owner_id=owner_id)
 
 
-def owned_entity(workspace: WorkspacePort, entity_type: str, entity_id: str, owner_id: str | None) -> None:
-    """NotFoundError unless the agent or chat `entity_id` exists and `owner_id` may see it.
-
-    Agents and chats are not stored by this version (they come with the chats of shared/API.md), so
-    no entity exists yet and every id is refused: a document is never attached to something made up.
-    """
-    if entity_type not in ENTITY_TYPES:
-        raise NotFoundError(f"no such kind of entity '{entity_type}' (one of {', '.join(ENTITY_TYPES)})",
-                            entity_type=entity_type)
-    raise NotFoundError(f"{entity_type} '{entity_id}' not found", error_code="ENTITY_NOT_FOUND",
-                        entity_type=entity_type, entity_id=entity_id)
-
-
-def add_document(workspace: WorkspacePort, owner_id: str | None, filename: str, data: bytes, *, entity_type: str,
-                 entity_id: str, max_bytes: int = MAX_DOCUMENT_BYTES) -> Source:
-    """Store a document for the caller's agent or chat (type read from the bytes) and start loading its text."""
-    if len(data) > max_bytes:
-        raise FileTooLargeError(f"File exceeds maximum size of {max_bytes // MB} MB", filename=filename,
-                                size_bytes=len(data))
-    if not data:
-        raise SourceLoadError("the file is empty", filename=filename)
-    owned_entity(workspace, entity_type, entity_id, owner_id)
+def attached_documents(workspace: WorkspacePort, owner_id: str | None, entities: list[tuple[str, str]]
+                       ) -> list[Source]:
+    """The owner's documents attached to any of `entities` ((type, id) pairs), oldest first."""
+    wanted = [{"entity_type": kind, "entity_id": entity_id} for kind, entity_id in entities]
     project = attachments_project(workspace, owner_id)
-    source = sources_service.add_file(workspace, project.id, filename, data)
+    with workspace.unit_of_work() as uow:
+        found, _ = uow.sources.search(project.id, limit=None)
+    return [source for source in found if any(entity in wanted for entity in source.metadata.get("attached_to", []))]
+
+
+def delete_documents_of(workspace: WorkspacePort, owner_id: str | None, entity_type: str, entity_id: str) -> None:
+    """Detach every document of an entity that is deleted; a document attached to nothing else goes too."""
     entity = {"entity_type": entity_type, "entity_id": entity_id}
-    attached: list[dict[str, str]] = list(source.metadata.get("attached_to", []))
-    if entity not in attached:  # the same bytes under the same name are one source, attached to each entity
-        with workspace.unit_of_work() as uow:
-            source.metadata.update(entity_type=entity_type, entity_id=entity_id, attached_to=[*attached, entity])
-            uow.sources.save(source)
-    ingest(workspace, project.id, [source])
-    return sources_service.get_source(workspace, source.id)
+    for source in attached_documents(workspace, owner_id, [(entity_type, entity_id)]):
+        left = [item for item in source.metadata.get("attached_to", []) if item != entity]
+        if left:
+            with workspace.unit_of_work() as uow:
+                source.metadata.update(attached_to=left, **left[-1])
+                uow.sources.save(source)
+        else:
+            sources_service.delete_source(workspace, source.id)
+
+
+def index_job(context: JobContext, *, project_id: str, source_ids: list[str]) -> dict[str, Any]:
+    """Load and chunk attached documents, so answers can draw on them.
+
+    Outside the pipeline's order: an attachments project holds no dataset, and each upload is indexed on its own,
+    whatever the others' state.
+    """
+    summary = pipeline_steps.load(PipelineRun(context.workspace, project_id, source_ids, context=context))
+    documents = [source.id for source in (sources_service.get_source(context.workspace, source_id)
+                                          for source_id in source_ids)
+                 if source.kind is SourceKind.RAW_DOC and source.status is SourceStatus.READY]
+    chunking = chunk_project(context.workspace, project_id, source_ids=documents, ordered=False, context=context)
+    return {**summary, "chunks": chunking["chunks"]}
 
 
 def open_file(workspace: WorkspacePort, source: Source) -> BinaryIO:

@@ -33,6 +33,7 @@ def chunk_project(
     overlap: int | None = None,
     chunker: str | None = None,
     source_ids: list[str] | None = None,
+    ordered: bool = True,
     context: JobContext | None = None,
 ) -> dict[str, Any]:
     """(Re)chunk every ready document of the project (or those of `source_ids`); sizes default to the project's
@@ -43,7 +44,8 @@ def chunk_project(
     """
     with workspace.unit_of_work() as uow:
         project = uow.projects.find(project_id)
-        pipeline_order.ensure_ready(uow, project.id, "chunk", job_id=context.job_id if context else None)
+        if ordered:  # False: a project outside the pipeline's order (documents attached to chats and agents)
+            pipeline_order.ensure_ready(uow, project.id, "chunk", job_id=context.job_id if context else None)
         sources, _ = uow.sources.search(project.id, kind=SourceKind.RAW_DOC.value, status=SourceStatus.READY.value)
     if source_ids is not None:
         sources = [source for source in sources if source.id in set(source_ids)]

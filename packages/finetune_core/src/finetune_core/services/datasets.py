@@ -220,7 +220,8 @@ def delete_dataset(workspace: WorkspacePort, dataset_id: str) -> None:
 
 def upload_dataset(workspace: WorkspacePort, owner_id: str | None, filename: str, data: bytes, *,
                    name: str | None = None) -> Dataset:
-    """A CSV, JSONL or JSON file of examples, read at once into a standalone dataset (split and validated).
+    """A CSV, JSONL or JSON file read at once into a standalone dataset: its rows become examples (split and
+    validated) when its columns are an example column set, else it is kept as a table to query (no examples).
 
     Nothing is left behind when the file is refused: its type (415), its size (413), or its rows (400).
     """
@@ -229,7 +230,10 @@ def upload_dataset(workspace: WorkspacePort, owner_id: str | None, filename: str
     project = projects_service.create_project(workspace, title, config=config, owner_id=owner_id)
     try:
         source = sources_service.add_file(workspace, project.id, filename, data, kind=SourceKind.DATASET_UPLOAD)
-        if source.status is SourceStatus.PENDING:
+        if source.status is SourceStatus.PENDING:  # any table is welcome: one of examples, or one to query
+            with workspace.unit_of_work() as uow:
+                source.metadata[sources_service.TABLE_OK] = True
+                uow.sources.save(source)
             source = sources_service.load_source(workspace, source.id)
         if source.status is SourceStatus.ERROR:
             raise SourceLoadError(f"Dataset file {source.name}: {source.error_message}", filename=source.name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from finetune_core.hookspecs import Register, hookimpl
 from finetune_core.jobs.handlers import JobHandler, JobType
-from finetune_core.services import exports, fine_tunes, judging, model_exports, pipeline, pipeline_order
+from finetune_core.services import attachments, exports, fine_tunes, judging, model_exports, pipeline, pipeline_order
 
 HANDLERS: dict[str, JobHandler] = {
     # the pipeline, and its presets (services/pipeline.py)
@@ -28,6 +28,8 @@ HANDLERS: dict[str, JobHandler] = {
     "dataset_judge": judging.judge_job,
     "fine_tune": fine_tunes.fine_tune_job,
     "model_export": model_exports.model_export_job,
+    # documents attached to agents and chats, outside the pipeline's order
+    attachments.INDEX_JOB: attachments.index_job,
 }
 
 

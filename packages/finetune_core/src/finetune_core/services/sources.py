@@ -162,8 +162,12 @@ def _load(workspace: WorkspacePort, source: Source) -> Document | RecordSet:
         # add_file stores no file for an empty upload: say what the user can act on
         raise SourceLoadError(EMPTY_FILE if source.size_bytes == 0 else "the source has no stored file")
     loader = _file_loader(workspace, source.mime_type, source.kind, source.name)
-    options = LoadOptions(filename=source.name, languages=workspace.settings.transcript_languages)
+    options = LoadOptions(filename=source.name, languages=workspace.settings.transcript_languages,
+                          tables=bool(source.metadata.get(TABLE_OK)))
     return loader.load(workspace.files.get(source.storage_key), options)
+
+
+TABLE_OK = "table_ok"  # source metadata: a table of any columns is welcome (LoadOptions.tables)
 
 
 def _upload_examples(source: Source, records: RecordSet, tokenizer: Tokenizer) -> list[Example]:

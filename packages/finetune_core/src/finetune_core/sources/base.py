@@ -21,6 +21,9 @@ class LoadOptions:
     filename: str = ""
     languages: tuple[str, ...] = ("en", "fr")
     max_uncompressed_bytes: int = 200 * 1024 * 1024  # zip-bomb guard for DOCX
+    # a table file whose columns match no example column set is kept as a plain table (no examples) instead of
+    # being refused: a dataset uploaded to be queried (dualqueryintelligence), not trained on
+    tables: bool = False
 
 
 @dataclass(frozen=True)

@@ -197,25 +197,34 @@ def _column_set(columns: list[str]) -> tuple[ColumnSet, dict[str, str]]:
     )
 
 
-def _record_set(columns: list[str], rows: list[Row]) -> RecordSet:
+TABLE = "table"  # the mapping of a file kept as a plain table (LoadOptions.tables)
+
+
+def _record_set(columns: list[str], rows: list[Row], options: LoadOptions) -> RecordSet:
     if not rows:
         raise SourceLoadError("the dataset has no rows")
-    column_set, lookup = _column_set(columns)
+    preview = [dict(row) for row in rows[:PREVIEW_ROWS]]
+    try:
+        column_set, lookup = _column_set(columns)
+    except SourceLoadError:
+        if not options.tables:
+            raise
+        return RecordSet(columns=columns, mapping=TABLE, records=[], row_count=len(rows), preview=preview)
     records = [column_set.build(row, lookup) for row in rows]
     return RecordSet(columns=columns, mapping=column_set.name, records=records, row_count=len(records),
-                     preview=[dict(row) for row in rows[:PREVIEW_ROWS]])
+                     preview=preview)
 
 
 def load_csv(data: bytes, options: LoadOptions) -> RecordSet:
-    return _record_set(*_read_csv(decode_or_fail(data, "CSV file")))
+    return _record_set(*_read_csv(decode_or_fail(data, "CSV file")), options)
 
 
 def load_jsonl(data: bytes, options: LoadOptions) -> RecordSet:
-    return _record_set(*_read_jsonl(decode_or_fail(data, "JSONL file")))
+    return _record_set(*_read_jsonl(decode_or_fail(data, "JSONL file")), options)
 
 
 def load_json(data: bytes, options: LoadOptions) -> RecordSet:
-    return _record_set(*_read_json(decode_or_fail(data, "JSON file")))
+    return _record_set(*_read_json(decode_or_fail(data, "JSON file")), options)
 
 
 csv_loader = FileLoader(name="csv", source_type=SourceType.CSV, mime_types=(CSV,), load=load_csv,

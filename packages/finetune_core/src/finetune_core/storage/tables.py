@@ -270,3 +270,57 @@ class AuthSessionRow(Base):
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class AgentRow(Base):
+    __tablename__ = "agents"
+    __table_args__ = (Index("ix_agents_public", "is_public", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    system_prompt: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(300))
+    temperature: Mapped[float] = mapped_column(Float)
+    is_public: Mapped[bool] = mapped_column(Boolean)
+    avatar_url: Mapped[str | None] = mapped_column(String(2000))
+    learn_from_interaction: Mapped[bool] = mapped_column(Boolean)
+    learn_policy: Mapped[str] = mapped_column(String(16))
+    is_default: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ChatRow(Base):
+    __tablename__ = "chats"
+    __table_args__ = (Index("ix_chats_owner_updated", "owner_id", "updated_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner_id: Mapped[str | None] = mapped_column(String(36))
+    title: Mapped[str] = mapped_column(String(300))
+    agent_id: Mapped[str | None] = mapped_column(String(36), index=True)  # no foreign key: the history outlives it
+    model_id: Mapped[str | None] = mapped_column(String(300))
+    dataset_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ChatMessageRow(Base):
+    __tablename__ = "chat_messages"
+    __table_args__ = (Index("ix_chat_messages_chat_order", "chat_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(300))
+    sources: Mapped[list[Any]]
+    charts: Mapped[list[Any]]
+    query_type: Mapped[str | None] = mapped_column(String(16))
+    reply_to: Mapped[str | None] = mapped_column(String(36))
+    rating: Mapped[int | None] = mapped_column(Integer)
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    metadata_: Mapped[JsonDict] = mapped_column("metadata", JSON)
+    created_at: Mapped[datetime]

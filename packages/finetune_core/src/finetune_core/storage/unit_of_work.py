@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from finetune_core.storage.repositories import (
+    AgentRepository,
     AuthSessionRepository,
+    ChatRepository,
     ChunkRepository,
     DocumentRepository,
     ExampleRepository,
@@ -40,3 +42,5 @@ class UnitOfWork:
         self.users = UserRepository(session)
         self.auth_sessions = AuthSessionRepository(session)
         self.usage = UsageQueries(session)
+        self.agents = AgentRepository(session)
+        self.chats = ChatRepository(session)

@@ -7,7 +7,7 @@ stored sources.
 
 from __future__ import annotations
 
-from finetune_core.services import attachments, contents, sources
+from finetune_core.services import attachments, contents, documents, sources
 from flask import Response
 from flask.views import MethodView
 
@@ -28,7 +28,7 @@ class DocumentUpload(MethodView):
     def post(self, form: DocumentForm) -> DocumentOut:
         """Upload a document for an agent or a chat (413 over 10 MB, 415 for a type that cannot be read)"""
         data = read_upload(form.file, attachments.MAX_DOCUMENT_BYTES)
-        source = attachments.add_document(workspace(), caller().owner_id, form.file.filename or "", data,
+        source = documents.add_document(workspace(), caller().owner_id, form.file.filename or "", data,
                                           entity_type=form.entity_type, entity_id=form.entity_id)
         return DocumentOut.of(source)
 

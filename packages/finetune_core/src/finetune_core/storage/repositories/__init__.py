@@ -3,7 +3,9 @@
 A repository works inside the unit of work's session (storage/unit_of_work.py) and never commits.
 """
 
+from finetune_core.storage.repositories.agents import AgentRepository
 from finetune_core.storage.repositories.auth_sessions import AuthSessionRepository
+from finetune_core.storage.repositories.chats import ChatRepository
 from finetune_core.storage.repositories.chunks import ChunkRepository
 from finetune_core.storage.repositories.documents import DocumentRepository
 from finetune_core.storage.repositories.examples import ExampleRepository
@@ -17,7 +19,9 @@ from finetune_core.storage.repositories.usage import UsageQueries
 from finetune_core.storage.repositories.users import UserRepository
 
 __all__ = [
+    "AgentRepository",
     "AuthSessionRepository",
+    "ChatRepository",
     "ChunkRepository",
     "DocumentRepository",
     "ExampleRepository",

@@ -1,0 +1,1 @@
+"""Agents, chats and messages: foyergpt's, dualqueryintelligence's and crealia's assistant chat."""
