@@ -30,6 +30,7 @@ TEST_DEPS = [
     "psycopg[binary]>=3.1",  # the PostgreSQL tests (a throwaway server is started when initdb exists)
     "fakeredis>=2.40",  # the worker's unit tests (its integration tests run a real redis-server)
     "schemathesis>=4",  # the REST API against its own OpenAPI document
+    "websocket-client>=1.8",  # python-socketio's client over websocket (tests/web/test_realtime.py)
 ]
 # torch has to come first, pinned, or a dependency pulls a multi-GB CUDA build (see README)
 TORCH = "torch==2.13.0"

@@ -9,7 +9,7 @@ nosniff`, so a browser never reads one as another type than it says (stored user
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finetune_core.errors import UnknownPluginError
 from finetune_core.job_runners import job_runner_for
@@ -33,6 +33,9 @@ from finetune_web.openapi import ApiFlask, api_config, make_api
 from finetune_web.ratelimit import install_rate_limits, limiter_for
 from finetune_web.routes import BLUEPRINTS
 from finetune_web.settings import WebSettings
+
+if TYPE_CHECKING:
+    from wsgiref.types import WSGIApplication
 
 JWT_SECRET_FOLDER = "web"  # <workspace>/web/secret.key: the token-signing secret when none is set
 
@@ -110,3 +113,11 @@ def create_app(settings: WebSettings | None = None, *, workspace: Workspace | No
     install_docs_assets(app)
     app.after_request(no_sniffing)  # registered last: runs first of the app's hooks (a failing one stops the rest)
     return app
+
+
+def create_wsgi_app(settings: WebSettings | None = None, *, workspace: Workspace | None = None) -> WSGIApplication:
+    """What `finetune serve` runs: the API, with its Socket.IO events (`finetune_web.realtime`) at /ws/socket.io on
+    the same port. Built in each worker after gevent patched it, so the server's async mode matches the worker's."""
+    from finetune_web import realtime
+
+    return realtime.wrap(create_app(settings, workspace=workspace))

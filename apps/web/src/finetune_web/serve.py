@@ -1,10 +1,11 @@
 """`finetune serve`: the API on gunicorn, a production WSGI server (127.0.0.1:8000 by default).
 
 gevent workers by default: each connection is a greenlet, so the event streams of a few open dashboards
-(and the chats' token streams and Socket.IO next) do not take the threads that ordinary requests need; a
-worker holds up to `--connections` of them. Jobs that the server runs itself go to native threads (see
+(and the chats' token streams and Socket.IO connections) do not take the threads that ordinary requests need;
+a worker holds up to `--connections` of them. Jobs that the server runs itself go to native threads (see
 `finetune_web.green`). `--worker-class gthread` gives the thread-per-connection model (`--threads` each).
-Each worker builds its own app after the fork; the workspace's database is created before, once.
+Each worker builds its own app after the fork (the API with Socket.IO at /ws/socket.io, `create_wsgi_app`);
+the workspace's database is created before, once.
 
 gunicorn reads the request line (method, URL, version) and the headers before the app sees them,
 within `REQUEST_LIMITS`: a request line of at most 8190 bytes (gunicorn's maximum: 0 would read one of
@@ -91,9 +92,9 @@ class ApiServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from finetune_web.app import create_app
+        from finetune_web.app import create_wsgi_app
 
-        return create_app(self.settings)
+        return create_wsgi_app(self.settings)  # the API and its Socket.IO events (/ws/socket.io), one port
 
 
 def prepare_workspace(settings: WebSettings) -> None:
