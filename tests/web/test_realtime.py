@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,103 +23,23 @@ import jwt
 import pytest
 import socketio
 from finetune_core.domain import ChatMessage
-from finetune_core.services import chats
 from finetune_core.testing import open_test_workspace
 from finetune_web import realtime
 from finetune_web.app import create_wsgi_app
 from finetune_web.settings import WebSettings
+from kits.chat_client import WAIT_S, Listener, bearer, make_chat, making_listeners, post_message, sign_up
 from kits.chat_completions import Action, chat_server
 from kits.live_server import LiveServer, finetune_serve, free_port
 from kits.workers import running_redis
 from werkzeug.serving import make_server
 
-PASSWORD = "a long enough password"
-WAIT_S = 30.0  # a bound on each wait, never a pace
 ANSWER = "Knead it for ten minutes."
-
-
-class Listener:
-    """A real `socketio.Client` that keeps the events it receives, and waits on them."""
-
-    EVENTS = ("new_message", "user_typing", "error", "connect_error")
-
-    def __init__(self) -> None:
-        self.client = socketio.Client(reconnection=False)
-        self.events: dict[str, list[Any]] = defaultdict(list)
-        self.changed = threading.Condition()
-        for name in self.EVENTS:
-            self.client.on(name, self._recorder(name))
-
-    def _recorder(self, name: str) -> Callable[..., None]:
-        def record(data: Any = None) -> None:
-            with self.changed:
-                self.events[name].append(data)
-                self.changed.notify_all()
-        return record
-
-    def connect(self, base: str, token: str | None, transports: list[str] | None = None) -> Listener:
-        self.client.connect(base, socketio_path="/ws/socket.io", auth={"token": token} if token else None,
-                            transports=transports, wait_timeout=WAIT_S)
-        return self
-
-    def wait_for(self, name: str, matches: Callable[[Any], bool] = lambda data: True) -> Any:
-        with self.changed:
-            assert self.changed.wait_for(lambda: any(matches(data) for data in self.events[name]), WAIT_S), \
-                f"no {name} event came: {dict(self.events)}"
-            return next(data for data in self.events[name] if matches(data))
-
-    def call(self, event: str, data: dict[str, Any]) -> Any:
-        return self.client.call(event, data, timeout=WAIT_S)
-
-    def close(self) -> None:
-        self.client.disconnect()
 
 
 @pytest.fixture
 def listeners() -> Iterator[Callable[[], Listener]]:
-    made: list[Listener] = []
-
-    def make() -> Listener:
-        made.append(Listener())
-        return made[-1]
-
-    yield make
-    for listener in made:
-        listener.close()
-
-
-def sign_up(base: str, email: str) -> tuple[str, str]:
-    """A new user's access token and id."""
-    with httpx.Client(base_url=base, timeout=WAIT_S) as http:
-        assert http.post("/api/auth/register", json={"email": email, "password": PASSWORD}).status_code == 201
-        token = str(http.post("/api/auth/login", json={"email": email, "password": PASSWORD}).json()["access_token"])
-        me = http.get("/api/auth/me", headers=bearer(token)).json()
-    return token, str(me["id"])
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def make_chat(base: str, token: str, owner_id: str, workspace: Path, **fields: Any) -> str:
-    """A chat of the token's user: over the API, else straight into the server's workspace."""
-    created = httpx.post(f"{base}/api/chats", json={"title": "Bread", **fields}, headers=bearer(token),
-                         timeout=WAIT_S)
-    if created.status_code != 404:
-        assert created.status_code == 201, created.text
-        return str(created.json()["id"])
-    with open_test_workspace(workspace) as opened:
-        return chats.create_chat(opened, owner_id, title="Bread").id
-
-
-def post_message(base: str, token: str, chat_id: str, content: str) -> dict[str, Any]:
-    posted = httpx.post(f"{base}/api/messages", json={"chat_id": chat_id, "role": "user", "content": content},
-                        headers=bearer(token), timeout=WAIT_S)
-    if posted.status_code == 404 and posted.json().get("context", {}).get("chat_id") is None:
-        pytest.skip("POST /api/messages is not served here yet")
-    assert posted.status_code == 201, posted.text
-    stored: dict[str, Any] = posted.json()
-    return stored
+    with making_listeners() as make:
+        yield make
 
 
 def refusal(base: str, make: Callable[[], Listener], token: str | None) -> dict[str, Any]:
@@ -144,7 +63,7 @@ def test_only_the_owner_joins_and_typing_reaches_the_owners_other_clients(
         live: LiveServer, tmp_path: Path, listeners: Callable[[], Listener]) -> None:
     alice, alice_id = sign_up(live.base, "alice@example.com")
     bob, _ = sign_up(live.base, "bob@example.com")
-    chat_id = make_chat(live.base, alice, alice_id, tmp_path / "ws")
+    chat_id = make_chat(live.base, alice)
 
     first = listeners().connect(live.base, alice)  # websocket, after the polling handshake
     second = listeners().connect(live.base, alice, transports=["polling"])
@@ -188,15 +107,15 @@ def test_only_the_owner_joins_and_typing_reaches_the_owners_other_clients(
 
 def test_each_message_stored_in_a_chat_reaches_its_room(live: LiveServer, tmp_path: Path,
                                                         listeners: Callable[[], Listener]) -> None:
-    alice, alice_id = sign_up(live.base, "alice@example.com")
-    bob, bob_id = sign_up(live.base, "bob@example.com")
+    alice, _alice_id = sign_up(live.base, "alice@example.com")
+    bob, _bob_id = sign_up(live.base, "bob@example.com")
     with chat_server(lambda call: Action(text=ANSWER)) as model_server:
         agent = httpx.post(f"{live.base}/api/agents", json={"name": "Baker", "system_prompt": "You bake.",
                                                             "model": f"openai-compatible:fake@{model_server.url}"},
                            headers=bearer(alice), timeout=WAIT_S)
         assert agent.status_code == 201, agent.text
-        chat_id = make_chat(live.base, alice, alice_id, tmp_path / "ws", agent_id=agent.json()["id"])
-        bobs_chat = make_chat(live.base, bob, bob_id, tmp_path / "ws")
+        chat_id = make_chat(live.base, alice, agent_id=agent.json()["id"])
+        bobs_chat = make_chat(live.base, bob)
         watcher = listeners().connect(live.base, alice)
         other = listeners().connect(live.base, bob)
         assert watcher.call("join_chat", {"chat_id": chat_id}) == {"ok": True}
@@ -226,7 +145,7 @@ def test_with_redis_a_message_announced_by_another_process_reaches_the_clients(
     with running_redis(tmp_path) as redis_url, \
             finetune_serve(tmp_path, "--workers", "2", env={"REDIS_URL": redis_url}) as live:
         alice, alice_id = sign_up(live.base, "alice@example.com")
-        chat_id = make_chat(live.base, alice, alice_id, tmp_path / "ws")
+        chat_id = make_chat(live.base, alice)
         # several worker processes: clients speak websocket only (polling would need sticky sessions)
         clients = [listeners().connect(live.base, alice, transports=["websocket"]) for _ in range(4)]
         for client in clients:
@@ -266,8 +185,8 @@ def in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
 
 def test_announce_reaches_the_room_from_a_request_and_from_another_thread(
         in_process: str, tmp_path: Path, listeners: Callable[[], Listener]) -> None:
-    alice, alice_id = sign_up(in_process, "alice@example.com")
-    chat_id = make_chat(in_process, alice, alice_id, tmp_path / "ws")
+    alice, _alice_id = sign_up(in_process, "alice@example.com")
+    chat_id = make_chat(in_process, alice)
     watcher = listeners().connect(in_process, alice, transports=["polling"])
     assert watcher.call("join_chat", {"chat_id": chat_id}) == {"ok": True}
 

@@ -156,13 +156,15 @@ class DocumentOut(BaseModel):
     entity_id: str | None
     status: SourceStatus
     error_message: str | None
+    chunk_count: int | None = Field(description="passages answers can draw on, once the document is indexed")
     uploaded_at: datetime
 
     @classmethod
     def of(cls, source: Source) -> DocumentOut:
         return cls(id=source.id, filename=source.name, file_size=source.size_bytes, mime_type=source.mime_type,
                    entity_type=source.metadata.get("entity_type"), entity_id=source.metadata.get("entity_id"),
-                   status=source.status, error_message=source.error_message, uploaded_at=source.created_at)
+                   status=source.status, error_message=source.error_message,
+                   chunk_count=source.metadata.get("chunk_count"), uploaded_at=source.created_at)
 
 
 # --- fintune-platform: helpers -----------------------------------------------------------------------------

@@ -81,6 +81,11 @@ def index_job(context: JobContext, *, project_id: str, source_ids: list[str]) ->
                                           for source_id in source_ids)
                  if source.kind is SourceKind.RAW_DOC and source.status is SourceStatus.READY]
     chunking = chunk_project(context.workspace, project_id, source_ids=documents, ordered=False, context=context)
+    with context.workspace.unit_of_work() as uow:  # each document says how many passages answers can draw on
+        for source_id in documents:
+            source = uow.sources.get(source_id)
+            source.metadata["chunk_count"] = uow.chunks.search(project_id, source_id=source_id, limit=0)[1]
+            uow.sources.save(source)
     return {**summary, "chunks": chunking["chunks"]}
 
 
