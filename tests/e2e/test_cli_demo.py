@@ -46,6 +46,10 @@ def test_demo_exports_every_format_with_examples_from_every_sample(tmp_path: Pat
     for line in Path(result["exports"]["openai"]["path"]).read_text().splitlines():
         check_openai_chat_line(json.loads(line))
 
+    chat = result["chat"]  # the embedded model answered from the handbook it was given, and cites it
+    assert chat["model"] == "embedded" and chat["answer"]
+    assert chat["sources"] and chat["sources"][0]["document_name"] == "sourdough-handbook.pdf"
+
 
 def test_step_by_step_commands_with_json_output(tmp_path: Path) -> None:
     ws = tmp_path / "ws"

@@ -10,9 +10,13 @@ import pytest
 from finetune_core.domain import MAX_MESSAGE_CHARS
 from flask.testing import FlaskClient
 from kits.chat_completions import Action, FakeChatServer, chat_server
+from kits.documents import build_pdf, elf_binary
 from kits.web_api import Account, assert_error
+from kits.web_uploads import upload_one
 
 ANSWER = "Feed it twice a day."
+ELF = elf_binary()
+PDF_TEXT = "A rye levain is fed twice a day with water at 28 degrees and doubles in four hours."
 
 
 @pytest.fixture
@@ -165,3 +169,32 @@ def test_chat_patch_put_and_delete(client: FlaskClient, alice: Account, bob: Acc
     assert_error(client.post("/api/chats", json={"agent_id": "missing"}, headers=alice.headers), 404)
     assert client.delete(f"/api/chats/{chat['id']}", headers=alice.headers).status_code == 204
     assert_error(client.get(f"/api/chats/{chat['id']}", headers=alice.headers), 404)
+
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"  # a 1x1 pixel
+                    "1f15c4890000000d49444154789c63f8cfc0f01f00050001ff89993d1d0000000049454e44ae426082")
+
+
+def test_documents_attach_to_the_callers_chats_and_agents(client: FlaskClient, alice: Account, bob: Account,
+                                                          model: str) -> None:
+    chat = make_chat(client, alice)
+    public = make_agent(client, bob, model, is_public=True)
+    uploaded = upload_one(client, alice, "/api/documents/upload", build_pdf([PDF_TEXT]), "guide.pdf",
+                          entity_type="chat", entity_id=chat["id"])
+    assert uploaded.status_code == 201, uploaded.get_json()
+    document = uploaded.get_json()
+    assert document["entity_id"] == chat["id"] and document["chunk_count"] >= 1  # jobs run inline here
+    image = upload_one(client, alice, "/api/documents/upload", PNG, "photo.png", entity_type="chat",
+                       entity_id=chat["id"])
+    assert image.status_code == 201 and image.get_json()["mime_type"] == "image/png"
+    downloaded = client.get(f"/api/documents/{image.get_json()['id']}", headers=alice.headers)
+    assert downloaded.data == PNG and "attachment" in downloaded.headers["Content-Disposition"]
+    assert downloaded.headers["X-Content-Type-Options"] == "nosniff"
+    assert_error(upload_one(client, alice, "/api/documents/upload", ELF, "x.pdf", entity_type="chat",
+                            entity_id=chat["id"]), 415, "UNSUPPORTED_FILE_TYPE")
+    assert_error(upload_one(client, bob, "/api/documents/upload", PNG, "p.png", entity_type="chat",
+                            entity_id=chat["id"]), 404, "ENTITY_NOT_FOUND")
+    assert_error(upload_one(client, alice, "/api/documents/upload", PNG, "p.png", entity_type="agent",
+                            entity_id=public["id"]), 403)
+    assert client.delete(f"/api/chats/{chat['id']}", headers=alice.headers).status_code == 204
+    assert_error(client.get(f"/api/documents/{document['id']}", headers=alice.headers), 404)  # went with the chat

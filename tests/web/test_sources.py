@@ -277,7 +277,7 @@ def test_contents_upload_get_put_list_delete(client: FlaskClient, alice: Account
 
 def test_a_document_is_attached_only_to_an_existing_agent_or_chat_of_the_callers(
         client: FlaskClient, alice: Account, workspace: Workspace) -> None:
-    """No agent or chat is stored yet, so every id is unknown: 404, and nothing is kept of the upload."""
+    """Ids of no agent or chat (or of another kind of thing): 404, and nothing is kept of the upload."""
     for entity_type, entity_id in (("agent", "3"), ("chat", "made-up"), ("chat", alice.user["id"])):
         refused = assert_error(upload_one(client, alice, "/api/documents/upload", build_pdf(PDF_TEXT), "g.pdf",
                                           entity_type=entity_type, entity_id=entity_id), 404, "ENTITY_NOT_FOUND")

@@ -7,6 +7,8 @@ Settings: `model` is None or "smollm2-135m"; `max_tokens` caps the answer (256 u
 0.01 or less is greedy decoding, above it sampling at that temperature. `extra`:
     adapter   a folder holding a PEFT (LoRA) adapter trained on this base: attached on top of it, not merged
     stop      a list of strings: the answer is cut before the first one found (finish_reason "stop")
+An answer that starts repeating itself word for word (LOOP_TOKENS tokens said again: a 135M model under greedy
+decoding does) ends where the repetition began, with finish_reason "stop".
 
 Generation is blocking work: it runs in a worker thread (`asyncio.to_thread`) so the caller's event loop stays
 free, one at a time per process (embedded.GENERATION_LOCK; the model is shared). `stream` hands the pieces over
@@ -32,6 +34,7 @@ from finetune_local_gpu.embedded import EMBEDDED_MODEL, adapter_folder, embedded
 EMBEDDED_CHAT_MODEL = "embedded"  # the registered name: the chat model that needs no key and no network
 DEFAULT_MAX_TOKENS = 256
 GREEDY_AT_OR_BELOW = 0.01  # temperatures up to this one decode greedily
+LOOP_TOKENS = 12  # an answer whose last this many tokens it already wrote is looping: it ends there
 
 
 def stop_sequences(value: Any) -> tuple[str, ...]:
@@ -76,12 +79,26 @@ class _Watch:
         self.tokens: list[int] = []
         self.sent = 0  # characters of the answer handed on
         self.stopped = False
+        self.looped_at: int | None = None  # the answer's length before it started repeating itself
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
-        halt = self.cancelled.is_set() or self.stopped or self._stop_written(input_ids)
+        halt = self.cancelled.is_set() or self.stopped or self._stop_written(input_ids) or self._looping(input_ids)
         return torch.full((input_ids.shape[0],), halt, dtype=torch.bool, device=input_ids.device)
+
+    def _looping(self, input_ids: Any) -> bool:
+        """Whether the answer's last LOOP_TOKENS tokens already appear earlier in it: a small model caught in a
+        loop (greedy decoding makes it repeat for good). `looped_at` is then where the repetition began."""
+        answer = input_ids[0, self.prompt_length:].tolist()
+        if len(answer) < 2 * LOOP_TOKENS:
+            return False
+        tail = answer[-LOOP_TOKENS:]
+        for start in range(len(answer) - 2 * LOOP_TOKENS + 1):
+            if answer[start:start + LOOP_TOKENS] == tail:
+                self.looped_at = len(answer) - LOOP_TOKENS
+                return True
+        return False
 
     def _stop_written(self, input_ids: Any) -> bool:
         """Whether the answer holds a stop sequence (checked here: generate calls the streamer after the criteria)."""
@@ -184,8 +201,11 @@ class EmbeddedChatModel(ChatModel):
                                         pad_token_id=_pad_token_id(tokenizer, model), **self._decoding())
             eos = _eos_token_ids(tokenizer, model)
         new_tokens = output[0, prompt_length:].tolist()
+        if watch.looped_at is not None:  # the repetition is dropped: the answer ends where it began
+            new_tokens = new_tokens[:watch.looped_at]
         text, stopped = cut_at_stop(tokenizer.decode(new_tokens, skip_special_tokens=True), self.stops)
-        ended = stopped or cancelled.is_set() or (bool(new_tokens) and new_tokens[-1] in eos)
+        ended = stopped or cancelled.is_set() or watch.looped_at is not None or (
+            bool(new_tokens) and new_tokens[-1] in eos)
         finish = "stop" if ended or len(new_tokens) < max_new_tokens else "length"
         return ChatReply(text=text, input_tokens=prompt_length, output_tokens=len(new_tokens), finish_reason=finish,
                          usage={"requests": 1, "input_tokens": prompt_length, "output_tokens": len(new_tokens)})

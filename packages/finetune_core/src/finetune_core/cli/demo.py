@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Any
 
 import click
 
 from finetune_core.cli.common import emit, handle_errors, make_table, run_job, settle, state
 from finetune_core.domain import SourceStatus
 from finetune_core.errors import InvalidInputError, NotFoundError
-from finetune_core.services import curation, exports, projects
+from finetune_core.services import agents, answering, attachments, chats, curation, documents, exports, jobs, projects
 from finetune_core.services import sources as source_service
 from finetune_core.services.pipeline import PIPELINE, PipelineStep, pipeline_params
 
 DEMO_PROJECT = "demo"
+DEMO_QUESTION = "What does a healthy sourdough starter smell like?"
+DEMO_DOCUMENT = "sourdough-handbook.pdf"
+DEMO_AGENT = "Demo baker"
 
 
 def _find_samples(explicit: Path | None) -> Path:
@@ -56,8 +60,9 @@ def demo(samples: Path | None, target: int, task_type: str) -> None:
     rows = [(s.name, s.type.value, s.status.value, per_source.get(s.id, [0, 0])[0], per_source.get(s.id, [0, 0])[1],
              s.error_message or "") for s in loaded]
     stats = curation.stats(workspace, project.id)
-    emit({"project_id": project.id, "steps": steps, "generation": {**steps["generate"], **steps["curate"]},
-          "stats": stats,
+    chat = _chat(folder)
+    emit({"project_id": project.id, "chat": chat, "steps": steps,
+          "generation": {**steps["generate"], **steps["curate"]}, "stats": stats,
           "exports": {name: {"path": path, "count": count} for name, (path, count) in paths.items()}},
          make_table("Demo: sources", ["source", "type", "status", "valid examples", "invalid", "error"], rows))
     settle("Demo", inputs=[s.status is SourceStatus.READY for s in loaded])  # a sample that did not load: exit 1
@@ -67,3 +72,30 @@ def demo(samples: Path | None, target: int, task_type: str) -> None:
                               ["split", "examples", "avg tokens"], split_rows))
         emit(None, make_table("Exports", ["format", "examples", "path"],
                               [(name, count, path) for name, (path, count) in paths.items()]))
+    if chat is not None and not state().as_json:
+        cited = ", ".join(f"{c['document_name']} p.{c['page']}" if c["page"] else c["document_name"]
+                          for c in chat["sources"])
+        emit(None, message=f"Chat ({chat['model']}): {chat['question']}\n  {chat['answer']}\n  "
+                           f"sources: {cited or 'none'}")
+
+
+def _chat(folder: Path) -> dict[str, Any] | None:
+    """An agent with a sample attached answers a question about it with the default chat model (the embedded one),
+    citing the passage it drew on; None where that model is not installed."""
+    workspace = state().workspace
+    document = folder / DEMO_DOCUMENT
+    if workspace.settings.default_chat_model not in workspace.plugins.chat_models or not document.is_file():
+        return None
+    for earlier in agents.my_agents(workspace, None, limit=agents.MAX_AGENTS)[0]:
+        if earlier.name == DEMO_AGENT:  # a rerun starts clean
+            agents.delete_agent(workspace, earlier.id, None)
+    agent = agents.create_agent(workspace, None, name=DEMO_AGENT, temperature=0,
+                                system_prompt="You answer questions about baking from the passages given.")
+    documents.add_document(workspace, None, document.name, document.read_bytes(), entity_type="agent",
+                           entity_id=agent.id)
+    for job in jobs.list_jobs(workspace, type=attachments.INDEX_JOB, limit=None)[0]:
+        jobs.wait_for(workspace, job.id)
+    chat = chats.create_chat(workspace, None, agent_id=agent.id, title="Demo")
+    _, answer = answering.send_message(workspace, chat.id, None, DEMO_QUESTION)
+    return {"question": DEMO_QUESTION, "answer": answer.content, "model": answer.model,
+            "sources": [citation.model_dump() for citation in answer.sources]}

@@ -32,6 +32,7 @@ class SourceType(StrEnum):
     CSV = "csv"
     JSONL = "jsonl"
     JSON = "json"
+    IMAGE = "image"  # kept as a file (a chat's or an agent's document), never read for text
 
 
 class SourceStatus(StrEnum):

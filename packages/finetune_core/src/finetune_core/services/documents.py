@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from finetune_core.domain import Source, SourceStatus
+from finetune_core.domain import Source, SourceStatus, SourceType
 from finetune_core.errors import FileTooLargeError, NotFoundError, SourceLoadError
 from finetune_core.services import agents, attachments, chats
 from finetune_core.services import jobs as jobs_service
@@ -38,7 +38,8 @@ def owned_entity(workspace: WorkspacePort, entity_type: str, entity_id: str, own
 
 def add_document(workspace: WorkspacePort, owner_id: str | None, filename: str, data: bytes, *, entity_type: str,
                  entity_id: str, max_bytes: int = attachments.MAX_DOCUMENT_BYTES) -> Source:
-    """Store a document for the caller's agent or chat (type read from the bytes) and start loading its text."""
+    """Store a document for the caller's agent or chat (type read from the bytes: PDF, DOCX, text, Markdown, HTML,
+    PNG or JPEG; 415 otherwise) and start indexing its text (an image is kept, with none to read)."""
     if len(data) > max_bytes:
         raise FileTooLargeError(f"File exceeds maximum size of {max_bytes // attachments.MB} MB", filename=filename,
                                 size_bytes=len(data))
@@ -46,14 +47,15 @@ def add_document(workspace: WorkspacePort, owner_id: str | None, filename: str, 
         raise SourceLoadError("the file is empty", filename=filename)
     owned_entity(workspace, entity_type, entity_id, owner_id)
     project = attachments.attachments_project(workspace, owner_id)
-    source = sources_service.add_file(workspace, project.id, filename, data)
+    source = sources_service.add_file(workspace, project.id, filename, data, images=True)
     entity = {"entity_type": entity_type, "entity_id": entity_id}
     attached: list[dict[str, str]] = list(source.metadata.get("attached_to", []))
     if entity not in attached:  # the same bytes under the same name are one source, attached to each entity
         with workspace.unit_of_work() as uow:
             source.metadata.update(entity_type=entity_type, entity_id=entity_id, attached_to=[*attached, entity])
             uow.sources.save(source)
-    if source.status is SourceStatus.PENDING or not _chunked(workspace, source):
+    if source.type is not SourceType.IMAGE and (source.status is SourceStatus.PENDING
+                                                or not _chunked(workspace, source)):
         jobs_service.enqueue(workspace, attachments.INDEX_JOB, project_id=project.id, source_ids=[source.id])
     return sources_service.get_source(workspace, source.id)
 

@@ -69,6 +69,9 @@ def _url_loader(workspace: WorkspacePort, url: str) -> UrlLoader:
     raise InvalidInputError(f"no installed source loader accepts the URL '{url}'", url=url)
 
 
+IMAGE_TYPES = ("image/png", "image/jpeg")
+
+
 def add_file(
     workspace: WorkspacePort,
     project_id: str,
@@ -77,8 +80,12 @@ def add_file(
     *,
     kind: SourceKind | str | None = None,
     description: str | None = None,
+    images: bool = False,
 ) -> Source:
-    """Check and store one file as a pending source; the type is read from the bytes, not the name."""
+    """Check and store one file as a pending source; the type is read from the bytes, not the name.
+
+    `images`: a PNG or JPEG is welcome too, kept as a file with no text to read (ready at once): the documents
+    of chats and agents."""
     requested_kind = SourceKind(kind) if kind else None
     name = sanitize_filename(filename)
     settings = workspace.settings
@@ -98,9 +105,12 @@ def add_file(
         source.status, source.error_message = SourceStatus.ERROR, EMPTY_FILE
     else:
         mime = detect_mime(data, name)
-        loader = _file_loader(workspace, mime, requested_kind, name)
-        name = source.name = name_for_type(name, mime)
-        source.kind, source.type, source.mime_type = loader.kind, loader.source_type, mime
+        if images and mime in IMAGE_TYPES:
+            source.type, source.mime_type, source.status = SourceType.IMAGE, mime, SourceStatus.READY
+        else:
+            loader = _file_loader(workspace, mime, requested_kind, name)
+            name = source.name = name_for_type(name, mime)
+            source.kind, source.type, source.mime_type = loader.kind, loader.source_type, mime
     stored = False
     try:
         # one transaction, the project locked: concurrent uploads cannot both pass the quota, and an upload
