@@ -10,7 +10,6 @@ import pytest
 from finetune_core import Workspace
 from finetune_core.errors import (
     ConflictError,
-    InvalidInputError,
     ModelUnavailableError,
     NotFoundError,
     PermissionDeniedError,
@@ -116,7 +115,7 @@ def test_chats_and_agents_belong_to_their_owner(finetune_workspace: Workspace, s
         agents.update_agent(ws, public.id, BOB, name="Taken")
     with pytest.raises(NotFoundError):
         chats.create_chat(ws, BOB, agent_id=private.id)
-    with pytest.raises(InvalidInputError, match="no chat model 'nope'"):
+    with pytest.raises(NotFoundError, match="no chat model 'nope'"):
         agents.create_agent(ws, ALICE, name="Bad", model="nope")
     assert [agent.id for agent in agents.public_agents(ws)[0]] == [public.id]
 

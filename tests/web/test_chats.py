@@ -62,7 +62,7 @@ def test_agents_public_mine_and_owner_only_changes(client: FlaskClient, alice: A
     changed = client.put(f"/api/agents/{public['id']}", json={"temperature": 0.8}, headers=alice.headers)
     assert changed.get_json()["temperature"] == 0.8 and changed.get_json()["name"] == "Shared"
     assert_error(client.post("/api/agents", json={"name": "x", "model": "nobody:serves"}, headers=alice.headers),
-                 400, "MODEL_NOT_FOUND")
+                 404, "MODEL_NOT_FOUND")
     assert client.delete(f"/api/agents/{private['id']}", headers=alice.headers).status_code == 204
     assert_error(client.get(f"/api/agents/{private['id']}", headers=alice.headers), 404)
 

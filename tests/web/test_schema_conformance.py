@@ -33,6 +33,7 @@ import pytest
 from finetune_web.schemas.urls import MAX_URL, PUBLIC_URL_PATTERN, VIDEO_URL_PATTERN
 from hypothesis import find, settings
 from hypothesis import strategies as st
+from kits.chat_completions import Action, chat_server
 from kits.live_server import finetune_serve, wait_until
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -155,10 +156,14 @@ def refusing_port() -> Iterator[int]:
 
 @contextmanager
 def live_server(tmp_path: Path, hub: str) -> Iterator[str]:
-    """`finetune serve` on a free port, its Hub `hub`: every other client of the server meets a refusing proxy."""
-    with refusing_port() as dead:
+    """`finetune serve` on a free port, its Hub `hub`: every other client of the server meets a refusing proxy.
+    Chats answer with a fake Chat Completions server on 127.0.0.1 (a model at the HTTP boundary, answering at once)."""
+    with refusing_port() as dead, chat_server(lambda call: Action(text="A short answer.")) as model:
         proxy = f"http://127.0.0.1:{dead}"
-        env = {"FINETUNE_WORKER_TOKEN": WORKER_TOKEN, "HF_ENDPOINT": hub, "HF_HUB_OFFLINE": "0",
+        model_host = model.url.removeprefix("http://").split("/")[0]
+        env = {"FINETUNE_DEFAULT_CHAT_MODEL": f"openai-compatible:fake@{model.url}",
+               "FINETUNE_ALLOWED_MODEL_HOSTS": model_host,
+               "FINETUNE_WORKER_TOKEN": WORKER_TOKEN, "HF_ENDPOINT": hub, "HF_HUB_OFFLINE": "0",
                "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "ALL_PROXY": proxy, "NO_PROXY": "127.0.0.1,localhost",
                "http_proxy": proxy, "https_proxy": proxy, "all_proxy": proxy, "no_proxy": "127.0.0.1,localhost"}
         with finetune_serve(tmp_path, "--workers", "1", env=env) as live:

@@ -39,9 +39,12 @@ def alices_things(client: FlaskClient, alice: Account, workspace: Workspace) -> 
     project = client.post("/api/projects", json={"name": "alice's"}, headers=alice.headers).get_json()
     job = jobs.enqueue(workspace, "curate", project_id=project["id"])
     client.post("/api/users/me/api-keys", json={"provider": "openai", "key": OPENAI_KEY}, headers=alice.headers)
-    return {"project_id": project["id"], "job_id": job.id, "provider": "openai",
-            **sources_things(client, alice, project["id"]), **conversation_things(client, alice),
-            **training_things(workspace, project["id"], alice.id)}
+    things = {"project_id": project["id"], "job_id": job.id, "provider": "openai",
+              **sources_things(client, alice, project["id"]), **conversation_things(client, alice),
+              **training_things(workspace, project["id"], alice.id)}
+    issued = client.post("/api/apikeys", json={"model_id": things["model_id"], "name": "alice's key"},
+                         headers=alice.headers).get_json()
+    return {**things, "key_id": issued["id"]}
 
 
 def id_routes(app: Flask) -> list[tuple[str, str]]:

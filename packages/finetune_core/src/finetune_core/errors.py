@@ -144,3 +144,19 @@ class PluginError(FinetuneError):
 
 class DuplicateNameError(PluginError):
     error_code = "DUPLICATE_PLUGIN_NAME"
+
+
+class IssuedKeyRefusedError(AuthenticationError):
+    """An issued API key that is missing, unknown or revoked (services/issued_keys.py); never names the secret."""
+
+    error_code = "INVALID_ISSUED_KEY"
+
+
+class RateLimitedError(FinetuneError):
+    """Over a per-minute limit (an issued key's); `retry_after` is the seconds until the next window (429)."""
+
+    error_code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after: int, **context: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **context)
+        self.retry_after = retry_after

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from finetune_web.routes import chunks, jobs, models, projects, system
-from finetune_web.routes.accounts import api_keys, auth, sessions, users
+from finetune_web.routes import chunks, jobs, models, openai_compat, projects, system
+from finetune_web.routes.accounts import api_keys, auth, issued_keys, sessions, users
 from finetune_web.routes.conversations import agents, assistant, chats, messages
 from finetune_web.routes.datasets import datasets, project_dataset
 from finetune_web.routes.fine_tunes import fine_tunings, finetune_jobs, model_export, training
@@ -16,3 +16,4 @@ BLUEPRINTS: list[Blueprint] = [system.blp, auth.blp, users.blp, sessions.blp, ap
 BLUEPRINTS += [training.blp, fine_tunings.blp, finetune_jobs.blp, models.blp, model_export.blp]
 BLUEPRINTS += [files.blp, contents.blp, documents.blp, helpers.blp, chunks.blp, project_dataset.blp, datasets.blp]
 BLUEPRINTS += [agents.blp, chats.blp, messages.blp, assistant.blp]
+BLUEPRINTS += [issued_keys.blp, openai_compat.blp]

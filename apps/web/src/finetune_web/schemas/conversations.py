@@ -192,8 +192,12 @@ class MessagePosted(BaseModel):
     timestamp: datetime | None = None
 
 
+STREAM_MESSAGE_MAX = 600  # percent-encoded (up to 12 bytes a character), it fits the 8190-byte request line
+
+
 class StreamArgs(BaseModel):
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    message: str = Field(min_length=1, max_length=STREAM_MESSAGE_MAX, description=(
+        "the question, in the query string: 600 characters at most (POST /api/messages takes 4,000)"))
 
 
 class FeedbackBody(BaseModel):

@@ -69,7 +69,7 @@ class ProfileOut(UserOut):
     datasets_count: int = Field(description="the caller's datasets (GET /api/datasets total)")
     fine_tune_jobs: int = Field(description="the caller's fine-tunings, whatever their status (GET /api/fine-tunings "
                                             "total)")
-    queries_used: int = Field(description="chat messages the caller sent; 0 until chats exist")
+    queries_used: int = Field(description="requests answered through the caller's issued API keys (/v1)")
     current_plan: str = Field(description="the caller's plan: `free` for every account until billing exists")
 
 

@@ -20,6 +20,7 @@ from finetune_core.domain.content import (
     SplitGroup,
 )
 from finetune_core.domain.conversations import MAX_MESSAGE_CHARS, Agent, Chat, ChatMessage, Citation
+from finetune_core.domain.issued_keys import IssuedKey
 from finetune_core.domain.jobs import Job, JobEvent, JobStatus
 from finetune_core.domain.projects import Project, ProjectConfig, ProjectStatus, SplitBy, TaskType
 from finetune_core.domain.training import FineTune, FineTuneStatus, TrainedModel
@@ -39,6 +40,7 @@ __all__ = [
     "FineTune",
     "FineTuneStatus",
     "Heading",
+    "IssuedKey",
     "Job",
     "JobEvent",
     "JobStatus",

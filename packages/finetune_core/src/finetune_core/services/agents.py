@@ -24,7 +24,7 @@ DEFAULT_ASSISTANT = {"name": "Assistant", "description": "the default assistant"
 
 
 def create_agent(workspace: WorkspacePort, owner_id: str | None, *, name: str, **fields: Any) -> Agent:
-    """A new agent of `owner_id`; its `model` is checked (400 MODEL_NOT_FOUND); 409 AGENT_LIMIT_REACHED at 50."""
+    """A new agent of `owner_id`; its `model` is checked (404 MODEL_NOT_FOUND); 409 AGENT_LIMIT_REACHED at 50."""
     chat_targets.resolve(workspace, fields.get("model"), owner_id)
     agent = Agent(owner_id=owner_id, name=name, **{key: value for key, value in fields.items() if value is not None})
     with workspace.unit_of_work() as uow:

@@ -8,7 +8,9 @@
                           ... and the server it asks (checked like every model server a user names:
                           services/model_access.py; an account's is checked as a web client's)
     "<model id>"          one of the owner's models (services/trained_models.py): a provider's fine-tune through
-                          that provider's chat model, a local adapter through the embedded model with the adapter
+                          that provider's chat model, a local adapter through the embedded model with the adapter,
+                          a model whose provider is a keyless chat model ("embedded") and no provider_model_id
+                          through that chat model's own model
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from finetune_core.chat.base import ChatModel, ChatSettings
-from finetune_core.errors import InvalidInputError, NotFoundError
+from finetune_core.errors import NotFoundError
 from finetune_core.services.keys import resolve_key
 from finetune_core.services.model_access import Origin, check_model_url
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from finetune_core.ports import WorkspacePort
 
 LOCAL_PROVIDER = "local"
+EMBEDDED = "embedded"  # the local-GPU plugin's chat model, which serves local adapters of its weights
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class ChatTarget:
 
 
 def resolve(workspace: WorkspacePort, reference: str | None, owner_id: str | None) -> ChatTarget:
-    """The chat model `reference` names for `owner_id`; InvalidInputError (400 MODEL_NOT_FOUND) when none does."""
+    """The chat model `reference` names for `owner_id`; NotFoundError (404 MODEL_NOT_FOUND) when none does."""
     reference = (reference or "").strip() or workspace.settings.default_chat_model
     registered = workspace.plugins.chat_models
     name, _, model = reference.partition(":")
@@ -57,14 +60,15 @@ def resolve(workspace: WorkspacePort, reference: str | None, owner_id: str | Non
     if trained is not None:
         if trained.provider == LOCAL_PROVIDER and trained.artifact_path:
             adapter = workspace.files.root / trained.artifact_path
-            return ChatTarget(workspace.settings.default_chat_model, None,
-                              {"adapter": str(adapter), "base_model": trained.base_model})
+            # the embedded chat model serves adapters of its own weights (trained with base_model "embedded")
+            return ChatTarget(EMBEDDED, None, {"adapter": str(adapter), "base_model": trained.base_model})
         if trained.provider in registered and trained.provider_model_id:
             return ChatTarget(trained.provider, trained.provider_model_id)
+        if trained.provider in registered and registered.get(trained.provider).key_provider is None:
+            return ChatTarget(trained.provider)  # a keyless chat model's own model ("embedded": SmolLM2 itself)
     known = ", ".join(sorted(registered.names())) or "none installed"
-    raise InvalidInputError(f"no chat model '{reference}': name a registered chat model ({known}), optionally "
-                            f"with ':model', or one of your models' ids", error_code="MODEL_NOT_FOUND",
-                            model=reference)
+    raise NotFoundError(f"no chat model '{reference}': name a registered chat model ({known}), optionally "
+                        f"with ':model', or one of your models' ids", error_code="MODEL_NOT_FOUND", model=reference)
 
 
 def _owned_trained_model(workspace: WorkspacePort, model_id: str, owner_id: str | None) -> Any:

