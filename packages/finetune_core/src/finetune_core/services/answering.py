@@ -14,9 +14,7 @@ it goes away.
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING
 from finetune_core.domain import Agent, Chat, ChatMessage, Citation, Message
 from finetune_core.errors import FinetuneError, InvalidInputError, ModelUnavailableError, NotFoundError
 from finetune_core.services import chat_targets, chats, interaction_learning, retrieval, table_questions
+from finetune_core.services.model_streams import PieceStream, start_thread, wait_until
 from finetune_core.services.table_questions import TableInfo
 
 if TYPE_CHECKING:
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 
 HISTORY_MESSAGES = 20
 MAX_ANSWER_TOKENS = 512
-POLL_S = 0.05  # how often a stream's reader looks for new text (cheap: a list read)
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer briefly and truthfully."
 OnStored = Callable[[list[ChatMessage]], None]
 
@@ -155,30 +153,17 @@ def send_message(workspace: WorkspacePort, chat_id: str, owner_id: str | None, c
 
 
 @dataclass
-class AnswerStream:
-    """An answer being written by its own thread: `pieces` grow until `finished`; `error` when it failed."""
+class AnswerStream(PieceStream):
+    """An answer being written by its own thread; `stored`, the question and the answer once complete."""
 
-    exchange: Exchange
-    pieces: list[str] = field(default_factory=list)
-    finished: bool = False
-    error: FinetuneError | None = None
+    exchange: Exchange | None = None
     stored: list[ChatMessage] = field(default_factory=list)
+    failure: FinetuneError | None = None  # `error` as the API tells it: ModelUnavailableError, QUERY_FAILED...
 
     @property
     def message_id(self) -> str:
+        assert self.exchange is not None
         return self.exchange.answer_id
-
-    def follow(self) -> Iterator[str]:
-        """The pieces as they come, until the answer is complete (a reader that stops early changes nothing)."""
-        seen = 0
-        while True:
-            finished = self.finished  # read before the pieces: none written before it was set is missed
-            while seen < len(self.pieces):
-                seen += 1
-                yield self.pieces[seen - 1]
-            if finished:
-                return
-            time.sleep(POLL_S)
 
 
 def stream_message(workspace: WorkspacePort, chat_id: str, owner_id: str | None, content: str, *,
@@ -187,7 +172,7 @@ def stream_message(workspace: WorkspacePort, chat_id: str, owner_id: str | None,
     that fails before writing anything raises ModelUnavailableError here. The exchange is stored when the answer
     is complete, whoever still follows it; `on_stored` is then called with the two messages."""
     exchange = prepare(workspace, chat_id, owner_id, content)
-    stream = AnswerStream(exchange)
+    stream = AnswerStream(exchange=exchange)
     model = _model(workspace, exchange)
 
     async def write() -> None:
@@ -208,20 +193,16 @@ def stream_message(workspace: WorkspacePort, chat_id: str, owner_id: str | None,
                 answer = exchange.answer("".join(stream.pieces))
             stream.stored = store(workspace, exchange, answer)
         except InvalidInputError as exc:
-            stream.error = exc
+            stream.error = stream.failure = exc
         except Exception as exc:
-            stream.error = _unavailable(exchange, exc)
+            stream.error = stream.failure = _unavailable(exchange, exc)
         finally:
             stream.finished = True
         if stream.stored and on_stored is not None:
             on_stored(stream.stored)
 
-    if executor is not None:
-        executor.submit(produce)
-    else:
-        threading.Thread(target=produce, name=f"answer-{exchange.answer_id}", daemon=True).start()
-    while not stream.pieces and not stream.finished:
-        time.sleep(POLL_S)
-    if stream.error is not None and not stream.pieces:
-        raise stream.error
+    start_thread(produce, executor)
+    wait_until(lambda: bool(stream.pieces) or stream.finished)
+    if stream.failure is not None and not stream.pieces:
+        raise stream.failure
     return stream

@@ -48,14 +48,16 @@ class PieceStream:
             time.sleep(POLL_S)
 
 
-def _start(run: Callable[[], None], executor: Executor | None) -> None:
+def start_thread(run: Callable[[], None], executor: Executor | None) -> None:
+    """Run `run` on one of `executor`'s threads, else on a new daemon thread."""
     if executor is not None:
         executor.submit(run)
     else:
         threading.Thread(target=run, name="chat-model", daemon=True).start()
 
 
-def _wait(done: Callable[[], bool]) -> None:
+def wait_until(done: Callable[[], bool]) -> None:
+    """Poll (cheaply, cooperatively under gevent) until `done()`."""
     while not done():
         time.sleep(POLL_S)
 
@@ -80,8 +82,8 @@ def stream_on_thread(model: ChatModel, messages: list[Message], *, executor: Exe
         finally:
             stream.finished = True
 
-    _start(produce, executor)
-    _wait(lambda: bool(stream.pieces) or stream.finished)
+    start_thread(produce, executor)
+    wait_until(lambda: bool(stream.pieces) or stream.finished)
     return stream
 
 
@@ -103,8 +105,8 @@ def complete_on_thread(model: ChatModel, messages: list[Message], *, executor: E
         finally:
             stream.finished = True
 
-    _start(produce, executor)
-    _wait(lambda: stream.finished)
+    start_thread(produce, executor)
+    wait_until(lambda: stream.finished)
     if stream.error is not None:
         raise stream.error
     assert stream.reply is not None

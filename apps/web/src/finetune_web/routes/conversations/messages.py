@@ -93,8 +93,8 @@ class MessageStream(MethodView):
         def events() -> Iterator[str]:
             for piece in stream.follow():
                 yield f"data: {json.dumps({'token': piece, 'message_id': stream.message_id})}\n\n"
-            if stream.error is not None:
-                failure = {"error": stream.error.message, "error_code": stream.error.error_code,
+            if stream.failure is not None:
+                failure = {"error": stream.failure.message, "error_code": stream.failure.error_code,
                            "message_id": stream.message_id}
                 yield f"data: {json.dumps(failure)}\n\n"
             yield "data: [DONE]\n\n"
