@@ -11,7 +11,6 @@ from finetune_local_gpu.training.data import Masking
 from finetune_local_gpu.training.hyperparameters import LocalHyperparameters
 from finetune_local_gpu.training.runtime import Runtime
 
-
 EMBEDDED_BASES = ("embedded", "smollm2-135m")  # names of the embedded chat model's weights as a base model
 
 
