@@ -24,6 +24,8 @@ LIST_ROUTES = ["/api/projects", "/api/models", "/api/projects/{project_id}/files
                "/api/projects/{project_id}/chunks", "/api/projects/{project_id}/dataset/examples", "/api/datasets",
                "/api/datasets/{dataset_id}/pairs", "/api/contents", "/api/fine-tunings", "/api/finetune",
                "/api/users/me/api-keys", "/api/projects/{project_id}/export/files"]
+LIST_ROUTES += ["/api/projects/{project_id}/evaluations", "/api/agents", "/api/agents/my", "/api/chats",
+                "/api/messages/chat/{chat_id}", "/api/apikeys"]
 NEEDS_A_MODEL = {"/api/projects/{project_id}/export/files"}  # 409 NO_TRAINED_MODEL before a local training
 HTML_PAGE = b"<!doctype html><html><body><script>fetch('/api/users/me')</script><p>hello</p></body></html>\n"
 
@@ -35,9 +37,10 @@ def project_id(client: FlaskClient, alice: Account) -> str:
 
 @pytest.fixture
 def ids(client: FlaskClient, alice: Account, project_id: str) -> dict[str, str]:
-    """Alice's project and dataset (a dataset with a project of its own), by their names in the routes."""
+    """Alice's project, dataset (a dataset with a project of its own) and chat, by their names in the routes."""
     dataset = client.post("/api/datasets", json={"name": "pairs"}, headers=alice.headers).get_json()
-    return {"project_id": project_id, "dataset_id": dataset["id"]}
+    chat = client.post("/api/chats", json={"title": "bounds"}, headers=alice.headers).get_json()
+    return {"project_id": project_id, "dataset_id": dataset["id"], "chat_id": chat["id"]}
 
 
 def json_post(client: FlaskClient, url: str, text: str, account: Account) -> TestResponse:

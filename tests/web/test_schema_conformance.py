@@ -113,6 +113,9 @@ RELAXED: dict[tuple[str, str], dict[str, Also]] = {
         "refused with 413 before the body is read, a refusal all the same"))},
 }
 
+RELAXED[("POST", "/api/projects/{project_id}/evaluate")] = {"positive_data_acceptance": Also(("400",), (
+    "an evaluation needs the project's chunks, and named models or a finished fine-tune (a project the stateful phase "
+    "made has none of them): answered 400"))}
 
 # --- the outside world, on 127.0.0.1 ---------------------------------------------------------------------------
 

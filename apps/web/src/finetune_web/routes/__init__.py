@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from finetune_web.routes import chunks, jobs, models, openai_compat, projects, system
+from finetune_web.routes import chunks, evaluations, jobs, models, openai_compat, projects, system
 from finetune_web.routes.accounts import api_keys, auth, issued_keys, sessions, users
 from finetune_web.routes.conversations import agents, assistant, chats, messages
 from finetune_web.routes.datasets import datasets, project_dataset
@@ -17,3 +17,4 @@ BLUEPRINTS += [training.blp, fine_tunings.blp, finetune_jobs.blp, models.blp, mo
 BLUEPRINTS += [files.blp, contents.blp, documents.blp, helpers.blp, chunks.blp, project_dataset.blp, datasets.blp]
 BLUEPRINTS += [agents.blp, chats.blp, messages.blp, assistant.blp]
 BLUEPRINTS += [issued_keys.blp, openai_compat.blp]
+BLUEPRINTS += [evaluations.blp]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from finetune_core.domain import MAX_MESSAGE_CHARS, Agent, Chat, ChatMessage, Citation
 from pydantic import BaseModel, Field
@@ -168,7 +168,9 @@ class MessageCreate(BaseModel):
         "message is answered"))
     query_type: Literal["general", "analytics"] | None = None
     charts: list[dict[str, Any]] | dict[str, Any] | None = None
-    files: list[str] | None = Field(None, max_length=50, description="foyergpt: ids of documents already attached")
+    files: list[Annotated[str, Field(min_length=1, max_length=ID_MAX)]] | None = Field(
+        None, max_length=50, description="foyergpt: ids of documents already attached (accepted, not needed: an answer "
+                                         "draws on every document of the chat and its agent)")
 
 
 class MessageExchange(BaseModel):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from finetune_core.hookspecs import Register, hookimpl
 from finetune_core.jobs.handlers import JobHandler, JobType
 from finetune_core.services import attachments, exports, fine_tunes, judging, model_exports, pipeline, pipeline_order
+from finetune_core.services.evaluation import EVALUATE_JOB, evaluate_job
 
 HANDLERS: dict[str, JobHandler] = {
     # the pipeline, and its presets (services/pipeline.py)
@@ -30,6 +31,7 @@ HANDLERS: dict[str, JobHandler] = {
     "model_export": model_exports.model_export_job,
     # documents attached to agents and chats, outside the pipeline's order
     attachments.INDEX_JOB: attachments.index_job,
+    EVALUATE_JOB: evaluate_job,  # models compared on the project's documents, outside the pipeline's order
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from finetune_core.domain import TrainedModel
@@ -30,3 +32,10 @@ class ModelRepository(AggregateRepository[TrainedModel, TrainedModelRow]):
         if project_id:
             query = query.where(TrainedModelRow.project_id == project_id)
         return self._page(query, limit, offset)
+
+    def set_metrics(self, model_id: str, metrics: dict[str, Any]) -> TrainedModel:
+        """Replace the model's metrics (e.g. an evaluation's figures beside its training's); NotFoundError if none."""
+        row = self._row(model_id)
+        row.metrics = dict(metrics)
+        self.session.flush()
+        return self._model(row)

@@ -1,0 +1,46 @@
+"""`finetune evaluate`: two or more chat models compared on the project's own documents (services/evaluation)."""
+
+from __future__ import annotations
+
+import click
+
+from finetune_core.cli.common import emit, handle_errors, make_table, run_job, state
+from finetune_core.services import evaluation, projects
+
+
+@click.command()
+@click.option("--project", "project_ref", required=True, help="Project name or id.")
+@click.option("--model", "models", multiple=True,
+              help="A chat model reference (repeat; the first is compared with the others): a model id, embedded, "
+                   "openai:gpt-4o-mini, openai-compatible:llama3@http://host:11434/v1... Default: the latest "
+                   "fine-tune's model and its base.")
+@click.option("--judge", default=None, help="A chat model that compares each pair of answers (both orders).")
+@click.option("--questions", type=click.IntRange(1, evaluation.MAX_QUESTIONS), default=evaluation.DEFAULT_QUESTIONS,
+              show_default=True, help="Knowledge questions to ask.")
+@click.option("--abstention", type=click.IntRange(0, 100), default=5, show_default=True,
+              help="Questions about invented facts, which a good model declines.")
+@click.option("--record-on", "model_id", default=None,
+              help="The model id whose metrics take the first model's figures (default: the first model's own).")
+@handle_errors
+def evaluate(project_ref: str, models: tuple[str, ...], judge: str | None, questions: int, abstention: int,
+             model_id: str | None) -> None:
+    """Compare chat models on questions about the project's documents: token F1, ROUGE-L, key fact, abstention."""
+    workspace = state().workspace
+    project = projects.get_project(workspace, project_ref)
+    _, references = evaluation.check_request(workspace, project.id, list(models) or None, judge, questions,
+                                             model_id)
+    job = run_job(evaluation.EVALUATE_JOB, project.id, "Evaluating", models=references, judge=judge,
+                  questions=questions, abstention=abstention, model_id=model_id)
+    result = evaluation.EvaluationResult.model_validate(job.result_summary)
+    rows = []
+    for found in result.sets:
+        for scores in found.models:
+            figures = ", ".join(f"{name} {value.mean:.3f} [{value.low:.3f}, {value.high:.3f}]"
+                                for name, value in scores.metrics.items())
+            versus = ", ".join(f"{how} {r.wins}/{r.ties}/{r.losses}" for how, r in scores.versus_first.items())
+            rows.append((found.name, scores.model, len(found.questions), figures, versus or "-"))
+    table = make_table(f"Evaluation {result.id}", ["set", "model", "questions", "mean [95 % CI]",
+                                                   "vs first: win/tie/loss"], rows)
+    emit(result, table, message=f"{result.dropped_near_duplicates} of {result.candidates} knowledge questions dropped "
+                                f"as near-duplicates of training questions; report: "
+                                f"{workspace.files.local_path(result.report_path)}")
