@@ -19,6 +19,7 @@ the generation at its next token; a cancelled `complete` does too.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
@@ -34,6 +35,9 @@ from finetune_local_gpu.embedded import EMBEDDED_MODEL, adapter_folder, embedded
 EMBEDDED_CHAT_MODEL = "embedded"  # the registered name: the chat model that needs no key and no network
 DEFAULT_MAX_TOKENS = 256
 GREEDY_AT_OR_BELOW = 0.01  # temperatures up to this one decode greedily
+# torch's threads while answering: one by default. A 135M model gains little from two, and on a machine that is
+# busy (a web worker beside it, a user's other programs) two threads made it 5x slower here (3 against 16 tokens/s)
+GENERATION_THREADS = max(1, int(os.environ.get("FINETUNE_EMBEDDED_THREADS", "1")))
 LOOP_TOKENS = 12  # an answer whose last this many tokens it already wrote is looping: it ends there
 
 
@@ -195,10 +199,15 @@ class EmbeddedChatModel(ChatModel):
                                                    add_generation_prompt=True, return_tensors="pt", return_dict=True)
             prompt_length = int(inputs["input_ids"].shape[1])
             watch = _Watch(tokenizer, prompt_length, self.stops, cancelled, on_text)
-            with torch.inference_mode():
-                output = model.generate(**inputs.to(model.device), max_new_tokens=max_new_tokens, streamer=watch,
-                                        stopping_criteria=StoppingCriteriaList([watch]),
-                                        pad_token_id=_pad_token_id(tokenizer, model), **self._decoding())
+            threads = torch.get_num_threads()
+            torch.set_num_threads(GENERATION_THREADS)
+            try:
+                with torch.inference_mode():
+                    output = model.generate(**inputs.to(model.device), max_new_tokens=max_new_tokens,
+                                            streamer=watch, stopping_criteria=StoppingCriteriaList([watch]),
+                                            pad_token_id=_pad_token_id(tokenizer, model), **self._decoding())
+            finally:
+                torch.set_num_threads(threads)
             eos = _eos_token_ids(tokenizer, model)
         new_tokens = output[0, prompt_length:].tolist()
         if watch.looped_at is not None:  # the repetition is dropped: the answer ends where it began

@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 from finetune_core.cli.common import emit, handle_errors, make_table, run_job, settle, state
+from finetune_core.cli.demo_training import train_and_compare
+from finetune_core.cli.evaluate import result_table
 from finetune_core.domain import SourceStatus
 from finetune_core.errors import InvalidInputError, NotFoundError
 from finetune_core.services import agents, answering, attachments, chats, curation, documents, exports, jobs, projects
@@ -34,9 +36,13 @@ def _find_samples(explicit: Path | None) -> Path:
               help="Folder of documents (default: the repository's samples/).")
 @click.option("--target", type=int, default=300, show_default=True, help="Examples to generate.")
 @click.option("--task-type", default="qa", show_default=True)
+@click.option("--train/--no-train", default=False, show_default=True,
+              help="Then train a LoRA of the embedded model on the dataset, on this machine (a few minutes on a CPU), "
+                   "and ask the base and the fine-tune the same question.")
 @handle_errors
-def demo(samples: Path | None, target: int, task_type: str) -> None:
-    """Run the whole pipeline on the sample documents with the offline generator and export every format."""
+def demo(samples: Path | None, target: int, task_type: str, train: bool) -> None:
+    """Run the whole pipeline on the sample documents with the offline generator and export every format; the
+    embedded model answers a question from them; with --train, a LoRA of it is trained and compared."""
     workspace = state().workspace
     folder = _find_samples(samples)
     with contextlib.suppress(NotFoundError):
@@ -61,7 +67,8 @@ def demo(samples: Path | None, target: int, task_type: str) -> None:
              s.error_message or "") for s in loaded]
     stats = curation.stats(workspace, project.id)
     chat = _chat(folder)
-    emit({"project_id": project.id, "chat": chat, "steps": steps,
+    trained = train_and_compare(workspace, project.id) if train else None
+    emit({"project_id": project.id, "chat": chat, "training": trained, "steps": steps,
           "generation": {**steps["generate"], **steps["curate"]}, "stats": stats,
           "exports": {name: {"path": path, "count": count} for name, (path, count) in paths.items()}},
          make_table("Demo: sources", ["source", "type", "status", "valid examples", "invalid", "error"], rows))
@@ -72,6 +79,12 @@ def demo(samples: Path | None, target: int, task_type: str) -> None:
                               ["split", "examples", "avg tokens"], split_rows))
         emit(None, make_table("Exports", ["format", "examples", "path"],
                               [(name, count, path) for name, (path, count) in paths.items()]))
+    if trained is not None and not state().as_json:
+        emit(None, result_table(trained["evaluation"]))
+        emit(None, make_table(f"Fine-tune {trained['model_id']} (train loss {trained['train_loss']})",
+                              ["model", "answer"], [("reference", trained["reference"]),
+                                                    *trained["answers"].items()]),
+             message=f"Question from the training set: {trained['question']}")
     if chat is not None and not state().as_json:
         cited = ", ".join(f"{c['document_name']} p.{c['page']}" if c["page"] else c["document_name"]
                           for c in chat["sources"])

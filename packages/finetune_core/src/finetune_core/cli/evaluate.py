@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.table import Table
 
 from finetune_core.cli.common import emit, handle_errors, make_table, run_job, state
 from finetune_core.services import evaluation, projects
@@ -32,6 +33,13 @@ def evaluate(project_ref: str, models: tuple[str, ...], judge: str | None, quest
     job = run_job(evaluation.EVALUATE_JOB, project.id, "Evaluating", models=references, judge=judge,
                   questions=questions, abstention=abstention, model_id=model_id)
     result = evaluation.EvaluationResult.model_validate(job.result_summary)
+    emit(result, result_table(result),
+         message=f"{result.dropped_near_duplicates} of {result.candidates} knowledge questions dropped as "
+                 f"near-duplicates of training questions; report: {workspace.files.local_path(result.report_path)}")
+
+
+def result_table(result: evaluation.EvaluationResult) -> Table:
+    """Each set's figures per model, with its record against the first model."""
     rows = []
     for found in result.sets:
         for scores in found.models:
@@ -39,8 +47,5 @@ def evaluate(project_ref: str, models: tuple[str, ...], judge: str | None, quest
                                 for name, value in scores.metrics.items())
             versus = ", ".join(f"{how} {r.wins}/{r.ties}/{r.losses}" for how, r in scores.versus_first.items())
             rows.append((found.name, scores.model, len(found.questions), figures, versus or "-"))
-    table = make_table(f"Evaluation {result.id}", ["set", "model", "questions", "mean [95 % CI]",
+    return make_table(f"Evaluation {result.id}", ["set", "model", "questions", "mean [95 % CI]",
                                                    "vs first: win/tie/loss"], rows)
-    emit(result, table, message=f"{result.dropped_near_duplicates} of {result.candidates} knowledge questions dropped "
-                                f"as near-duplicates of training questions; report: "
-                                f"{workspace.files.local_path(result.report_path)}")

@@ -31,7 +31,7 @@ def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
     return values
 
 
-def _follow(fine_tune: FineTune) -> FineTune:
+def follow_fine_tune(fine_tune: FineTune) -> FineTune:
     """A progress bar over the fine-tuning until it ends, with the latest step and loss."""
     workspace = state().workspace
     label = f"{fine_tune.trainer} {fine_tune.method or ''}".strip()
@@ -71,7 +71,7 @@ def train(project_ref: str, trainer: str, base_model: str, method: str | None, p
     started = fine_tunes.create_fine_tune(workspace, found.id, trainer=trainer, base_model=base_model, method=method,
                                           hyperparameters=parse_pairs(params, "--param"),
                                           options=parse_pairs(options, "--option"), name=name)
-    ended = started if no_wait else _follow(started)
+    ended = started if no_wait else follow_fine_tune(started)
     model = f"; model {ended.model_id}" if ended.model_id else ""
     emit(ended, message=f"Fine-tuning {ended.id}: {ended.status.value}{model}")
     _settle(ended)
@@ -109,7 +109,7 @@ def list_fine_tunes(project_ref: str | None) -> None:
 def show(fine_tune_id: str, follow: bool) -> None:
     found = fine_tunes.get_fine_tune(state().workspace, fine_tune_id)
     if follow:
-        found = _follow(found)
+        found = follow_fine_tune(found)
     emit(found, message=f"{found.name}: {found.status.value} {found.progress:.0f}% metrics {found.metrics}"
                         + (f" error: {found.error_message}" if found.error_message else ""))
     if follow:  # followed to its end, it is this command's outcome; a plain look at it is not

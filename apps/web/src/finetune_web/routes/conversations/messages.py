@@ -30,7 +30,9 @@ from finetune_web.sse import EVENT_STREAM
 blp = ApiBlueprint("messages", __name__, url_prefix="/api/messages",
                    description="Messages (foyergpt, dualqueryintelligence): asked, answered, streamed, rated")
 
-ANSWER_THREADS = 16  # streamed answers written at once by one server process (the embedded model takes one at a time)
+# streamed answers written at once by one server process: mostly waiting on a provider (the embedded model answers
+# one at a time); beyond this many, a stream waits for a thread before its first token
+ANSWER_THREADS = 64
 _answer_pool: Executor | None = None
 
 
