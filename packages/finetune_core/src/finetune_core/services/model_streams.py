@@ -17,12 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from finetune_core.chat.base import ChatModel, ChatReply
     from finetune_core.domain import Message
 
+T = TypeVar("T")
 POLL_S = 0.05  # how often a reader looks for news (a list read)
 
 
@@ -85,6 +86,25 @@ def stream_on_thread(model: ChatModel, messages: list[Message], *, executor: Exe
     start_thread(produce, executor)
     wait_until(lambda: bool(stream.pieces) or stream.finished)
     return stream
+
+
+def call_on_thread(call: Callable[[], T], executor: Executor | None = None) -> T:
+    """`call()` on another thread (a model answering inside it holds the CPU), waited for cooperatively; raises what
+    it raised."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # handed to the caller, whatever it is
+            outcome["error"] = exc
+
+    start_thread(run, executor)
+    wait_until(lambda: bool(outcome))
+    if "error" in outcome:
+        raise outcome["error"]
+    value: T = outcome["value"]
+    return value
 
 
 def complete_on_thread(model: ChatModel, messages: list[Message], *, executor: Executor | None = None) -> ChatReply:

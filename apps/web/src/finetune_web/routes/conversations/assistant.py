@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from finetune_core.services import agents, answering, chats
+from finetune_core.services.model_streams import call_on_thread
 from flask.views import MethodView
 
 from finetune_web.current import caller, workspace
 from finetune_web.openapi import ApiBlueprint
 from finetune_web.routes.conversations.chats import chat_out
-from finetune_web.routes.conversations.messages import announce
+from finetune_web.routes.conversations.messages import announce, answer_pool
 from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.conversations import (
     AssistantSessionCreate,
@@ -51,7 +52,9 @@ class SessionMessages(MethodView):
     @blp.response(200, schema_for(AssistantSessionReply))
     def post(self, body: AssistantSessionMessage) -> AssistantSessionReply:
         """Ask the assistant in a session; 503 MODEL_UNAVAILABLE, nothing stored, when its model cannot answer"""
-        question, answer = answering.send_message(workspace(), body.session_id, caller().owner_id, body.message)
+        ws, owner = workspace(), caller().owner_id
+        question, answer = call_on_thread(lambda: answering.send_message(ws, body.session_id, owner, body.message),
+                                          answer_pool())
         announce([question, answer])
         return AssistantSessionReply(message_id=answer.id, content=answer.content, timestamp=answer.created_at,
                             user_message_id=question.id, sources=[CitationOut.of(c) for c in answer.sources])

@@ -9,6 +9,7 @@ from typing import Any
 
 from finetune_core.domain import ChatMessage
 from finetune_core.services import answering, chats, interaction_learning
+from finetune_core.services.model_streams import call_on_thread
 from flask import Response
 from flask.views import MethodView
 
@@ -37,7 +38,8 @@ _answer_pool: Executor | None = None
 
 
 def answer_pool() -> Executor | None:
-    """Native threads for streamed answers under gevent (a model holds the CPU); None: a thread each."""
+    """Native threads for answers under gevent: a model in process (the embedded one) holds the CPU, and in a
+    greenlet it would hold every other request of the worker; None: a thread each."""
     global _answer_pool
     if _answer_pool is None and green.patched():
         _answer_pool = green.native_thread_pool(ANSWER_THREADS)
@@ -63,7 +65,9 @@ class Messages(MethodView):
                                        query_type=body.query_type, charts=charts)
             announce([stored])
             return MessageOut.of(stored).model_dump()
-        question, answer = answering.send_message(workspace(), body.chat_id, owner, body.content)
+        ws = workspace()
+        question, answer = call_on_thread(lambda: answering.send_message(ws, body.chat_id, owner, body.content),
+                                          answer_pool())
         announce([question, answer])
         return {"user_message": MessageOut.of(question), "assistant_message": MessageOut.of(answer)}
 
