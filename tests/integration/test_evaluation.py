@@ -112,6 +112,24 @@ def test_a_question_near_a_training_one_is_dropped(finetune_workspace: Workspace
     assert len(after.questions) == QUESTIONS  # the next candidates fill the set
 
 
+def test_the_held_out_examples_are_asked_when_every_new_question_repeats_a_training_one(
+        finetune_workspace: Workspace) -> None:
+    """The extractive generator words its questions the same way each time: over chunks whose examples are all in
+    the train split, every question asked anew is a training one. The eval split's own examples are asked then."""
+    ws = finetune_workspace
+    project_id = evaluation_project(ws)
+    with ws.unit_of_work() as uow:  # every generated example trains; the eval split holds three hand-written ones
+        generated = list(uow.examples.iterate(project_id))
+        uow.examples.update({example.id: {"split": "train"} for example in generated})
+        uow.examples.add([Example(project_id=project_id, split="eval", request_key=f"held:{index}", messages=[
+            Message(role="user", content=f"What is the held-out fact number {index}?"),
+            Message(role="assistant", content=f"It is the fact {index}.")]) for index in range(3)])
+    found = knowledge_set(ws, project_id, QUESTIONS)
+    assert found.source == "held_out_examples" and found.candidates == len(found.dropped) > 0
+    assert sorted(q.question for q in found.questions) == [f"What is the held-out fact number {i}?" for i in range(3)]
+    assert {q.reference for q in found.questions} == {f"It is the fact {i}." for i in range(3)}
+
+
 def test_what_cannot_be_evaluated_is_refused(finetune_workspace: Workspace) -> None:
     ws = finetune_workspace
     empty = ws.create_project("Empty")

@@ -38,7 +38,10 @@ EVAL_SPLIT = "eval"
 MAX_ROUNDS = 4  # rounds asked of each chunk while too few questions survive the disjointness check
 MAX_PER_CHUNK = 5
 NUM_PERM = 128
-KnowledgeSource = Literal["eval_split", "all_chunks"]
+# eval_split: asked anew about the held-out sources' chunks; all_chunks: about every chunk; held_out_examples: the
+# eval split's own examples, where every question asked anew was a near-duplicate of a training one (a generator
+# that words its questions the same way each time, such as the extractive one)
+KnowledgeSource = Literal["eval_split", "all_chunks", "held_out_examples"]
 
 
 @dataclass(frozen=True)
@@ -206,8 +209,20 @@ def knowledge_set(workspace: WorkspacePort, project_id: str, count: int, *, gene
     if len(questions) > count:
         chosen = set(rng.sample(range(len(questions)), count))
         questions = [question for index, question in enumerate(questions) if index in chosen]
-    found.questions = questions
+    found.questions = questions or _held_out_examples(workspace, project_id, count, rng)
+    if not questions and found.questions:
+        found.source = "held_out_examples"
     return found
+
+
+def _held_out_examples(workspace: WorkspacePort, project_id: str, count: int, rng: random.Random) -> list[Question]:
+    """Up to `count` valid examples of the eval split as questions with their answers: held out of the training by
+    the split, so disjoint from it by construction."""
+    with workspace.unit_of_work() as uow:
+        held = [example for example in uow.examples.iterate(project_id, split=EVAL_SPLIT)
+                if example.is_valid and example.messages]
+    chosen = rng.sample(held, count) if len(held) > count else held
+    return [Question(example.question, reference=example.answer, source=example.source_id) for example in chosen]
 
 
 _TEMPLATES = (

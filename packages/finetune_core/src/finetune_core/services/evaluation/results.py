@@ -68,7 +68,7 @@ class EvaluationResult(BaseModel):
     models: list[str]  # references; the first is the one the others are compared with
     judge: str | None = None
     record_model_id: str | None = None  # the TrainedModel whose metrics took the first model's figures
-    knowledge_source: Literal["eval_split", "all_chunks"]
+    knowledge_source: Literal["eval_split", "all_chunks", "held_out_examples"]
     candidates: int  # knowledge questions the generator gave
     dropped_near_duplicates: int  # of them, near-duplicates of a training example's question
     sets: list[SetResult]
