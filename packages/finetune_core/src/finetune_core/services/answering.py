@@ -121,10 +121,7 @@ def store(workspace: WorkspacePort, exchange: Exchange, answer: ChatMessage) -> 
     """The question and its answer, in one transaction; the chat is named after its first question."""
     with workspace.unit_of_work() as uow:
         stored = [uow.chats.add_message(exchange.question), uow.chats.add_message(answer)]
-        chat = uow.chats.get(exchange.chat.id)
-        if chat.title == "New chat":
-            chat.title = exchange.question.content.strip().splitlines()[0][:chats.TITLE_CHARS]
-            uow.chats.save(chat)
+        chats.name_after(uow, exchange.chat.id, exchange.question.content)
     interaction_learning.learn(workspace, stored[1], policy="all")
     return stored
 

@@ -14,8 +14,10 @@ from finetune_core.services import agents, attachments, chat_targets, datasets, 
 
 if TYPE_CHECKING:
     from finetune_core.ports import WorkspacePort
+    from finetune_core.storage.unit_of_work import UnitOfWork
 
 EDITABLE = ("title", "agent_id", "model_id", "dataset_id")
+UNTITLED = "New chat"
 TITLE_CHARS = 60  # a chat with no title is named after its first message
 
 
@@ -45,7 +47,7 @@ def create_chat(workspace: WorkspacePort, owner_id: str | None, *, title: str | 
                 agent_id: str | None = None, model_id: str | None = None, dataset_id: str | None = None) -> Chat:
     values = {"agent_id": agent_id, "model_id": model_id, "dataset_id": dataset_id}
     _check_links(workspace, owner_id, values)
-    chat = Chat(owner_id=owner_id, title=(title or "").strip() or "New chat", **values)
+    chat = Chat(owner_id=owner_id, title=(title or "").strip() or UNTITLED, **values)
     with workspace.unit_of_work() as uow:
         return uow.chats.add(chat)
 
@@ -116,10 +118,17 @@ def add_message(workspace: WorkspacePort, chat_id: str, owner_id: str | None, *,
     message = ChatMessage(chat_id=chat.id, role=role, content=check_content(content), **fields)
     with workspace.unit_of_work() as uow:
         stored = uow.chats.add_message(message)
-        if role == "user" and chat.title == "New chat":
-            chat.title = content.strip().splitlines()[0][:TITLE_CHARS]
-            uow.chats.save(chat)
+        if role == "user":
+            name_after(uow, chat.id, content)
         return stored
+
+
+def name_after(uow: UnitOfWork, chat_id: str, question: str) -> None:
+    """Name an untitled chat after its first question (in the transaction that stores it)."""
+    chat = uow.chats.get(chat_id)
+    if chat.title == UNTITLED:
+        chat.title = question.strip().splitlines()[0][:TITLE_CHARS]
+        uow.chats.save(chat)
 
 
 def rate_message(workspace: WorkspacePort, message_id: str, owner_id: str | None, rating: int) -> ChatMessage:
