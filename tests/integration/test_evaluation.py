@@ -10,7 +10,7 @@ from finetune_core import FineTune, FinetuneError, FineTuneStatus, InvalidInputE
 from finetune_core.cli import cli
 from finetune_core.domain import Example, Message
 from finetune_core.services import evaluation, jobs, trained_models
-from finetune_core.services.evaluation.question_sets import knowledge_set
+from finetune_core.services.evaluation.question_sets import held_out_set, knowledge_set
 from finetune_core.services.evaluation.scoring import (
     abstains,
     exact_match,
@@ -24,6 +24,10 @@ from kits.chat_completions import chat_server
 from kits.evaluation import DECLINED, INVENTED, Models, evaluation_project
 
 QUESTIONS = 8
+
+
+def _flat(text: str | None) -> str:
+    return " ".join((text or "").split()).lower()
 
 
 def test_scores_on_known_strings() -> None:
@@ -63,8 +67,9 @@ def test_the_good_model_wins_and_its_figures_are_recorded(finetune_workspace: Wo
     job = jobs.get_job(ws, job.id)
     assert job.status is JobStatus.SUCCESS, job.error_message
     result = evaluation.EvaluationResult.model_validate(job.result_summary)
-    assert result.knowledge_source == "eval_split" and result.dropped_near_duplicates == 0
+    assert result.knowledge_source == "training_chunks" and result.dropped_near_duplicates == 0
     assert result.candidates >= QUESTIONS
+    assert [found.name for found in result.sets] == ["knowledge", "held_out", "abstention"]
 
     knowledge_good, knowledge_bad = result.scores("knowledge", good), result.scores("knowledge", bad)
     for metric in ("token_f1", "rouge_l", "exact_match"):
@@ -78,13 +83,20 @@ def test_the_good_model_wins_and_its_figures_are_recorded(finetune_workspace: Wo
     assert result.scores("abstention", bad).metrics["abstained"].model_dump() == {"mean": 0.0, "low": 0.0,
                                                                                     "high": 0.0, "n": 4}
     assert result.scores("abstention", bad).versus_first["abstained"].losses == 4
+    # the held-out questions are the eval split's, which neither fake model knows: good declines, bad invents
+    held_out = next(found for found in result.sets if found.name == "held_out")
+    assert {row.question for row in held_out.questions} == set(answers.held_out)
+    assert result.scores("held_out", good).metrics["abstained"].mean == 1.0
+    assert result.scores("held_out", bad).metrics["abstained"].mean == 0.0
 
     report = (ws.files.root / result.report_path).read_text(encoding="utf-8")
     assert result.report_path == f"{project_id}/evaluations/{job.id}/report.md"
     assert "| token F1 | ROUGE-L | key fact (exact match) |" in report and "0 / 4 / 4" in report
-    assert "1.000 [1.000, 1.000]" in report and "## Side by side" in report
-    assert next(iter(answers.references)) in report
-    assert (ws.files.root / result.chart_path).read_text(encoding="utf-8").startswith("<svg")
+    assert "1.000 [1.000, 1.000]" in report and "## Side by side" in report and "Held-out set" in report
+    assert next(iter(answers.references)) in report and "![chart](chart.png)" in report
+    chart = (ws.files.root / result.chart_path).read_bytes()
+    assert result.chart_path == f"{project_id}/evaluations/{job.id}/chart.png"
+    assert chart.startswith(b"\x89PNG\r\n\x1a\n") and len(chart) > 2000
 
     with ws.unit_of_work() as uow:
         stored = uow.models.get(recorded.id)
@@ -92,6 +104,7 @@ def test_the_good_model_wins_and_its_figures_are_recorded(finetune_workspace: Wo
     assert stored.metrics["loss"] == 0.3  # the figures already there stay
     assert stored.metrics["evaluation"]["id"] == job.id
     assert stored.metrics["evaluation"]["versus"][bad]["judge"]["losses"] == 4
+    assert stored.metrics["evaluation"]["held_out"]["abstained"]["mean"] == 1.0
     listed, total = evaluation.list_evaluations(ws, project_id)
     assert total == 1 and listed[0].id == job.id
 
@@ -112,22 +125,41 @@ def test_a_question_near_a_training_one_is_dropped(finetune_workspace: Workspace
     assert len(after.questions) == QUESTIONS  # the next candidates fill the set
 
 
-def test_the_held_out_examples_are_asked_when_every_new_question_repeats_a_training_one(
-        finetune_workspace: Workspace) -> None:
-    """The extractive generator words its questions the same way each time: over chunks whose examples are all in
-    the train split, every question asked anew is a training one. The eval split's own examples are asked then."""
+def test_knowledge_questions_ask_about_the_facts_trained_on_in_new_words(finetune_workspace: Workspace) -> None:
+    """The extractive generator words an evaluation's questions apart from its training ones ("What does X
+    mean?"), over the chunks the training examples came from, and keeps only those whose evidence a training
+    example holds: a fact of the document that no training example showed is not knowledge the fine-tune had."""
     ws = finetune_workspace
     project_id = evaluation_project(ws)
-    with ws.unit_of_work() as uow:  # every generated example trains; the eval split holds three hand-written ones
-        generated = list(uow.examples.iterate(project_id))
-        uow.examples.update({example.id: {"split": "train"} for example in generated})
-        uow.examples.add([Example(project_id=project_id, split="eval", request_key=f"held:{index}", messages=[
-            Message(role="user", content=f"What is the held-out fact number {index}?"),
-            Message(role="assistant", content=f"It is the fact {index}.")]) for index in range(3)])
+    with ws.unit_of_work() as uow:
+        training = [e for e in uow.examples.iterate(project_id) if e.split == "train"]
     found = knowledge_set(ws, project_id, QUESTIONS)
-    assert found.source == "held_out_examples" and found.candidates == len(found.dropped) > 0
-    assert sorted(q.question for q in found.questions) == [f"What is the held-out fact number {i}?" for i in range(3)]
-    assert {q.reference for q in found.questions} == {f"It is the fact {i}." for i in range(3)}
+    assert found.source == "training_chunks" and len(found.questions) == QUESTIONS and not found.dropped
+    asked = {e.question for e in training}
+    for question in found.questions:
+        assert question.question not in asked
+        assert any(_flat(question.evidence) in _flat(e.evidence) for e in training)
+    with ws.unit_of_work() as uow:  # keep the training examples of one chunk only
+        kept_chunk = training[0].chunk_id
+        uow.examples.update({e.id: {"split": "unassigned"} for e in training if e.chunk_id != kept_chunk})
+        kept = [e for e in training if e.chunk_id == kept_chunk]
+        uow.examples.update({e.id: {"evidence": kept[0].evidence} for e in kept})  # one fact taught, many times
+    narrow = knowledge_set(ws, project_id, QUESTIONS)
+    assert narrow.questions and all(_flat(q.evidence) in _flat(kept[0].evidence) for q in narrow.questions)
+    assert narrow.off_training > 0
+
+
+def test_the_held_out_set_is_the_eval_splits_examples(finetune_workspace: Workspace) -> None:
+    ws = finetune_workspace
+    project_id = evaluation_project(ws)
+    with ws.unit_of_work() as uow:
+        held = [e for e in uow.examples.iterate(project_id, split="eval") if e.is_valid]
+        sources = {s.id: s.name for s in uow.sources.search(project_id, limit=None)[0]}
+    found = held_out_set(ws, project_id, 100)
+    assert sorted(q.question for q in found) == sorted(e.question for e in held) and found
+    assert {q.source for q in found} <= {sources[e.source_id or ""] for e in held}
+    assert len(held_out_set(ws, project_id, 2)) == 2 and held_out_set(ws, project_id, 2) == held_out_set(
+        ws, project_id, 2)  # a seeded choice
 
 
 def test_what_cannot_be_evaluated_is_refused(finetune_workspace: Workspace) -> None:

@@ -12,12 +12,12 @@ from typing import Any
 FINETUNE = shutil.which("finetune")  # None: the console script is not installed (the tests skip)
 
 
-def finetune(workspace: Path, *args: str, check: bool = True,
-             input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+def finetune(workspace: Path, *args: str, check: bool = True, input_text: str | None = None,
+             timeout: float = 600) -> subprocess.CompletedProcess[str]:
     assert FINETUNE is not None
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run([FINETUNE, "--workspace", str(workspace), *args], capture_output=True, text=True,
-                          check=check, env=env, timeout=600, input=input_text)
+                          check=check, env=env, timeout=timeout, input=input_text)
 
 
 def finetune_json(workspace: Path, *args: str) -> Any:

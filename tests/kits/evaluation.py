@@ -1,6 +1,7 @@
 """Pieces of the evaluation tests: a small project with an eval split, and a fake Chat Completions server's `decide`
-for three models: `good` (answers each knowledge question with its reference, declines the invented ones), `bad`
-(right on every other knowledge question, invents the rest), and `judge` (prefers the answer equal to the reference).
+for three models: `good` (answers each knowledge question with its reference, declines the held-out and invented
+ones), `bad` (right on every other knowledge question, invents the rest), and `judge` (prefers the answer equal to
+the reference).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 
 from finetune_core import Workspace
 from finetune_core.services import projects
-from finetune_core.services.evaluation.question_sets import knowledge_set
+from finetune_core.services.evaluation.question_sets import held_out_set, knowledge_set
 from kits.chat_completions import Action, Call
 from kits.pipeline import add_text_sources
 
@@ -20,12 +21,12 @@ INVENTED = "It opened in 1987 on the main square."
 DECLINED = "I don't know: the documents do not say."
 
 
-def evaluation_project(workspace: Workspace, name: str = "Evaluated", *, sources: int = 6,
+def evaluation_project(workspace: Workspace, name: str = "Evaluated", *, sources: int = 10,
                        owner_id: str | None = None) -> str:
     """A project of `sources` made-up notes, generated (extractive) and curated: half of them in the eval split."""
     project = projects.create_project(workspace, name, config={"train_eval_split": 0.5}, owner_id=owner_id)
     add_text_sources(workspace, project.id, sources)
-    workspace.run_pipeline(project.id, ["load", "chunk", "generate", "curate"], generator="extractive", target=60)
+    workspace.run_pipeline(project.id, ["load", "chunk", "generate", "curate"], generator="extractive", target=80)
     return project.id
 
 
@@ -41,12 +42,14 @@ class Models:
 
     references: dict[str, str]
     bad_right: set[str] = field(default_factory=set)  # the knowledge questions `bad` answers right
+    held_out: list[str] = field(default_factory=list)  # the eval split's questions, which neither model knows
 
     @classmethod
     def of(cls, workspace: Workspace, project_id: str, questions: int) -> Models:
         found = knowledge_set(workspace, project_id, questions)
         references = {question.question: question.reference or "" for question in found.questions}
-        return cls(references, set(sorted(references)[::2]))
+        held_out = [question.question for question in held_out_set(workspace, project_id, questions)]
+        return cls(references, set(sorted(references)[::2]), held_out)
 
     def decide(self, call: Call) -> Action:
         model = call.body.get("model")

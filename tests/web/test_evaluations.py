@@ -33,7 +33,7 @@ def test_an_evaluation_runs_as_a_job_and_is_listed(client: FlaskClient, alice: A
     (item,) = body["items"]
     assert item["job_id"] == job_id and item["status"] == "success", item
     result = item["result"]
-    assert result["models"] == [good, bad] and result["knowledge_source"] == "eval_split"
+    assert result["models"] == [good, bad] and result["knowledge_source"] == "training_chunks"
     knowledge = next(found for found in result["sets"] if found["name"] == "knowledge")
     first, second = knowledge["models"]
     assert first["metrics"]["token_f1"]["mean"] == 1.0 and second["metrics"]["token_f1"]["mean"] == 0.5

@@ -23,8 +23,9 @@ class Evaluate(MethodView):
     @blp.arguments(schema_for(EvaluateBody), required=False)
     @blp.response(202, schema_for(JobAccepted))
     def post(self, body: EvaluateBody, project_id: str) -> dict[str, Any]:
-        """Start an evaluation: knowledge questions (checked disjoint from the training examples) and abstention
-        questions asked to each model, scored by token F1, ROUGE-L, key fact and abstention (and a judge)
+        """Start an evaluation: knowledge questions (new, about the facts trained on, checked disjoint from the
+        training examples), the eval split's held-out questions and abstention questions asked to each model,
+        scored by token F1, ROUGE-L, key fact and abstention (and a judge)
 
         MODEL_NOT_FOUND for a model or judge no chat model answers; 400 INVALID_INPUT when the project has no
         chunks to ask about, or no finished fine-tune while `models` is absent; 400 URL_NOT_ALLOWED for a model
@@ -33,7 +34,7 @@ class Evaluate(MethodView):
         project = owned_project(project_id)
         job = evaluation.start_evaluation(workspace(), project.id, models=body.models, judge=body.judge,
                                           questions=body.questions, abstention=body.abstention,
-                                          model_id=body.model_id, origin=origin())
+                                          model_id=body.model_id, max_tokens=body.max_tokens, origin=origin())
         return {"job_id": job.id, "status": job.status, "message": "Evaluation job enqueued"}
 
 

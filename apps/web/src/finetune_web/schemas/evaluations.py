@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from finetune_core.domain import Job, JobStatus
-from finetune_core.services.evaluation import DEFAULT_QUESTIONS, MAX_QUESTIONS
+from finetune_core.services.evaluation import DEFAULT_MAX_TOKENS, DEFAULT_QUESTIONS, MAX_ANSWER_TOKENS, MAX_QUESTIONS
 from pydantic import BaseModel, Field
 
 from finetune_web.pagination import ListArgs, Page
@@ -23,6 +23,8 @@ class EvaluateBody(BaseModel):
     judge: Reference | None = Field(None, description="a chat model comparing each pair of answers, in both orders")
     questions: int = Field(DEFAULT_QUESTIONS, ge=1, le=MAX_QUESTIONS, description="knowledge questions to ask")
     abstention: int = Field(5, ge=0, le=100, description="questions about invented facts, which a good model declines")
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1, le=MAX_ANSWER_TOKENS,
+                            description="the most tokens of each answer (the held-out set's questions come too)")
     model_id: str | None = Field(None, min_length=1, max_length=64,
                                  description="the model whose metrics take the first model's figures (default: the "
                                              "first model, when it is one of yours)")

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from finetune_core.cli.common import emit, handle_errors, make_table, run_job, settle, state
+from finetune_core.cli.demo_training import TARGET as TRAINING_TARGET
 from finetune_core.cli.demo_training import train_and_compare
 from finetune_core.cli.evaluate import result_table
 from finetune_core.domain import SourceStatus
@@ -21,6 +22,7 @@ DEMO_PROJECT = "demo"
 DEMO_QUESTION = "What does a healthy sourdough starter smell like?"
 DEMO_DOCUMENT = "sourdough-handbook.pdf"
 DEMO_AGENT = "Demo baker"
+DEFAULT_TARGET = 300
 
 
 def _find_samples(explicit: Path | None) -> Path:
@@ -34,17 +36,19 @@ def _find_samples(explicit: Path | None) -> Path:
 @click.command()
 @click.option("--samples", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder of documents (default: the repository's samples/).")
-@click.option("--target", type=int, default=300, show_default=True, help="Examples to generate.")
+@click.option("--target", type=int, default=None,
+              help=f"Examples to generate [default: {DEFAULT_TARGET}; {TRAINING_TARGET} with --train].")
 @click.option("--task-type", default="qa", show_default=True)
 @click.option("--train/--no-train", default=False, show_default=True,
               help="Then train a LoRA of the embedded model on the dataset, on this machine (a few minutes on a CPU), "
                    "and ask the base and the fine-tune the same question.")
 @handle_errors
-def demo(samples: Path | None, target: int, task_type: str, train: bool) -> None:
+def demo(samples: Path | None, target: int | None, task_type: str, train: bool) -> None:
     """Run the whole pipeline on the sample documents with the offline generator and export every format; the
     embedded model answers a question from them; with --train, a LoRA of it is trained and compared."""
     workspace = state().workspace
     folder = _find_samples(samples)
+    target = target or (TRAINING_TARGET if train else DEFAULT_TARGET)
     with contextlib.suppress(NotFoundError):
         projects.delete_project(workspace, DEMO_PROJECT)  # a rerun starts clean
     project = projects.create_project(workspace, DEMO_PROJECT, task_type=task_type,

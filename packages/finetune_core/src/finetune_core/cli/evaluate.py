@@ -20,22 +20,25 @@ from finetune_core.services import evaluation, projects
               show_default=True, help="Knowledge questions to ask.")
 @click.option("--abstention", type=click.IntRange(0, 100), default=5, show_default=True,
               help="Questions about invented facts, which a good model declines.")
+@click.option("--max-tokens", type=click.IntRange(1, evaluation.MAX_ANSWER_TOKENS),
+              default=evaluation.DEFAULT_MAX_TOKENS, show_default=True, help="The most tokens of each answer.")
 @click.option("--record-on", "model_id", default=None,
               help="The model id whose metrics take the first model's figures (default: the first model's own).")
 @handle_errors
 def evaluate(project_ref: str, models: tuple[str, ...], judge: str | None, questions: int, abstention: int,
-             model_id: str | None) -> None:
+             max_tokens: int, model_id: str | None) -> None:
     """Compare chat models on questions about the project's documents: token F1, ROUGE-L, key fact, abstention."""
     workspace = state().workspace
     project = projects.get_project(workspace, project_ref)
     _, references = evaluation.check_request(workspace, project.id, list(models) or None, judge, questions,
-                                             model_id)
+                                             model_id, max_tokens)
     job = run_job(evaluation.EVALUATE_JOB, project.id, "Evaluating", models=references, judge=judge,
-                  questions=questions, abstention=abstention, model_id=model_id)
+                  questions=questions, abstention=abstention, model_id=model_id, max_tokens=max_tokens)
     result = evaluation.EvaluationResult.model_validate(job.result_summary)
     emit(result, result_table(result),
          message=f"{result.dropped_near_duplicates} of {result.candidates} knowledge questions dropped as "
-                 f"near-duplicates of training questions; report: {workspace.files.local_path(result.report_path)}")
+                 f"near-duplicates of training questions, {result.dropped_off_training} as about passages no "
+                 f"training example covers; report: {workspace.files.local_path(result.report_path)}")
 
 
 def result_table(result: evaluation.EvaluationResult) -> Table:

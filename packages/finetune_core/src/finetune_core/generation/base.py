@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,6 +46,9 @@ class GenerationRequest(BaseModel):
     n_examples: int = Field(ge=1)
     system_prompt: str | None = None
     source_name: str | None = None
+    # evaluation: questions that test a model on the chunk's facts, worded apart from the training examples' (an
+    # evaluation's knowledge set); a generator may ignore it where each round words its questions anew anyway
+    purpose: Literal["training", "evaluation"] = "training"
 
 
 class GenerationResult(BaseModel):

@@ -4,7 +4,9 @@ Each example's evidence is a verbatim span of `chunk.content` and its answer is 
 (whitespace collapsed). The chunk yields "units" in a fixed order (definitions, section headings, key
 sentences; summary variants for summarization), each with up to two phrasings ("angles"). Round r of
 n examples takes the next n units of the rotation; once every unit was used, their second phrasing;
-after that nothing, so a small chunk gives fewer examples instead of duplicates.
+after that nothing, so a small chunk gives fewer examples instead of duplicates. A request whose purpose is
+`evaluation` gets the same units with a third phrasing of their question ("probes": "What does X mean?"),
+one question and answer each: an evaluation asks about the facts trained on in words never trained on.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ _PHRASES: dict[str, dict[str, str]] = {
         "describe_modal": "Describe what {subject} {modal} do.",
         "more": "Can you tell me more?",
         "and_about": "And what about {topic}?",
+        "probe_term": "What does {term} mean?",
+        "probe_rule": "What is the rule for {subject}?",
+        "probe_topic": "What do you know about {topic}?",
+        "probe_section": 'Sum up "{h}".',
     },
     "fr": {
         "meant": "Que faut-il entendre par {term} ?",
@@ -63,6 +69,10 @@ _PHRASES: dict[str, dict[str, str]] = {
         "describe_modal": "Décrivez ce que {subject} {modal} faire.",
         "more": "Pouvez-vous m'en dire plus ?",
         "and_about": "Et concernant {topic} ?",
+        "probe_term": "Que signifie {term} ?",
+        "probe_rule": "Quelle est la règle pour {subject} ?",
+        "probe_topic": "Que sait-on de {topic} ?",
+        "probe_section": "Que retenir de « {h} » ?",
     },
 }
 
@@ -105,6 +115,28 @@ class _Builder:
                 return self.say("know_src", src=self.source, topic=info.topic)
             return self.say("know", topic=info.topic)
         return self.say("key_point", topic=info.topic)
+
+    def probe(self, s: Sentence) -> str | None:
+        """The evaluation's question answered by `s`: worded unlike both training angles."""
+        info = self.p.info(s)
+        if info.definition is not None:
+            return self.say("probe_term", term=info.definition.term)
+        if info.modal is not None and info.subject is not None and _obligation(info.modal):
+            return self.say("probe_rule", subject=info.subject)
+        return None if info.topic is None else self.say("probe_topic", topic=info.topic)
+
+    def probes(self) -> list[_Unit]:
+        """The units of an evaluation request, in the training units' order, each with its one probe question."""
+        units: list[_Unit] = []
+        for unit in self.units(TaskType.QA):
+            if unit.kind == "heading":
+                title = next(t for t, lead in self.p.section_leads() if lead[0] == unit.evidence)
+                question: str | None = self.say("probe_section", h=title)
+            else:
+                question = self.probe(unit.evidence)
+            if question is not None:
+                units.append(_Unit(unit.kind, unit.evidence, ((("user", question), unit.variants[0][-1]),)))
+        return units
 
     def instruction(self, s: Sentence, angle: int) -> str | None:
         info = self.p.info(s)
@@ -284,7 +316,9 @@ def extract_examples(request: GenerationRequest) -> list[ExampleDraft]:
     builder = _Builder(passage, source_label(request.source_name))
     drafts: list[ExampleDraft] = []
     seen: set[Turns] = set()
-    for unit, angle in _rotation(builder.units(request.task_type), request.round, request.n_examples):
+    evaluating = request.purpose == "evaluation" and request.task_type is not TaskType.SUMMARIZATION
+    units = builder.probes() if evaluating else builder.units(request.task_type)
+    for unit, angle in _rotation(units, request.round, request.n_examples):
         turns = unit.variants[angle]
         if turns in seen:
             continue

@@ -3,11 +3,11 @@
     result = evaluate(workspace, project_id, models=["<model id>", "embedded"], judge="openai:gpt-4o-mini")
     result.scores("knowledge", "<model id>").metrics["token_f1"]     # Interval(mean, low, high, n)
 
-- `question_sets`: knowledge questions from the project's generator (eval split's documents first), checked
-  disjoint from the training examples; abstention questions about invented entities.
+- `question_sets`: knowledge questions from the project's generator about the facts trained on, checked disjoint
+  from the training examples; the eval split's held-out questions; abstention questions about invented entities.
 - `scoring`: token F1, ROUGE-L, the key fact's exact match, abstention; bootstrap intervals; win/tie/loss.
 - `asking`: the models' answers, and a pairwise judge asked in both orders.
-- `report`: the markdown report and SVG chart, in the file store under `<project id>/evaluations/<id>/`.
+- `report`: the markdown report and PNG chart, in the file store under `<project id>/evaluations/<id>/`.
 - `run`: `evaluate`, the `evaluate` job (`start_evaluation`, `evaluate_job`), `list_evaluations`, `default_models`.
 """
 
@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from finetune_core.services.evaluation.results import EvaluationResult, Interval, ModelScores, Record, SetResult
 from finetune_core.services.evaluation.run import (
+    DEFAULT_MAX_TOKENS,
     DEFAULT_QUESTIONS,
     EVALUATE_JOB,
+    MAX_ANSWER_TOKENS,
     MAX_QUESTIONS,
     check_request,
     default_models,
@@ -26,6 +28,6 @@ from finetune_core.services.evaluation.run import (
     start_evaluation,
 )
 
-__all__ = ["DEFAULT_QUESTIONS", "EVALUATE_JOB", "MAX_QUESTIONS", "EvaluationResult", "Interval", "ModelScores",
-           "Record", "SetResult", "check_request", "default_models", "evaluate", "evaluate_job", "list_evaluations",
-           "start_evaluation"]
+__all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_QUESTIONS", "EVALUATE_JOB", "MAX_ANSWER_TOKENS", "MAX_QUESTIONS",
+           "EvaluationResult", "Interval", "ModelScores", "Record", "SetResult", "check_request", "default_models",
+           "evaluate", "evaluate_job", "list_evaluations", "start_evaluation"]

@@ -1,11 +1,15 @@
-"""The two question sets of an evaluation.
+"""The three question sets of an evaluation.
 
-- Knowledge: questions about facts of the documents, asked of the project's generator in a round of their own
-  (request keys `eval:<chunk id>:<round>`, kept in the result, never stored as examples), over the chunks of the
-  eval split's sources when the split has examples (documents the training never saw), else over every chunk.
-  Each question that is a near-duplicate of a training example's question (MinHash LSH candidates, exact shingle
-  Jaccard at the project's `near_duplicate_threshold`, as the `near_duplicate` validator decides) is dropped and
-  counted; more rounds are asked while too few are left.
+- Knowledge: new questions about the facts the training examples teach, asked closed-book. They are asked of the
+  project's generator in a round of their own (request keys `eval:<chunk id>:<round>`, purpose `evaluation`, kept in
+  the result, never stored as examples) over the chunks the training examples came from (every chunk where no
+  example names one). A question that is a near-duplicate of a training example's question (exact normalized text,
+  or MinHash LSH candidates at exact shingle Jaccard ≥ the project's `near_duplicate_threshold`, as the
+  `near_duplicate` validator decides) is dropped and counted; so is one whose evidence no training example's
+  evidence holds (a fact of the document the training never showed), where both have evidence. More rounds are
+  asked while too few are left.
+- Held out: the eval split's own examples. The split is by source by default, so these are questions on documents
+  the training never saw: they show what the fine-tune did to answers it cannot know (it should not invent them).
 - Abstention: questions about invented entities (names made of syllables and checked absent from the documents),
   which a good model declines to answer.
 """
@@ -35,13 +39,13 @@ if TYPE_CHECKING:
 
 EVAL_PREFIX = "eval:"
 EVAL_SPLIT = "eval"
+TRAIN_SPLIT = "train"
 MAX_ROUNDS = 4  # rounds asked of each chunk while too few questions survive the disjointness check
 MAX_PER_CHUNK = 5
 NUM_PERM = 128
-# eval_split: asked anew about the held-out sources' chunks; all_chunks: about every chunk; held_out_examples: the
-# eval split's own examples, where every question asked anew was a near-duplicate of a training one (a generator
-# that words its questions the same way each time, such as the extractive one)
-KnowledgeSource = Literal["eval_split", "all_chunks", "held_out_examples"]
+# training_chunks: asked about the chunks the training examples came from; all_chunks: about every chunk (no example
+# names its chunk)
+KnowledgeSource = Literal["training_chunks", "all_chunks"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class Question:
     question: str
     reference: str | None = None  # None: the abstention set's, which has no answer
     source: str | None = None
+    evidence: str | None = None  # the passage the reference comes from, where the generator gives it
 
 
 @dataclass
@@ -57,18 +62,24 @@ class KnowledgeSet:
     source: KnowledgeSource
     candidates: int = 0
     dropped: list[str] = field(default_factory=list)  # the near-duplicates of training questions, dropped
+    off_training: int = 0  # candidates dropped because no training example's evidence holds theirs
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split()).lower()
 
 
 class TrainingQuestions:
-    """The training examples' questions, indexed to find a near-duplicate of a new one."""
+    """The training examples' questions, indexed to find a near-duplicate of a new one, and their evidence."""
 
-    def __init__(self, questions: list[str], threshold: float) -> None:
+    def __init__(self, questions: list[str], threshold: float, evidence: list[str] | None = None) -> None:
         # imported here: datasketch brings redis and cryptography, which a process that never evaluates does without
         from datasketch import MinHash, MinHashLSH
 
         from finetune_core.curation.near_duplicates import lsh_bands, shingle_hashes
 
         self.threshold = threshold
+        self.evidence = [_flat(text) for text in evidence or [] if text.strip()]
         self.exact = {normalize(question) for question in questions}
         self.lsh = MinHashLSH(num_perm=NUM_PERM, params=lsh_bands(round(max(0.05, threshold - 0.15), 4), NUM_PERM))
         self.template = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=lambda value: value)
@@ -94,29 +105,41 @@ class TrainingQuestions:
             return False
         return any(jaccard(hashes, self.hashes[i]) >= self.threshold for i in self.lsh.query(self._minhash(hashes)))
 
+    def taught(self, evidence: str | None) -> bool:
+        """Whether a training example's evidence holds `evidence` (True where either side has none to compare)."""
+        if not evidence or not evidence.strip() or not self.evidence:
+            return True
+        wanted = _flat(evidence)
+        return any(wanted in held for held in self.evidence)
+
 
 def knowledge_material(workspace: WorkspacePort, project_id: str) -> tuple[list[Chunk], KnowledgeSource,
                                                                            TrainingQuestions]:
-    """The chunks to ask about (the eval split's sources', else all), and the training questions to avoid;
-    InvalidInputError when the project has no chunk."""
+    """The chunks to ask about (those the training examples came from, else all), and the training questions and
+    evidence to check against; InvalidInputError when the project has no chunk."""
     with workspace.unit_of_work() as uow:
         project = uow.projects.find(project_id)
         chunks, _ = uow.chunks.search(project.id, limit=None)
-        eval_sources: set[str] = set()
+        trained_chunks: set[str] = set()
         training: list[str] = []
+        evidence: list[str] = []
         for example in uow.examples.iterate(project.id):
-            if example.split == EVAL_SPLIT:
-                eval_sources.add(example.source_id or "")
-            elif example.split != PREVIEW_SPLIT and example.messages:
-                training.append(example.question)
+            if example.split in (EVAL_SPLIT, PREVIEW_SPLIT) or not example.messages:
+                continue
+            training.append(example.question)  # an invalid one too: a question seen is not asked again
+            if example.split == TRAIN_SPLIT and example.is_valid:
+                evidence.append(example.evidence or "")
+                if example.chunk_id:
+                    trained_chunks.add(example.chunk_id)
     if not chunks:
         raise InvalidInputError("the project has no chunks to ask questions about: add sources, load and chunk them "
                                 "(and generate a dataset, whose eval split then provides the questions)",
                                 project_id=project.id)
-    held_out = [chunk for chunk in chunks if chunk.source_id in eval_sources]
-    if held_out:
-        return held_out, "eval_split", TrainingQuestions(training, project.config.near_duplicate_threshold)
-    return chunks, "all_chunks", TrainingQuestions(training, project.config.near_duplicate_threshold)
+    known = TrainingQuestions(training, project.config.near_duplicate_threshold, evidence)
+    taught = [chunk for chunk in chunks if chunk.id in trained_chunks]
+    if taught:
+        return taught, "training_chunks", known
+    return chunks, "all_chunks", known
 
 
 def project_generator(workspace: WorkspacePort, project: Project, generator: str | None,
@@ -137,7 +160,7 @@ def _requests(project: Project, chunks: list[Chunk], round_: int, per_chunk: int
     return [GenerationRequest(
         key=f"{EVAL_PREFIX}{chunk.id}:{round_}", chunk=chunk, round=round_, task_type=project.task_type,
         language=project.config.language or str(chunk.metadata.get("language") or detect_language(chunk.content)),
-        n_examples=per_chunk, system_prompt=project.config.system_prompt,
+        n_examples=per_chunk, system_prompt=project.config.system_prompt, purpose="evaluation",
         source_name=str(chunk.metadata.get("source_name") or "")) for chunk in chunks]
 
 
@@ -151,7 +174,7 @@ async def _ask(generator: Generator, requests: list[GenerationRequest]) -> list[
             user = next((m.content for m in draft.messages if m.role == "user"), "").strip()
             answer = next((m.content for m in draft.messages if m.role == "assistant"), "").strip()
             if user and answer and not draft.errors:
-                found.append(Question(user, answer, sources.get(result.key)))
+                found.append(Question(user, answer, sources.get(result.key), draft.evidence))
     return [question for request in requests for question in by_key.get(request.key, [])]
 
 
@@ -164,6 +187,7 @@ class _Collect:
         self.count, self.context = count, context
         self.per_chunk = max(1, min(MAX_PER_CHUNK, math.ceil(2 * count / len(chunks))))
         self.kept: dict[str, Question] = {}
+        self.refused: set[str] = set()
 
     async def run(self, generator: Generator) -> None:
         try:
@@ -182,11 +206,16 @@ class _Collect:
     def keep(self, question: Question) -> None:
         self.found.candidates += 1
         key = normalize(question.question)
-        if key in self.kept:
+        if key in self.kept or key in self.refused:
             return
+        self.refused.add(key)  # until kept below: the same question again is judged once
         if self.training.near(question.question):
             self.found.dropped.append(question.question)
             return
+        if not self.training.taught(question.evidence):
+            self.found.off_training += 1
+            return
+        self.refused.discard(key)
         self.kept[key] = question
 
 
@@ -209,20 +238,23 @@ def knowledge_set(workspace: WorkspacePort, project_id: str, count: int, *, gene
     if len(questions) > count:
         chosen = set(rng.sample(range(len(questions)), count))
         questions = [question for index, question in enumerate(questions) if index in chosen]
-    found.questions = questions or _held_out_examples(workspace, project_id, count, rng)
-    if not questions and found.questions:
-        found.source = "held_out_examples"
+    found.questions = questions
     return found
 
 
-def _held_out_examples(workspace: WorkspacePort, project_id: str, count: int, rng: random.Random) -> list[Question]:
-    """Up to `count` valid examples of the eval split as questions with their answers: held out of the training by
-    the split, so disjoint from it by construction."""
+def held_out_set(workspace: WorkspacePort, project_id: str, count: int) -> list[Question]:
+    """Up to `count` valid examples of the eval split as questions with their answers (a seeded choice): held out of
+    the training by the split, so disjoint from it by construction, and by source unless the project splits
+    otherwise."""
     with workspace.unit_of_work() as uow:
-        held = [example for example in uow.examples.iterate(project_id, split=EVAL_SPLIT)
+        project = uow.projects.find(project_id)
+        held = [example for example in uow.examples.iterate(project.id, split=EVAL_SPLIT)
                 if example.is_valid and example.messages]
+        names = {source.id: source.name for source in uow.sources.search(project.id, limit=None)[0]}
+    rng = random.Random(project.config.seed)
     chosen = rng.sample(held, count) if len(held) > count else held
-    return [Question(example.question, reference=example.answer, source=example.source_id) for example in chosen]
+    return [Question(example.question, reference=example.answer, source=names.get(example.source_id or "")
+                     or example.source_id, evidence=example.evidence) for example in chosen]
 
 
 _TEMPLATES = (

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from finetune_core.domain.common import utcnow
 
-SetName = Literal["knowledge", "abstention"]
+SetName = Literal["knowledge", "held_out", "abstention"]
 
 
 class Interval(BaseModel):
@@ -60,17 +60,21 @@ class SetResult(BaseModel):
 
 
 class EvaluationResult(BaseModel):
-    """Knowledge questions (about facts of the documents, checked disjoint from the training examples) and
-    abstention questions (about invented facts), asked to each model."""
+    """Knowledge questions (new questions about the facts trained on, checked disjoint from the training examples),
+    held-out questions (the eval split's, on documents the training never saw) and abstention questions (about
+    invented facts), asked to each model."""
 
     id: str
     project_id: str
     models: list[str]  # references; the first is the one the others are compared with
     judge: str | None = None
     record_model_id: str | None = None  # the TrainedModel whose metrics took the first model's figures
-    knowledge_source: Literal["eval_split", "all_chunks", "held_out_examples"]
+    # training_chunks or all_chunks (see question_sets.KnowledgeSource); eval_split and held_out_examples: results
+    # stored before the held-out set was a set of its own
+    knowledge_source: Literal["training_chunks", "all_chunks", "eval_split", "held_out_examples"]
     candidates: int  # knowledge questions the generator gave
     dropped_near_duplicates: int  # of them, near-duplicates of a training example's question
+    dropped_off_training: int = 0  # of them, about a passage no training example's evidence holds
     sets: list[SetResult]
     report_path: str  # in the workspace's file store
     chart_path: str
@@ -78,8 +82,8 @@ class EvaluationResult(BaseModel):
 
     def scores(self, set_name: SetName, model: str) -> ModelScores:
         """One model's figures on one set (KeyError when it was not evaluated)."""
-        found = next(item for item in self.sets if item.name == set_name)
-        for scores in found.models:
+        found = next((item for item in self.sets if item.name == set_name), None)
+        for scores in found.models if found is not None else []:
             if scores.model == model:
                 return scores
         raise KeyError(model)

@@ -16,6 +16,7 @@ from finetune_core.services.evaluation.question_sets import (
     Question,
     abstention_set,
     documents_text,
+    held_out_set,
     knowledge_material,
     knowledge_set,
 )
@@ -49,7 +50,8 @@ DEFAULT_QUESTIONS = 20
 DEFAULT_ABSTENTION = 5
 MAX_QUESTIONS = 200
 ANSWER_CHARS = 2000  # what the result keeps of an answer
-CHAT_SETTINGS: dict[str, Any] = {"temperature": 0.0, "max_tokens": 512}
+DEFAULT_MAX_TOKENS = 512
+MAX_ANSWER_TOKENS = 4096
 
 
 def default_models(workspace: WorkspacePort, project_id: str) -> list[str]:
@@ -86,13 +88,16 @@ def _record_model(workspace: WorkspacePort, reference: str, model_id: str | None
 
 
 def check_request(workspace: WorkspacePort, project_id: str, models: list[str] | None, judge: str | None,
-                  questions: int, model_id: str | None = None) -> tuple[Project, list[str]]:
+                  questions: int, model_id: str | None = None,
+                  max_tokens: int = DEFAULT_MAX_TOKENS) -> tuple[Project, list[str]]:
     """The project and the model references, once everything the evaluation needs is there (InvalidInputError
     saying what to do otherwise): two or more models that resolve, a judge that does, chunks to ask about."""
     with workspace.unit_of_work() as uow:
         project = uow.projects.find(project_id)
     if not 1 <= questions <= MAX_QUESTIONS:
         raise InvalidInputError(f"questions is a count from 1 to {MAX_QUESTIONS}, not {questions}")
+    if not 1 <= max_tokens <= MAX_ANSWER_TOKENS:
+        raise InvalidInputError(f"max_tokens is a count from 1 to {MAX_ANSWER_TOKENS}, not {max_tokens}")
     references = list(dict.fromkeys(ref.strip() for ref in models if ref.strip())) if models else \
         default_models(workspace, project.id)
     if len(references) < 2:
@@ -107,19 +112,23 @@ def check_request(workspace: WorkspacePort, project_id: str, models: list[str] |
 def start_evaluation(workspace: WorkspacePort, project_id: str, *, models: list[str] | None = None,
                      judge: str | None = None, questions: int = DEFAULT_QUESTIONS,
                      abstention: int = DEFAULT_ABSTENTION, model_id: str | None = None,
-                     origin: Origin = Origin.LOCAL) -> Job:
+                     max_tokens: int = DEFAULT_MAX_TOKENS, origin: Origin = Origin.LOCAL) -> Job:
     """Check the request (see `check_request`), then queue the `evaluate` job; its result summary is the
     EvaluationResult."""
-    project, references = check_request(workspace, project_id, models, judge, questions, model_id)
+    project, references = check_request(workspace, project_id, models, judge, questions, model_id, max_tokens)
     params: dict[str, Any] = {"models": references, "judge": judge, "questions": questions,
                               "abstention": abstention, "model_id": model_id}
+    if max_tokens != DEFAULT_MAX_TOKENS:
+        params["max_tokens"] = max_tokens
     if origin is not Origin.LOCAL:
         params["origin"] = origin.value
     return jobs_service.enqueue(workspace, EVALUATE_JOB, project_id=project.id,
                                 **{key: value for key, value in params.items() if value is not None})
 
 
-def _knowledge_rows(questions: list[Question], answers: dict[str, list[str | None]]) -> list[Answered]:
+def _knowledge_rows(questions: list[Question], answers: dict[str, list[str | None]], *,
+                    abstention: bool = False) -> list[Answered]:
+    """Scored against the references; with `abstention` (the held-out set), whether each answer declines too."""
     frequency = document_frequencies(question.reference or "" for question in questions)
     rows = []
     for index, question in enumerate(questions):
@@ -131,6 +140,8 @@ def _knowledge_rows(questions: list[Question], answers: dict[str, list[str | Non
             row.answers[model] = text[:ANSWER_CHARS]
             row.scores[model] = {"token_f1": token_f1(text, reference), "rouge_l": rouge_l(text, reference),
                                  "exact_match": exact_match(text, fact)}
+            if abstention:
+                row.scores[model]["abstained"] = float(said[index] is not None and abstains(text))
         rows.append(row)
     return rows
 
@@ -168,7 +179,7 @@ def _set_result(name: Any, main: str, rows: list[Answered], answers: dict[str, l
 
 
 async def _ask_all(workspace: WorkspacePort, project: Project, references: list[str], judge: str | None,
-                   questions: list[str], knowledge: list[Question],
+                   questions: list[str], knowledge: list[Question], max_tokens: int,
                    context: JobContext | None) -> tuple[dict[str, list[str | None]], dict[str, list[str]]]:
     """Every model's answers to `questions`, then, with a judge, each challenger's outcomes on the knowledge set."""
     answers: dict[str, list[str | None]] = {}
@@ -176,7 +187,7 @@ async def _ask_all(workspace: WorkspacePort, project: Project, references: list[
         if context is not None:
             context.progress(done, len(references) + bool(judge), f"asking {reference}")
         target = chat_targets.resolve(workspace, reference, project.owner_id)
-        model = chat_targets.build(workspace, target, project.owner_id, **CHAT_SETTINGS)
+        model = chat_targets.build(workspace, target, project.owner_id, temperature=0.0, max_tokens=max_tokens)
         answers[reference] = await asking.answers(model, questions, project.config.system_prompt)
     outcomes: dict[str, list[str]] = {}
     if judge:
@@ -197,12 +208,12 @@ async def _ask_all(workspace: WorkspacePort, project: Project, references: list[
 
 def _store_metrics(workspace: WorkspacePort, record: TrainedModel, result: EvaluationResult) -> None:
     knowledge = result.scores("knowledge", result.models[0])
-    abstention = result.scores("abstention", result.models[0])
-    summary = {
+    summary: dict[str, Any] = {
         "id": result.id, "project_id": result.project_id, "at": result.created_at.isoformat(),
         "models": result.models, "judge": result.judge, "report_path": result.report_path,
-        "knowledge": {name: value.model_dump() for name, value in knowledge.metrics.items()},
-        "abstention": {name: value.model_dump() for name, value in abstention.metrics.items()},
+        "chart_path": result.chart_path,
+        **{found.name: {name: value.model_dump() for name, value in result.scores(found.name, result.models[0])
+                        .metrics.items()} for found in result.sets},
         "versus": {other.model: {how: record_.model_dump() for how, record_ in other.versus_first.items()}
                    for other in next(item for item in result.sets if item.name == "knowledge").models[1:]},
     }
@@ -213,36 +224,39 @@ def _store_metrics(workspace: WorkspacePort, record: TrainedModel, result: Evalu
 
 
 def _write_report(workspace: WorkspacePort, project: Project, result: EvaluationResult) -> None:
-    workspace.files.put(result.chart_path, report.svg_chart(result).encode("utf-8"))
+    workspace.files.put(result.chart_path, report.png_chart(result))
     workspace.files.put(result.report_path, report.markdown(result, project.name).encode("utf-8"))
 
 
 def evaluate(workspace: WorkspacePort, project_id: str, *, models: list[str] | None = None, judge: str | None = None,
              questions: int = DEFAULT_QUESTIONS, abstention: int = DEFAULT_ABSTENTION, model_id: str | None = None,
-             origin: Origin = Origin.LOCAL, evaluation_id: str | None = None,
+             max_tokens: int = DEFAULT_MAX_TOKENS, origin: Origin = Origin.LOCAL, evaluation_id: str | None = None,
              context: JobContext | None = None) -> EvaluationResult:
-    """Ask `models` (default: the latest fine-tune's model and its base) the knowledge and abstention questions,
-    score and compare their answers, write the report, and record the first model's figures on its TrainedModel."""
-    project, references = check_request(workspace, project_id, models, judge, questions, model_id)
+    """Ask `models` (default: the latest fine-tune's model and its base) the knowledge, held-out and abstention
+    questions, score and compare their answers, write the report, and record the first model's figures on its
+    TrainedModel."""
+    project, references = check_request(workspace, project_id, models, judge, questions, model_id, max_tokens)
     record = _record_model(workspace, references[0], model_id, project.owner_id)
     knowledge = knowledge_set(workspace, project.id, questions, origin=origin, context=context)
     if not knowledge.questions:
         raise InvalidInputError(f"no knowledge question is left to ask: the generator gave {knowledge.candidates}, "
-                                f"{len(knowledge.dropped)} of them near-duplicates of training questions; add "
-                                "documents (or generate the dataset so that its eval split holds some out)",
-                                project_id=project.id)
+                                f"{len(knowledge.dropped)} of them near-duplicates of training questions and "
+                                f"{knowledge.off_training} about passages no training example covers; add documents "
+                                "or generate more examples", project_id=project.id)
+    held_out = held_out_set(workspace, project.id, questions)
     invented = abstention_set(abstention, seed=project.config.seed, documents=documents_text(workspace, project.id))
-    asked = [question.question for question in [*knowledge.questions, *invented]]
-    work = _ask_all(workspace, project, references, judge, asked, knowledge.questions, context)
+    asked = [question.question for question in [*knowledge.questions, *held_out, *invented]]
+    work = _ask_all(workspace, project, references, judge, asked, knowledge.questions, max_tokens, context)
     answers, outcomes = asyncio.run(context.cancellable(work) if context is not None else work)
-    size = len(knowledge.questions)
     for reference, said in answers.items():
         if all(answer is None for answer in said):
             raise NothingProducedError(f"model '{reference}' answered none of the {len(said)} questions",
                                        summary={"models": references, "questions": len(said)})
     labels = {ref: chat_targets.resolve(workspace, ref, project.owner_id).label for ref in references}
-    knowledge_answers = {ref: said[:size] for ref, said in answers.items()}
-    abstention_answers = {ref: said[size:] for ref, said in answers.items()}
+    ends = (len(knowledge.questions), len(knowledge.questions) + len(held_out))
+    knowledge_answers = {ref: said[:ends[0]] for ref, said in answers.items()}
+    held_answers = {ref: said[ends[0]:ends[1]] for ref, said in answers.items()}
+    abstention_answers = {ref: said[ends[1]:] for ref, said in answers.items()}
     seed = project.config.seed
     knowledge_result = _set_result("knowledge", "token_f1", _knowledge_rows(knowledge.questions, knowledge_answers),
                                    knowledge_answers, labels, seed)
@@ -251,15 +265,21 @@ def evaluate(workspace: WorkspacePort, project_id: str, *, models: list[str] | N
             found = outcomes[scores.model]
             scores.versus_first["judge"] = Record(wins=found.count("win"), ties=found.count("tie"),
                                                   losses=found.count("loss"))
-    abstention_result = _set_result("abstention", "abstained", _abstention_rows(invented, abstention_answers),
-                                    abstention_answers, labels, seed)
+    sets = [knowledge_result]
+    if held_out:
+        sets.append(_set_result("held_out", "token_f1", _knowledge_rows(held_out, held_answers, abstention=True),
+                                held_answers, labels, seed))
+    if invented:
+        sets.append(_set_result("abstention", "abstained", _abstention_rows(invented, abstention_answers),
+                                abstention_answers, labels, seed))
     identifier = evaluation_id or new_id()
     folder = f"{project.id}/evaluations/{identifier}"
     result = EvaluationResult(
         id=identifier, project_id=project.id, models=references, judge=judge,
         record_model_id=record.id if record else None, knowledge_source=knowledge.source,
         candidates=knowledge.candidates, dropped_near_duplicates=len(knowledge.dropped),
-        sets=[knowledge_result, abstention_result], report_path=f"{folder}/report.md", chart_path=f"{folder}/chart.svg")
+        dropped_off_training=knowledge.off_training, sets=sets, report_path=f"{folder}/report.md",
+        chart_path=f"{folder}/{report.CHART_FILE}")
     _write_report(workspace, project, result)
     if record is not None:
         _store_metrics(workspace, record, result)
@@ -268,11 +288,12 @@ def evaluate(workspace: WorkspacePort, project_id: str, *, models: list[str] | N
 
 def evaluate_job(context: JobContext, *, project_id: str, models: list[str] | None = None, judge: str | None = None,
                  questions: int = DEFAULT_QUESTIONS, abstention: int = DEFAULT_ABSTENTION,
-                 model_id: str | None = None, origin: str = Origin.LOCAL) -> dict[str, Any]:
+                 model_id: str | None = None, max_tokens: int = DEFAULT_MAX_TOKENS,
+                 origin: str = Origin.LOCAL) -> dict[str, Any]:
     """The `evaluate` job: its result summary is the EvaluationResult."""
     result = evaluate(context.workspace, project_id, models=models, judge=judge, questions=questions,
-                      abstention=abstention, model_id=model_id, origin=Origin(origin), evaluation_id=context.job_id,
-                      context=context)
+                      abstention=abstention, model_id=model_id, max_tokens=max_tokens, origin=Origin(origin),
+                      evaluation_id=context.job_id, context=context)
     return result.model_dump(mode="json")
 
 
