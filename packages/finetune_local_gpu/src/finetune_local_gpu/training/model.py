@@ -50,7 +50,7 @@ def load_model(base_model: str, method: str, runtime: Runtime) -> Any:
         source, options = pretrained_source(base_model)
         model = AutoModelForCausalLM.from_pretrained(source, **options, **kwargs)
         if "gguf_file" in options:  # de-quantised as it loads: plain float weights, though still marked GGUF
-            _forget_gguf_quantization(model)
+            forget_gguf_quantization(model)
     except (OSError, ValueError) as exc:
         raise TrainingError(f"cannot load the base model {base_model}: {exc}") from exc
     if method == "qlora":
@@ -61,7 +61,7 @@ def load_model(base_model: str, method: str, runtime: Runtime) -> Any:
     return model
 
 
-def _forget_gguf_quantization(model: Any) -> None:
+def forget_gguf_quantization(model: Any) -> None:
     """transformers keeps a GGUF model marked quantized after de-quantising it, and its Trainer refuses to train
     such a model; the weights are float tensors like any other, so the marker goes."""
     model.hf_quantizer = None
