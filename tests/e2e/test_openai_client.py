@@ -4,6 +4,7 @@ usage counted in `queries_used`; once the key is revoked the client gets Authent
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -39,8 +40,16 @@ def test_the_openai_client_talks_to_an_issued_key_until_it_is_revoked(live: Live
         assert answer.usage is not None and answer.usage.completion_tokens <= 24
         assert answer.usage.total_tokens == answer.usage.prompt_tokens + answer.usage.completion_tokens > 0
 
-        chunks = list(client.chat.completions.create(model="smol", messages=QUESTION, max_tokens=24, temperature=0,
-                                                     stream=True, stream_options={"include_usage": True}))
+        asked = time.monotonic()
+        chunks, arrived = [], []
+        for chunk in client.chat.completions.create(model="smol", messages=QUESTION, max_tokens=24, temperature=0,
+                                                    stream=True, stream_options={"include_usage": True}):
+            chunks.append(chunk)
+            if chunk.choices and chunk.choices[0].delta.content:
+                arrived.append(time.monotonic())
+        # streamed as written, not in one burst at the end: the tokens came over a good part of the answer's time
+        # (the embedded model answers on the request's native thread; on a greenlet's loop it would not get a turn)
+        assert len(arrived) > 3 and arrived[-1] - arrived[0] > 0.3 * (arrived[-1] - asked), (asked, arrived)
         assert chunks[0].choices[0].delta.role == "assistant"
         streamed = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
         assert streamed.strip() and [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"

@@ -22,6 +22,7 @@ from finetune_core.services.evaluation.scoring import (
 )
 from kits.chat_completions import chat_server
 from kits.evaluation import DECLINED, INVENTED, Models, evaluation_project
+from kits.pipeline import add_text_sources
 
 QUESTIONS = 8
 
@@ -169,6 +170,11 @@ def test_what_cannot_be_evaluated_is_refused(finetune_workspace: Workspace) -> N
         evaluation.start_evaluation(ws, empty.id, models=["embedded", "openai-compatible:x@http://127.0.0.1:9/v1"])
     with pytest.raises(InvalidInputError, match="no finished fine-tune"):
         evaluation.start_evaluation(ws, empty.id)
+    chunked = ws.create_project("Chunked, no dataset")
+    add_text_sources(ws, chunked.id, 2)
+    ws.run_pipeline(chunked.id, ["load", "chunk"])
+    with pytest.raises(InvalidInputError, match="no dataset to evaluate on: generate one first"):
+        evaluation.start_evaluation(ws, chunked.id, models=["embedded", "openai-compatible:x@http://127.0.0.1:9/v1"])
     with pytest.raises(InvalidInputError, match="two or more"):
         evaluation.start_evaluation(ws, empty.id, models=["embedded", "embedded"])
     with pytest.raises(FinetuneError, match="no chat model 'nowhere'") as refused:

@@ -22,7 +22,7 @@ from finetune_core.errors import GenerationError, InvalidInputError
 from finetune_core.plugins import registries
 from finetune_local_gpu import embedded
 from finetune_local_gpu.chat_model import EMBEDDED_CHAT_MODEL, EmbeddedChatModel
-from finetune_local_gpu.embedded import GENERATION_LOCK, INSTALL_COMMAND, EmbeddedModel, load_embedded
+from finetune_local_gpu.embedded import INSTALL_COMMAND, SESSIONS, EmbeddedModel, load_embedded
 
 QUESTION = [Message(role="user", content="What is the capital of France? Answer in one sentence.")]
 LONG = [Message(role="user", content="Write a long story about a dragon who learns to bake bread.")]
@@ -121,10 +121,10 @@ def test_closing_the_stream_stops_the_generation_and_frees_the_model(loaded: Emb
         raise AssertionError("no piece came")
 
     assert asyncio.run(first_piece_then_close())
-    # aclose returned once the generation thread had ended: it stopped a few tokens in, and let go of the lock
+    # aclose returned once the generation thread had ended: it stopped a few tokens in, and left the model free
     assert len(model.replies) == 1
     assert model.replies[0].output_tokens is not None and model.replies[0].output_tokens < 32
-    assert not GENERATION_LOCK.locked()
+    assert SESSIONS.running == 0
     assert "Paris" in ask(EmbeddedChatModel(ChatSettings(**GREEDY))).text
 
 

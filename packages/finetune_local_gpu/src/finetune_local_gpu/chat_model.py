@@ -11,7 +11,10 @@ An answer that starts repeating itself word for word (LOOP_TOKENS tokens said ag
 decoding does) ends where the repetition began, with finish_reason "stop".
 
 Generation is blocking work: it runs in a worker thread (`asyncio.to_thread`) so the caller's event loop stays
-free, one at a time per process (embedded.GENERATION_LOCK; the model is shared). `stream` hands the pieces over
+free; the model is shared, and the answers of one set-up (the same adapter, or none) are generated at the same
+time, those of another once they ended (embedded.SESSIONS); a caller already on a thread of
+its own calls `answer_here` instead (computes_here: under gevent, that worker thread would be a greenlet of the
+loop's own thread, and the pieces would only reach the loop at the end). `stream` hands the pieces over
 through an asyncio queue as the tokens come, and a consumer that stops iterating (or closes the stream) stops
 the generation at its next token; a cancelled `complete` does too.
 """
@@ -143,6 +146,7 @@ class EmbeddedChatModel(ChatModel):
 
     name: ClassVar[str] = EMBEDDED_CHAT_MODEL
     key_provider: ClassVar[str | None] = None
+    computes_here: ClassVar[bool] = True
 
     def __init__(self, settings: ChatSettings | None = None) -> None:
         super().__init__(settings)
@@ -152,6 +156,9 @@ class EmbeddedChatModel(ChatModel):
                                     "choose another chat model (llama-cpp runs any GGUF file).")
         self.adapter: Path | None = adapter_folder(self.settings.extra.get("adapter"))
         self.stops = stop_sequences(self.settings.extra.get("stop"))
+
+    def answer_here(self, messages: list[Message], on_text: Callable[[str], None] | None = None) -> ChatReply:
+        return self._generate(messages, threading.Event(), on_text)
 
     async def complete(self, messages: list[Message]) -> ChatReply:
         cancelled = threading.Event()
@@ -192,22 +199,17 @@ class EmbeddedChatModel(ChatModel):
         from transformers import StoppingCriteriaList
 
         max_new_tokens = self.settings.max_tokens or DEFAULT_MAX_TOKENS
-        with embedded_session(self.adapter) as (tokenizer, model):
-            if cancelled.is_set():  # given up while waiting for the lock
+        with embedded_session(self.adapter, threads=GENERATION_THREADS) as (tokenizer, model):
+            if cancelled.is_set():  # given up while waiting for its turn
                 return ChatReply(text="", input_tokens=0, output_tokens=0, finish_reason="cancelled")
             inputs = tokenizer.apply_chat_template([message.model_dump() for message in messages],
                                                    add_generation_prompt=True, return_tensors="pt", return_dict=True)
             prompt_length = int(inputs["input_ids"].shape[1])
             watch = _Watch(tokenizer, prompt_length, self.stops, cancelled, on_text)
-            threads = torch.get_num_threads()
-            torch.set_num_threads(GENERATION_THREADS)
-            try:
-                with torch.inference_mode():
-                    output = model.generate(**inputs.to(model.device), max_new_tokens=max_new_tokens,
-                                            streamer=watch, stopping_criteria=StoppingCriteriaList([watch]),
-                                            pad_token_id=_pad_token_id(tokenizer, model), **self._decoding())
-            finally:
-                torch.set_num_threads(threads)
+            with torch.inference_mode():
+                output = model.generate(**inputs.to(model.device), max_new_tokens=max_new_tokens,
+                                        streamer=watch, stopping_criteria=StoppingCriteriaList([watch]),
+                                        pad_token_id=_pad_token_id(tokenizer, model), **self._decoding())
             eos = _eos_token_ids(tokenizer, model)
         new_tokens = output[0, prompt_length:].tolist()
         if watch.looped_at is not None:  # the repetition is dropped: the answer ends where it began

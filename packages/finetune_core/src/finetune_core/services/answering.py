@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from finetune_core.domain import Agent, Chat, ChatMessage, Citation, Message
 from finetune_core.errors import FinetuneError, InvalidInputError, ModelUnavailableError, NotFoundError
 from finetune_core.services import chat_targets, chats, interaction_learning, retrieval, table_questions
-from finetune_core.services.model_streams import PieceStream, start_thread, wait_until
+from finetune_core.services.model_streams import FIRST_POLL_S, PieceStream, start_thread, wait_until, write_answer
 from finetune_core.services.table_questions import TableInfo
 
 if TYPE_CHECKING:
@@ -172,21 +172,13 @@ def stream_message(workspace: WorkspacePort, chat_id: str, owner_id: str | None,
     stream = AnswerStream(exchange=exchange)
     model = _model(workspace, exchange)
 
-    async def write() -> None:
-        try:
-            async for piece in model.stream(exchange.prompt):
-                if piece:
-                    stream.pieces.append(piece)
-        finally:
-            await model.aclose()
-
     def produce() -> None:
         try:
             if exchange.table is not None:  # computed, not written: the figures come whole
                 answer = _computed(workspace, exchange, model)
                 stream.pieces.append(answer.content)
             else:
-                asyncio.run(write())
+                write_answer(model, exchange.prompt, stream.pieces.append)
                 answer = exchange.answer("".join(stream.pieces))
             stream.stored = store(workspace, exchange, answer)
         except InvalidInputError as exc:
@@ -199,7 +191,7 @@ def stream_message(workspace: WorkspacePort, chat_id: str, owner_id: str | None,
             on_stored(stream.stored)
 
     start_thread(produce, executor)
-    wait_until(lambda: bool(stream.pieces) or stream.finished)
+    wait_until(lambda: bool(stream.pieces) or stream.finished, FIRST_POLL_S)
     if stream.failure is not None and not stream.pieces:
         raise stream.failure
     return stream

@@ -6,7 +6,9 @@
     for piece in stream.follow(): ...
 
 `executor` is a pool of native threads (under gevent, `finetune_web.green.native_thread_pool`); None starts a
-thread. The model is closed (`aclose`) when it is done. A reader that stops following changes nothing.
+thread. A model that computes in this process (`computes_here`: the embedded one) answers on that thread itself
+(`answer_here`), handing each piece over as it comes; any other streams through an event loop of the thread's own.
+The model is closed (`aclose`) when it is done. A reader that stops following changes nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
     from finetune_core.domain import Message
 
 T = TypeVar("T")
-POLL_S = 0.05  # how often a reader looks for news (a list read)
+POLL_S = 0.02  # how often a reader looks for news (a list read): half of it is added to each piece, on average
+FIRST_POLL_S = 0.002  # how often a request looks for its first piece: the wait a client measures (a fraction of a s)
 
 
 @dataclass
@@ -57,34 +60,46 @@ def start_thread(run: Callable[[], None], executor: Executor | None) -> None:
         threading.Thread(target=run, name="chat-model", daemon=True).start()
 
 
-def wait_until(done: Callable[[], bool]) -> None:
-    """Poll (cheaply, cooperatively under gevent) until `done()`."""
+def wait_until(done: Callable[[], bool], poll_s: float = POLL_S) -> None:
+    """Poll (cheaply, cooperatively under gevent) every `poll_s` until `done()`."""
     while not done():
-        time.sleep(POLL_S)
+        time.sleep(poll_s)
+
+
+def write_answer(model: ChatModel, messages: list[Message], on_text: Callable[[str], None]) -> None:
+    """The answer's pieces handed to `on_text` as the model writes them, on this thread (which it may hold)."""
+    if model.computes_here:
+        try:
+            model.answer_here(messages, lambda piece: on_text(piece) if piece else None)
+        finally:
+            asyncio.run(model.aclose())
+        return
+
+    async def write() -> None:
+        try:
+            async for piece in model.stream(messages):
+                if piece:
+                    on_text(piece)
+        finally:
+            await model.aclose()
+
+    asyncio.run(write())
 
 
 def stream_on_thread(model: ChatModel, messages: list[Message], *, executor: Executor | None = None) -> PieceStream:
     """Start streaming the answer and return once its first piece came, or the model finished or failed."""
     stream = PieceStream()
 
-    async def write() -> None:
-        try:
-            async for piece in model.stream(messages):
-                if piece:
-                    stream.pieces.append(piece)
-        finally:
-            await model.aclose()
-
     def produce() -> None:
         try:
-            asyncio.run(write())
+            write_answer(model, messages, stream.pieces.append)
         except Exception as exc:  # kept for the reader: a provider's refusal, a server that is down...
             stream.error = exc
         finally:
             stream.finished = True
 
     start_thread(produce, executor)
-    wait_until(lambda: bool(stream.pieces) or stream.finished)
+    wait_until(lambda: bool(stream.pieces) or stream.finished, FIRST_POLL_S)
     return stream
 
 
@@ -113,6 +128,8 @@ def complete_on_thread(model: ChatModel, messages: list[Message], *, executor: E
 
     async def ask() -> ChatReply:
         try:
+            if model.computes_here:
+                return model.answer_here(messages)  # holds this thread, whose loop has nothing else to do
             return await model.complete(messages)
         finally:
             await model.aclose()

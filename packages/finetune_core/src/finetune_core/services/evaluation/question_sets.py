@@ -123,7 +123,9 @@ def knowledge_material(workspace: WorkspacePort, project_id: str) -> tuple[list[
         trained_chunks: set[str] = set()
         training: list[str] = []
         evidence: list[str] = []
+        held_out = 0
         for example in uow.examples.iterate(project.id):
+            held_out += example.split == EVAL_SPLIT
             if example.split in (EVAL_SPLIT, PREVIEW_SPLIT) or not example.messages:
                 continue
             training.append(example.question)  # an invalid one too: a question seen is not asked again
@@ -134,6 +136,11 @@ def knowledge_material(workspace: WorkspacePort, project_id: str) -> tuple[list[
     if not chunks:
         raise InvalidInputError("the project has no chunks to ask questions about: add sources, load and chunk them "
                                 "(and generate a dataset, whose eval split then provides the questions)",
+                                project_id=project.id)
+    if not training and not held_out:
+        raise InvalidInputError("the project has no dataset to evaluate on: generate one first (`finetune run "
+                                "--project P`, or POST /api/projects/{id}/dataset/generate): its training examples "
+                                "give the knowledge questions, its eval split the held-out ones",
                                 project_id=project.id)
     known = TrainingQuestions(training, project.config.near_duplicate_threshold, evidence)
     taught = [chunk for chunk in chunks if chunk.id in trained_chunks]
