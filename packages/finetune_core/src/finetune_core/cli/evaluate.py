@@ -41,14 +41,29 @@ def evaluate(project_ref: str, models: tuple[str, ...], judge: str | None, quest
                  f"training example covers; report: {workspace.files.local_path(result.report_path)}")
 
 
+def _short(reference: str) -> str:
+    """A model reference fit for a column head: a model id cut to its first 8 characters."""
+    return reference[:8] if len(reference) == 36 and reference.count("-") == 4 else reference
+
+
 def result_table(result: evaluation.EvaluationResult) -> Table:
-    """Each set's figures per model, with its record against the first model."""
+    """One row per set and metric, one column per model (mean [95 % CI]), and each other model's record against
+    the first (win/tie/loss, question by question) where the metric has one."""
+    first = _short(result.models[0])
+    others = [_short(model) for model in result.models[1:]]
     rows = []
     for found in result.sets:
-        for scores in found.models:
-            figures = ", ".join(f"{name} {value.mean:.3f} [{value.low:.3f}, {value.high:.3f}]"
-                                for name, value in scores.metrics.items())
-            versus = ", ".join(f"{how} {r.wins}/{r.ties}/{r.losses}" for how, r in scores.versus_first.items())
-            rows.append((found.name, scores.model, len(found.questions), figures, versus or "-"))
-    return make_table(f"Evaluation {result.id}", ["set", "model", "questions", "mean [95 % CI]",
-                                                   "vs first: win/tie/loss"], rows)
+        for metric in found.models[0].metrics if found.models else {}:
+            cells = []
+            for scores in found.models:
+                value = scores.metrics[metric]
+                cells.append(f"{value.mean:.3f} [{value.low:.3f}, {value.high:.3f}]")
+            versus = [f"{r.wins}/{r.ties}/{r.losses}" for scores in found.models[1:]
+                      if (r := scores.versus_first.get(metric)) is not None]
+            rows.append((f"{found.name} ({len(found.questions)})", metric, *cells, " ".join(versus) or ""))
+        for scores in found.models[1:]:
+            if (judged := scores.versus_first.get("judge")) is not None:
+                rows.append((f"{found.name} ({len(found.questions)})", "judge", *[""] * len(found.models),
+                             f"{judged.wins}/{judged.ties}/{judged.losses}"))
+    return make_table(f"Evaluation {result.id}: mean [95 % CI]", ["set (questions)", "metric", first, *others,
+                                                                  f"{', '.join(others)} vs {first}: w/t/l"], rows)
