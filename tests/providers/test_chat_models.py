@@ -455,6 +455,20 @@ def test_llama_cpp_answers_and_streams_with_a_stand_in_model() -> None:
     assert whole["temperature"] == 0.2 and model.totals.requests == 2
 
 
+def test_llama_cpp_answers_on_the_callers_thread_piece_by_piece() -> None:
+    """What services/model_streams asks of a model that computes in process: no event loop, each piece handed on."""
+    llama = StandInLlama()
+    model = LlamaCppChatModel(ChatSettings(max_tokens=99), llama=llama)
+    assert model.computes_here
+    pieces: list[str] = []
+    reply = model.answer_here(MESSAGES, pieces.append)
+    assert pieces == PIECES and reply.text == ANSWER and llama.calls[0]["stream"] is True
+    assert reply.finish_reason == "stop" and model.totals.requests == 1
+    refused = StandInLlama(ValueError("Requested tokens exceed context window"))
+    with pytest.raises(ChatRequestFailed, match=r"^llama\.cpp: Requested tokens exceed context window$"):
+        LlamaCppChatModel(ChatSettings(), llama=refused).answer_here(MESSAGES)
+
+
 def test_llama_cpp_errors_fail_the_call() -> None:
     model = LlamaCppChatModel(ChatSettings(), llama=StandInLlama(ValueError("Requested tokens exceed context window")))
     for mode in ("complete", "stream"):

@@ -22,7 +22,7 @@ streams included (the `stream` contract has no room for it).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import aclosing, contextmanager
 from typing import Any, ClassVar
 
@@ -33,6 +33,7 @@ from finetune_core.generation.base import GeneratorSettings
 
 from finetune_providers._base import (
     ChatRequestFailed,
+    Delta,
     ProviderClient,
     StreamTotals,
     add_usage,
@@ -164,6 +165,7 @@ class LlamaCppChatModel(ChatModel):
     """A local GGUF model in process (`model` = the .gguf path); one answer at a time, no key, no cost."""
 
     name: ClassVar[str] = "llama-cpp"
+    computes_here: ClassVar[bool] = True  # in process: a caller on its own thread asks `answer_here`
 
     def __init__(self, settings: ChatSettings | None = None, *, llama: Any | None = None) -> None:
         """`llama`: an already loaded `llama_cpp.Llama` (or a stand-in with `create_chat_completion`)."""
@@ -172,6 +174,28 @@ class LlamaCppChatModel(ChatModel):
         self.runner = LlamaCppRunner(self.settings.model or options.model_path, options,
                                      temperature=self.settings.temperature, used_by="llama-cpp chat model", llama=llama)
         self.totals = UsageMeter()
+
+    def answer_here(self, messages: list[Message], on_text: Callable[[str], None] | None = None) -> ChatReply:
+        totals = StreamTotals()
+        pieces: list[str] = []
+        finish: list[str] = []
+
+        def take(delta: Delta) -> None:
+            totals.add(delta)
+            finish[:] = [delta.finish_reason] if delta.finish_reason else finish
+            if delta.text:
+                pieces.append(delta.text)
+                if on_text is not None:
+                    on_text(delta.text)
+
+        try:
+            with _llama_errors():
+                self.runner.stream_here(messages, take)
+        finally:
+            add_usage(self.totals, usage_of(totals.input_tokens, totals.output_tokens))
+        meter = usage_of(totals.input_tokens, totals.output_tokens)
+        return ChatReply(text="".join(pieces), input_tokens=totals.input_tokens, output_tokens=totals.output_tokens,
+                         finish_reason=finish[0] if finish else None, usage=meter.as_dict(None))
 
     async def complete(self, messages: list[Message]) -> ChatReply:
         with _llama_errors():

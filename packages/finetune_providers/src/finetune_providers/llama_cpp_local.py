@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -107,6 +107,17 @@ class LlamaCppRunner:
     def _run(self, request: dict[str, Any]) -> Any:
         with self._lock:
             return self._model().create_chat_completion(**request)
+
+    def stream_here(self, messages: list[Message], on_delta: Callable[[Delta], None]) -> None:
+        """The answer's chunks handed to `on_delta` as the model writes them, on the calling thread (held to the
+        end): for a caller on a native thread of its own, where an event loop's worker thread could be a greenlet."""
+        with self._lock:
+            answer = self._model().create_chat_completion(**self._request(messages), stream=True)
+            try:
+                for chunk in answer:
+                    on_delta(parse_chat_chunk(chunk))
+            finally:
+                getattr(answer, "close", lambda: None)()
 
     async def complete(self, messages: list[Message]) -> Completion:
         """The whole answer; MODEL_ERRORS from the model, TransientError for a malformed answer."""
