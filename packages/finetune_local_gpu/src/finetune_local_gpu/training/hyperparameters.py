@@ -43,6 +43,14 @@ class LocalHyperparameters(BaseModel):
     bf16: bool | Auto = "auto"  # auto: on a GPU that has it
     fp16: bool | Auto = "auto"  # auto: on a CUDA GPU without bf16
     gradient_checkpointing: bool | Auto = "auto"  # auto: on a GPU (memory), off on the CPU (speed)
+    # Several examples in one row, each attending only to itself (padding-free, position ids restarting at 0 per
+    # example), loss still on the assistant turns; auto: on where that is exact (model.resolve_packing), else off.
+    # With packing a "row" of per_device_batch_size is a packed sequence of up to max_seq_length tokens holding as
+    # many whole examples as fit, so a step trains on more examples than per_device_batch_size, and an epoch has
+    # fewer steps. Off unless asked (true, or auto): on 2 CPU cores the embedded 135M model trained slower packed
+    # (0.85x tokens/s: sdpa computes each ~1,000-token packed row whole), and with the default max_seq_length a
+    # small dataset packs into a few rows, so the same epochs become a handful of optimizer steps. GPU figures to come.
+    packing: bool | Auto = False
 
     @model_validator(mode="after")
     def _coherent(self) -> LocalHyperparameters:

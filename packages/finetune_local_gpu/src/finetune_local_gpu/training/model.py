@@ -5,13 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from finetune_core.errors import TrainingError
+from finetune_core.errors import InvalidInputError, TrainingError
 
 from finetune_local_gpu.training.data import Masking
 from finetune_local_gpu.training.hyperparameters import LocalHyperparameters
 from finetune_local_gpu.training.runtime import Runtime
 
 EMBEDDED_BASES = ("embedded", "smollm2-135m")  # names of the embedded chat model's weights as a base model
+# Attention implementations that keep packed examples apart given position ids restarting at 0 and no attention
+# mask (trl's padding-free collator): sdpa and eager through transformers' masking_utils (a block-diagonal causal
+# mask from the position ids, `find_packed_sequence_indices`), flash attention through its varlen kernels.
+PACKED_ATTENTION = ("sdpa", "eager", "flash_attention_2", "flash_attention_3")
+ATTENTION_LAYERS = ("full_attention", "sliding_attention", "chunked_attention")
+# Every masking mode keeps the loss on the assistant turns through trl's packing: trl builds each row's `labels`
+# (-100 outside the assistant turns, from `assistant_masks`, or ours in `labels` mode) before packing, and packs
+# `input_ids` and `labels` together (tests/local_gpu/test_packing.py checks it).
+PACKED_MASKING: tuple[Masking, ...] = ("markers", "trl-template", "labels")
 
 
 def pretrained_source(base_model: str) -> tuple[str, dict[str, Any]]:
@@ -70,6 +79,35 @@ def forget_gguf_quantization(model: Any) -> None:
         del model.config.quantization_config
 
 
+def packing_unsupported(model: Any, masking: Masking) -> str | None:
+    """Why packing would not be exact for this model and masking; None where it is."""
+    config = model.config
+    attention = getattr(config, "_attn_implementation", None)
+    if getattr(config, "is_encoder_decoder", False):
+        return "the model is an encoder-decoder"
+    if getattr(config, "num_attention_heads", None) is None or any(
+            kind not in ATTENTION_LAYERS for kind in getattr(config, "layer_types", None) or ()):
+        return "the model has layers other than attention ones (their state would run across examples)"
+    if attention not in PACKED_ATTENTION:
+        return (f"its attention implementation {attention!r} does not keep packed examples apart "
+                f"(supported: {', '.join(PACKED_ATTENTION)})")
+    if masking not in PACKED_MASKING:
+        return f"the loss masking {masking!r} is not kept through packing"
+    return None
+
+
+def resolve_packing(hyperparameters: LocalHyperparameters, model: Any, masking: Masking) -> bool:
+    """`packing` decided for the loaded model: auto is on where it is exact; an explicit true where it is not is
+    refused (InvalidInputError) rather than training examples that attend to each other."""
+    reason = packing_unsupported(model, masking)
+    if hyperparameters.packing == "auto":
+        return reason is None
+    if hyperparameters.packing and reason is not None:
+        raise InvalidInputError(f"packing cannot be exact for {type(model).__name__}: {reason}; set packing to "
+                                f"false or auto", hyperparameter="packing")
+    return hyperparameters.packing
+
+
 def lora_config(hyperparameters: LocalHyperparameters) -> Any:
     """LoRA on every linear layer of the architecture (but the output head) unless told which modules."""
     from peft import LoraConfig
@@ -80,10 +118,18 @@ def lora_config(hyperparameters: LocalHyperparameters) -> Any:
 
 
 def sft_config(hyperparameters: LocalHyperparameters, runtime: Runtime, output_dir: Path, *, masking: Masking,
-               evaluate: bool) -> Any:
+               evaluate: bool, packing: bool = False) -> Any:
+    """trl's configuration of the run. `packing` (resolved by `resolve_packing`): best-fit-decreasing packing of
+    whole examples (over-long ones truncated to max_seq_length, as without packing), which turns on trl's
+    padding-free collator; off, nothing is passed and trl batches padded examples.
+
+    The eval examples are never packed (eval_packing false): each eval batch holds per_device_batch_size examples,
+    as without packing, and the padding-free collator only lays them end to end, each attending to itself, so the
+    eval loss is the same token-weighted mean over the same batches: comparable with runs without packing."""
     from trl import SFTConfig
 
     hp = hyperparameters
+    packed: dict[str, Any] = {"packing": True, "packing_strategy": "bfd", "eval_packing": False} if packing else {}
     return SFTConfig(
         output_dir=str(output_dir), num_train_epochs=hp.num_epochs, max_steps=hp.max_steps or -1,
         per_device_train_batch_size=hp.per_device_batch_size, per_device_eval_batch_size=hp.per_device_batch_size,
@@ -94,7 +140,7 @@ def sft_config(hyperparameters: LocalHyperparameters, runtime: Runtime, output_d
         save_strategy="steps", save_steps=hp.save_steps, save_total_limit=hp.save_total_limit,
         seed=hp.seed, data_seed=hp.seed, use_cpu=runtime.device == "cpu", bf16=runtime.bf16, fp16=runtime.fp16,
         activation_checkpointing=runtime.gradient_checkpointing, max_length=hp.max_seq_length,
-        assistant_only_loss=masking != "labels", report_to="none", disable_tqdm=True,
+        assistant_only_loss=masking != "labels", report_to="none", disable_tqdm=True, **packed,
     )
 
 

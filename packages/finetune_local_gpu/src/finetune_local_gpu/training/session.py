@@ -1,7 +1,8 @@
 """One local training run, from the exported dataset to the registered adapter.
 
     preparing: check the device (QLoRA: the 4-bit probe, on this host), read the train/eval chats,
-               load the tokenizer and the model, save training_config.json
+               load the tokenizer and the model, decide packing (auto: where it is exact for the model and
+               masking), save training_config.json (with the packing decided)
     training:  trl's SFTTrainer (peft LoRA on every linear layer; none for `full`), seeded; resumed from
                the last checkpoint of this run when a previous attempt died, else from the `resume_from`
                fine-tuning's last checkpoint when asked
@@ -42,6 +43,7 @@ from finetune_local_gpu.training.model import (
     load_tokenizer,
     lora_config,
     out_of_memory_advice,
+    resolve_packing,
     sft_config,
 )
 from finetune_local_gpu.training.runtime import Runtime, require_4bit, resolve_runtime
@@ -83,12 +85,13 @@ def _resume_point(run: TrainingRun, files: RunFiles, options: LocalOptions) -> P
 
 
 def _write_training_config(run: TrainingRun, files: RunFiles, method: str, hyperparameters: LocalHyperparameters,
-                           runtime: Runtime, *, masking: str, default_template: bool, examples: dict[str, int],
-                           resume: Path | None) -> None:
+                           runtime: Runtime, *, masking: str, packing: bool, default_template: bool,
+                           examples: dict[str, int], resume: Path | None) -> None:
     write_json(files.training_config, {
         "fine_tune_id": run.fine_tune.id, "method": method, "base_model": run.fine_tune.base_model,
         "hyperparameters": hyperparameters.model_dump(mode="json"), "runtime": runtime.as_dict(),
         "seed": hyperparameters.seed, "assistant_only_loss": masking, "default_chat_template": default_template,
+        "packing": packing,  # `packing` resolved: whether examples were packed in this run
         "dataset": examples, "resumed_from": str(resume.relative_to(run.workspace.files.root)) if resume else None,
         "libraries": library_versions(), "written_at": utcnow().isoformat(),
     })
@@ -105,15 +108,17 @@ def _train(run: TrainingRun, files: RunFiles, method: str, hyperparameters: Loca
     tokenizer = load_tokenizer(run.fine_tune.base_model)
     default_template = ensure_chat_template(tokenizer)
     masking = loss_masking(tokenizer)
-    _write_training_config(run, files, method, hyperparameters, runtime, masking=masking,
+    model = load_model(run.fine_tune.base_model, method, runtime)
+    packing = resolve_packing(hyperparameters, model, masking)  # needs the loaded model's attention implementation
+    _write_training_config(run, files, method, hyperparameters, runtime, masking=masking, packing=packing,
                            default_template=default_template, resume=resume,
                            examples={"train_examples": len(train_rows), "eval_examples": len(eval_rows)})
     train_dataset = build_dataset(train_rows, tokenizer, masking)
     eval_dataset = build_dataset(eval_rows, tokenizer, masking) if eval_rows else None
     reporter = RunReporter(run, reported_steps(run))
     trainer = SFTTrainer(
-        model=load_model(run.fine_tune.base_model, method, runtime),
-        args=sft_config(hyperparameters, runtime, files.root, masking=masking, evaluate=eval_dataset is not None),
+        model=model, args=sft_config(hyperparameters, runtime, files.root, masking=masking,
+                                     evaluate=eval_dataset is not None, packing=packing),
         train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=tokenizer,
         peft_config=None if method == "full" else lora_config(hyperparameters), callbacks=[reporter])
     trainer.remove_callback(PrinterCallback)  # the events are the log; no dict printed per step
