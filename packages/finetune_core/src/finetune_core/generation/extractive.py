@@ -128,10 +128,10 @@ class _Builder:
     def probes(self) -> list[_Unit]:
         """The units of an evaluation request, in the training units' order, each with its one probe question."""
         units: list[_Unit] = []
+        titles = {id(lead[0]): title for title, lead in self.p.section_leads()}  # the same Sentence objects
         for unit in self.units(TaskType.QA):
             if unit.kind == "heading":
-                title = next(t for t, lead in self.p.section_leads() if lead[0] == unit.evidence)
-                question: str | None = self.say("probe_section", h=title)
+                question: str | None = self.say("probe_section", h=titles[id(unit.evidence)])
             else:
                 question = self.probe(unit.evidence)
             if question is not None:
