@@ -4,12 +4,14 @@
     ├── NotFoundError            a project, source, job... does not exist (404)
     ├── ConflictError            the action clashes with the current state (409)
     │   ├── JobAlreadyFinishedError
-    │   └── PipelineBusyError    a step started while an earlier one of its project is unfinished
+    │   ├── PipelineBusyError    a step started while an earlier one of its project is unfinished
+    │   └── EventAlreadyAppliedError a payment provider's event delivered again (the webhook answers 200)
     ├── InvalidInputError        well-formed but cannot be honoured (400)
     │   ├── UrlNotAllowedError   scheme or address refused before any fetch
     │   ├── UnknownPluginError   no generator/exporter/... registered by that name
     │   ├── InvalidApiKeyError   a provider key that cannot be one of that provider
-    │   └── NotSupportedError    the provider has no such capability (Anthropic fine-tuning)
+    │   ├── NotSupportedError    the provider has no such capability (Anthropic fine-tuning)
+    │   └── WebhookSignatureError a webhook's signature or timestamp does not verify
     ├── MissingApiKeyError       the provider's key is neither stored nor in the environment (401)
     ├── AuthenticationError      wrong credentials, or a token whose session is revoked or expired (401)
     ├── PermissionDeniedError    the caller is known but may not do this (403)
@@ -19,6 +21,9 @@
     ├── GenerationError          a generator failed in a way that stops the job
     ├── TrainingError            a trainer failed: the fine-tuning ends in `error`
     ├── JobCancelledError        raised inside a job when its cancel flag is seen
+    ├── PlanLimitError           the caller's plan allows no more of something (402 PLAN_LIMIT_REACHED)
+    ├── BillingNotConfiguredError no payment gateway is set up (503)
+    ├── PaymentProviderError     the payment provider refused or failed a call (502)
     ├── NothingProducedError     a job ran but made none of what it was asked: it ends `failed` with its counts
     └── PluginError              a plugin misbehaved at registration
         └── DuplicateNameError   two plugins registered the same name
@@ -160,3 +165,33 @@ class RateLimitedError(FinetuneError):
     def __init__(self, message: str, *, retry_after: int, **context: Any) -> None:
         super().__init__(message, retry_after=retry_after, **context)
         self.retry_after = retry_after
+
+
+class PlanLimitError(FinetuneError):
+    """The caller's plan allows no more of something (402); `context` names the limit, the plan and the usage."""
+
+    error_code = "PLAN_LIMIT_REACHED"
+
+
+class BillingNotConfiguredError(FinetuneError):
+    """Billing was asked for but no payment gateway is set up (503)."""
+
+    error_code = "BILLING_NOT_CONFIGURED"
+
+
+class PaymentProviderError(FinetuneError):
+    """The payment provider (Stripe) refused or failed a call (502); its message, never a key, in `detail`."""
+
+    error_code = "PAYMENT_PROVIDER_ERROR"
+
+
+class WebhookSignatureError(InvalidInputError):
+    """A webhook whose signature does not verify, or whose timestamp is outside the tolerance (400)."""
+
+    error_code = "INVALID_SIGNATURE"
+
+
+class EventAlreadyAppliedError(ConflictError):
+    """A payment provider's event that was applied already (a redelivery); the webhook answers 200 all the same."""
+
+    error_code = "EVENT_ALREADY_APPLIED"

@@ -74,5 +74,10 @@ def finetune_register_model_tools(register: Register) -> None:
 
 
 @hookspec
+def finetune_register_payment_gateways(register: Register) -> None:
+    """Register PaymentGatewayFactory instances (`finetune_core.payments`): billing backends by name (`stripe`)."""
+
+
+@hookspec
 def finetune_register_commands(cli: Any) -> None:
     """Add subcommands to the `finetune` click group."""

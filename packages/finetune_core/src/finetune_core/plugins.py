@@ -124,6 +124,7 @@ class Registries:
         self.job_runners = collect("finetune_register_job_runners", "job runner")
         self.job_types = collect("finetune_register_job_types", "job type")
         self.model_tools = collect("finetune_register_model_tools", "model tool")
+        self.payment_gateways = collect("finetune_register_payment_gateways", "payment gateway")
 
 
 _registries: Registries | None = None

@@ -1,6 +1,15 @@
 """The domain: pydantic models with no framework imports, one module per concept, all exported here."""
 
 from finetune_core.domain.accounts import AuthSession, ProviderKey, User
+from finetune_core.domain.billing import (
+    CheckoutSession,
+    Consent,
+    Payment,
+    Plan,
+    PlanLimits,
+    Subscription,
+    SubscriptionStatus,
+)
 from finetune_core.domain.common import new_id, utcnow
 from finetune_core.domain.content import (
     PREVIEW_SPLIT,
@@ -31,9 +40,11 @@ __all__ = [
     "Agent",
     "AuthSession",
     "Chat",
+    "CheckoutSession",
     "ChatMessage",
     "Chunk",
     "Citation",
+    "Consent",
     "Document",
     "Example",
     "ExampleDraft",
@@ -46,6 +57,9 @@ __all__ = [
     "JobStatus",
     "Message",
     "PageSpan",
+    "Payment",
+    "Plan",
+    "PlanLimits",
     "Project",
     "ProjectConfig",
     "ProjectStatus",
@@ -58,6 +72,8 @@ __all__ = [
     "Split",
     "SplitBy",
     "SplitGroup",
+    "Subscription",
+    "SubscriptionStatus",
     "TaskType",
     "TrainedModel",
     "User",

@@ -33,6 +33,8 @@ class User(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
+    # set by a GDPR erasure: the account is refused from then on, and a rerun or the cleanup finishes the erasure
+    deletion_requested_at: datetime | None = None
 
 
 class AuthSession(BaseModel):

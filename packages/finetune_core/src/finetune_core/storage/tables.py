@@ -253,6 +253,7 @@ class UserRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
+    deletion_requested_at: Mapped[datetime | None]
 
 
 class AuthSessionRow(Base):
@@ -344,3 +345,4 @@ class IssuedKeyRow(Base):
     rate_limit_per_minute: Mapped[int] = mapped_column(Integer)
     window_start: Mapped[datetime | None]
     window_count: Mapped[int] = mapped_column(Integer)
+

@@ -7,17 +7,22 @@ from sqlalchemy.orm import Session
 from finetune_core.storage.repositories import (
     AgentRepository,
     AuthSessionRepository,
+    BillingEventRepository,
+    CheckoutSessionRepository,
     ChatRepository,
     ChunkRepository,
+    ConsentRepository,
     DocumentRepository,
     ExampleRepository,
     FineTuneRepository,
     IssuedKeyRepository,
     JobRepository,
     ModelRepository,
+    PaymentRepository,
     ProjectRepository,
     ProviderKeyRepository,
     SourceRepository,
+    SubscriptionRepository,
     UsageQueries,
     UserRepository,
 )
@@ -46,3 +51,8 @@ class UnitOfWork:
         self.agents = AgentRepository(session)
         self.chats = ChatRepository(session)
         self.issued_keys = IssuedKeyRepository(session)
+        self.subscriptions = SubscriptionRepository(session)
+        self.checkout_sessions = CheckoutSessionRepository(session)
+        self.payments = PaymentRepository(session)
+        self.billing_events = BillingEventRepository(session)
+        self.consents = ConsentRepository(session)

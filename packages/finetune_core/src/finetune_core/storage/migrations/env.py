@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
+from finetune_core.storage import billing_tables  # noqa: F401  (its rows join the same metadata)
 from finetune_core.storage.tables import Base
 
 engine: Engine = context.config.attributes["engine"]

@@ -5,6 +5,13 @@ A repository works inside the unit of work's session (storage/unit_of_work.py) a
 
 from finetune_core.storage.repositories.agents import AgentRepository
 from finetune_core.storage.repositories.auth_sessions import AuthSessionRepository
+from finetune_core.storage.repositories.billing import (
+    BillingEventRepository,
+    CheckoutSessionRepository,
+    ConsentRepository,
+    PaymentRepository,
+    SubscriptionRepository,
+)
 from finetune_core.storage.repositories.chats import ChatRepository
 from finetune_core.storage.repositories.chunks import ChunkRepository
 from finetune_core.storage.repositories.documents import DocumentRepository
@@ -22,17 +29,22 @@ from finetune_core.storage.repositories.users import UserRepository
 __all__ = [
     "AgentRepository",
     "AuthSessionRepository",
+    "BillingEventRepository",
     "ChatRepository",
+    "CheckoutSessionRepository",
     "ChunkRepository",
+    "ConsentRepository",
     "DocumentRepository",
     "ExampleRepository",
     "FineTuneRepository",
     "IssuedKeyRepository",
     "JobRepository",
     "ModelRepository",
+    "PaymentRepository",
     "ProjectRepository",
     "ProviderKeyRepository",
     "SourceRepository",
+    "SubscriptionRepository",
     "UsageQueries",
     "UserRepository",
 ]

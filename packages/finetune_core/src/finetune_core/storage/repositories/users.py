@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from finetune_core.domain import User, utcnow
-from finetune_core.errors import ConflictError
+from finetune_core.errors import ConflictError, NotFoundError
 from finetune_core.storage.repositories.base import AggregateRepository
-from finetune_core.storage.rows import row_values, to_row_values, update_row
+from finetune_core.storage.rows import affected, row_values, to_row_values, update_row
 from finetune_core.storage.tables import UserRow
 
 
@@ -55,3 +55,14 @@ class UserRepository(AggregateRepository[User, UserRow]):
         except IntegrityError:
             raise ConflictError("this trigramme is already taken", error_code="TRIGRAMME_TAKEN") from None
         return user
+
+    def lock(self, user_id: str) -> None:
+        """Hold the user's row for writing until the transaction ends, so that quota checks on what the user owns
+        run one at a time (an UPDATE locks on both backends; see ProjectRepository.lock)."""
+        result = self.session.execute(update(UserRow).where(UserRow.id == user_id).values(updated_at=utcnow()))
+        if not affected(result):
+            raise NotFoundError(f"user '{user_id}' not found", user_id=user_id)
+
+    def pending_erasures(self) -> list[str]:
+        """Ids of the users whose GDPR erasure was asked and not finished."""
+        return list(self.session.scalars(select(UserRow.id).where(UserRow.deletion_requested_at.is_not(None))))
