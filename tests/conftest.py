@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from finetune_core.testing import unavailable
+from finetune_core.testing import open_test_workspace, unavailable
+from finetune_core.workspace import Workspace
+from kits.fake_stripe import FakeStripe, serve_stripe
 
 pytest_plugins = ["kits.held_loads"]  # `held`: the pipeline-order tests of tests/integration and tests/web
 
@@ -81,3 +83,22 @@ def postgres_url(postgres_server: str) -> str:
     with psycopg.connect(dsn, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     return postgres_server + name
+
+
+
+@pytest.fixture
+def fake_stripe() -> Iterator[FakeStripe]:
+    """A fake Stripe API on 127.0.0.1 (kits/fake_stripe.py): `open_test_workspace(root, **fake_stripe.settings())`."""
+    with serve_stripe() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def workspace_on_each_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workspace]:
+    """A test workspace (jobs inline) on SQLite, then on PostgreSQL."""
+    database_url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    opened = open_test_workspace(tmp_path / "ws", database_url=database_url)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -73,7 +73,9 @@ def finetune_serve(tmp_path: Path, *serve_args: str, env: dict[str, str] | None 
     """The server once `/health` answers; its log is `tmp_path/server.log` (shown when it dies)."""
     port = free_port()
     log_path = tmp_path / "server.log"
-    environment = {**os.environ, "FINETUNE_RATE_LIMITS": "off", **(env or {})}
+    # no scheduled maintenance in a test's server (its first run would come 5 minutes in): tests ask for it
+    environment = {**os.environ, "FINETUNE_RATE_LIMITS": "off", "FINETUNE_CLEANUP_EVERY_S": "0",
+                   "FINETUNE_METRICS_EVERY_S": "0", **(env or {})}
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [str(FINETUNE), "--workspace", str(workspace or tmp_path / "ws"), "serve", "--port", str(port),

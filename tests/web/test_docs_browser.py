@@ -21,6 +21,7 @@ from kits.live_server import finetune_serve
 CHROMIUM = shutil.which("chromium")
 REQUIRED = "chromium" in os.environ.get("FINETUNE_TESTS_REQUIRE", "").split(",")
 pytestmark = pytest.mark.skipif(CHROMIUM is None and not REQUIRED, reason="Debian's chromium is not installed")
+WINDOW_HEIGHT = 30000
 OPERATION = re.compile(r'class="opblock-summary-path" data-path="([^"]+)"')
 
 
@@ -31,7 +32,9 @@ def rendered_dom(url: str, profile: Path) -> str:
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={profile}", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-         "--virtual-time-budget=30000", "--dump-dom", url],
+         # Swagger UI renders a long list (150 tags and operations or more) virtualised, only what the window
+         # shows: a window taller than the whole list puts every operation in the DOM
+         f"--window-size=1280,{WINDOW_HEIGHT}", "--virtual-time-budget=30000", "--dump-dom", url],
         capture_output=True, text=True, timeout=180, check=True)
     return result.stdout
 

@@ -34,6 +34,7 @@ from finetune_web.schemas.urls import MAX_URL, PUBLIC_URL_PATTERN, VIDEO_URL_PAT
 from hypothesis import find, settings
 from hypothesis import strategies as st
 from kits.chat_completions import Action, chat_server
+from kits.fake_stripe import serve_stripe
 from kits.live_server import finetune_serve, wait_until
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -49,6 +50,9 @@ from schemathesis.transport.serialization import Binary  # noqa: E402
 
 PASSWORD = "a long enough password"
 WORKER_TOKEN = "worker-token-for-the-conformance-test"
+CRON_SECRET = "cron-secret-for-the-conformance-test"
+PLANS = [{"id": "free", "name": "Free"}, {"id": "pro", "name": "Pro", "prices": {"monthly": "price_pro_m",
+                                                                                "yearly": "price_pro_y"}}]
 MAX_EXAMPLES = 10
 NOTE = ("# Starter care\n\nSourdough starters need regular feeding with equal weights of flour and water. A healthy "
         "starter doubles in volume within six hours at room temperature.\n\nBakers discard part of the starter "
@@ -113,6 +117,17 @@ RELAXED: dict[tuple[str, str], dict[str, Also]] = {
         "refused with 413 before the body is read, a refusal all the same"))},
 }
 
+RELAXED[("POST", "/api/billing/portal")] = {"positive_data_acceptance": Also(("400",), (
+    "the portal is Stripe's page for a customer, and the run's user has bought nothing: 400 NO_BILLING_ACCOUNT"))}
+RELAXED[("POST", "/api/checkout/create-session")] = {"positive_data_acceptance": Also(("400",), (
+    "`planId` must name one of the operator's plans with a price, and `affiliateCode` a promotion code Stripe "
+    "knows: answered 400 UNKNOWN_PLAN, PLAN_NOT_PURCHASABLE or INVALID_PROMOTION_CODE"))}
+RELAXED[("POST", "/api/gdpr/delete")] = {"positive_data_acceptance": Also(("400",), (
+    "`confirmation` must be the words DELETE_MY_DATA, as crealia has it (anything else is 400, not 422): "
+    "answered 400 CONFIRMATION_REQUIRED"))}
+RELAXED |= {("POST", path): {"positive_data_acceptance": Also(("400",), (
+    "Stripe signs a webhook's body with the server's secret (`Stripe-Signature`): any other body or header is "
+    "answered 400 INVALID_SIGNATURE"))} for path in ("/api/checkout/webhook", "/api/stripe-webhook")}
 RELAXED[("POST", "/api/projects/{project_id}/evaluate")] = {"positive_data_acceptance": Also(("400",), (
     "an evaluation needs the project's chunks, and named models or a finished fine-tune (a project the stateful phase "
     "made has none of them): answered 400"))}
@@ -161,10 +176,15 @@ def refusing_port() -> Iterator[int]:
 def live_server(tmp_path: Path, hub: str) -> Iterator[str]:
     """`finetune serve` on a free port, its Hub `hub`: every other client of the server meets a refusing proxy.
     Chats answer with a fake Chat Completions server on 127.0.0.1 (a model at the HTTP boundary, answering at once)."""
-    with refusing_port() as dead, chat_server(lambda call: Action(text="A short answer.")) as model:
+    with refusing_port() as dead, chat_server(lambda call: Action(text="A short answer.")) as model, \
+            serve_stripe() as stripe:
         proxy = f"http://127.0.0.1:{dead}"
         model_host = model.url.removeprefix("http://").split("/")[0]
-        env = {"FINETUNE_DEFAULT_CHAT_MODEL": f"openai-compatible:fake@{model.url}",
+        # billing against a fake Stripe on 127.0.0.1, its limits off (the runs create what they like)
+        billing = {f"FINETUNE_{name.upper()}": value for name, value in stripe.settings().items()}
+        billing |= {"FINETUNE_PLANS": json.dumps(PLANS), "FINETUNE_ENFORCE_PLAN_LIMITS": "off",
+                    "FINETUNE_CRON_SECRET": CRON_SECRET}
+        env = {**billing, "FINETUNE_DEFAULT_CHAT_MODEL": f"openai-compatible:fake@{model.url}",
                "FINETUNE_ALLOWED_MODEL_HOSTS": model_host,
                "FINETUNE_WORKER_TOKEN": WORKER_TOKEN, "HF_ENDPOINT": hub, "HF_HUB_OFFLINE": "0",
                "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "ALL_PROXY": proxy, "NO_PROXY": "127.0.0.1,localhost",
@@ -181,6 +201,7 @@ class World:
 
     token: str
     logout_token: str
+    erase_token: str  # another account's: POST /api/gdpr/delete may erase it, never the run's
     ids: dict[str, str]  # path parameter -> an id of the user's
     victims: dict[str, dict[str, str]]  # DELETE path -> path parameters naming something made to be deleted
 
@@ -215,16 +236,16 @@ class Api:
         return str(started["id"])
 
 
-def signed_up(http: httpx.Client) -> tuple[str, str]:
-    http.post("/api/auth/register", json={"email": "fuzz@example.com", "password": PASSWORD}).raise_for_status()
-    tokens = [http.post("/api/auth/login", json={"email": "fuzz@example.com", "password": PASSWORD}).json()
-              for _ in range(2)]
+def signed_up(http: httpx.Client, email: str = "fuzz@example.com") -> tuple[str, str]:
+    http.post("/api/auth/register", json={"email": email, "password": PASSWORD}).raise_for_status()
+    tokens = [http.post("/api/auth/login", json={"email": email, "password": PASSWORD}).json() for _ in range(2)]
     return tokens[0]["access_token"], tokens[1]["access_token"]
 
 
 def make_world(base: str) -> World:
     with httpx.Client(base_url=base, timeout=60) as http:
         token, logout_token = signed_up(http)
+        erase_token = signed_up(http, "erase@example.com")[0]
         api = Api(http, token)
         project = api.call("POST", "/api/projects", 201, json={"name": "starters"})["id"]
         file = api.upload(project, "care.md")
@@ -243,7 +264,7 @@ def make_world(base: str) -> World:
         # file_id, example_id and pair_id name a thing to delete: see `victims`
         ids = {"project_id": project, "dataset_id": project, "content_id": file["id"], "document_id": file["id"],
                "job_id": generated["job_id"], "fine_tuning_id": fine_tuning, "finetune_id": fine_tuning,
-               "model_id": model, "filename": "adapter_config.json"}
+               "model_id": model, "filename": "adapter_config.json", "plan_id": "pro"}
         victims = {
             "/api/projects/{project_id}": {"project_id": project_victim},
             "/api/datasets/{dataset_id}": {"dataset_id": dataset_victim},
@@ -254,7 +275,7 @@ def make_world(base: str) -> World:
             "/api/datasets/{dataset_id}/pairs/{pair_id}": {"pair_id": examples[2]["id"]},
             "/api/fine-tunings/{fine_tuning_id}": {"fine_tuning_id": fine_tuning_victim},
         }
-        return World(token, logout_token, ids, victims)
+        return World(token, logout_token, erase_token, ids, victims)
 
 
 # --- the run ----------------------------------------------------------------------------------------------------
@@ -269,6 +290,10 @@ def config_for(world: World) -> Any:
                        "headers": {"Authorization": f"Bearer {world.logout_token}"}})
     operations.append({"include-name": "PATCH /api/finetune/{finetune_id}/status",  # for workers: their bearer
                        "headers": {"Authorization": f"Bearer {WORKER_TOKEN}"}})
+    operations.append({"include-name": "POST /api/gdpr/delete",  # erases its own account, not the run's
+                       "headers": {"Authorization": f"Bearer {world.erase_token}"}})
+    operations.extend({"include-name": f"GET /api/cron/{task}", "headers": {"Authorization": f"Bearer {CRON_SECRET}"}}
+                      for task in ("cleanup", "metrics"))
     for (method, path), checks in RELAXED.items():
         operations.append({"include-name": f"{method} {path}",
                            "checks": {name: also.config(name) for name, also in checks.items()}})

@@ -16,6 +16,7 @@ from typing import Any
 
 from finetune_core.errors import (
     AuthenticationError,
+    BillingNotConfiguredError,
     ConflictError,
     FileTooLargeError,
     FinetuneError,
@@ -25,7 +26,9 @@ from finetune_core.errors import (
     MissingApiKeyError,
     ModelUnavailableError,
     NotFoundError,
+    PaymentProviderError,
     PermissionDeniedError,
+    PlanLimitError,
     SourceLoadError,
     UnsupportedFileTypeError,
 )
@@ -50,6 +53,9 @@ STATUS_BY_ERROR: dict[type[FinetuneError], int] = {
     JobCancelledError: 409,
     GenerationError: 502,  # the model behind a generator failed
     ModelUnavailableError: 503,  # the model a chat asked could not answer: nothing of the exchange is stored
+    PlanLimitError: 402,
+    BillingNotConfiguredError: 503,
+    PaymentProviderError: 502,  # Stripe refused or failed the call
 }
 CODE_BY_STATUS = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
                   422: "VALIDATION_ERROR", 429: "RATE_LIMITED", 500: "INTERNAL_ERROR"}

@@ -17,9 +17,10 @@ every other error does, not gunicorn's HTML page (`JsonErrorWorker`).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from gunicorn import util
@@ -28,6 +29,10 @@ from gunicorn.http.errors import ForbiddenProxyRequest, LimitRequestHeaders, Lim
 from gunicorn.workers.gthread import ThreadWorker
 
 from finetune_web.settings import WebSettings
+
+if TYPE_CHECKING:
+    from finetune_core.jobs.schedule import IntervalScheduler
+    from finetune_core.workspace import Workspace
 
 REQUEST_LIMITS = {"limit_request_line": 8190, "limit_request_fields": 100, "limit_request_field_size": 8190}
 # gunicorn's refusals of a request, the first that fits; any other error in gunicorn's hands is a 500
@@ -82,9 +87,12 @@ WORKER_CLASSES = {"gevent": "finetune_web.gevent_worker.JsonErrorGeventWorker", 
 
 
 class ApiServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: WebSettings, options: dict[str, Any]) -> None:
+    def __init__(self, settings: WebSettings, options: dict[str, Any], *,
+                 maintenance_every_s: Mapping[str, int] | None = None) -> None:
         self.settings = settings
         self.options = options
+        self.maintenance_every_s = maintenance_every_s
+        self.maintenance: IntervalScheduler | None = None
         super().__init__()
 
     def load_config(self) -> None:
@@ -92,9 +100,26 @@ class ApiServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from finetune_web.app import create_wsgi_app
+        from finetune_web.app import create_wsgi_app, open_workspace
 
-        return create_wsgi_app(self.settings)  # the API and its Socket.IO events (/ws/socket.io), one port
+        workspace = open_workspace(self.settings)
+        self.maintenance = start_maintenance(self.settings, workspace, self.maintenance_every_s)
+        return create_wsgi_app(self.settings, workspace=workspace)  # the API and its Socket.IO events, one port
+
+
+def start_maintenance(settings: WebSettings, workspace: Workspace, every_s: Mapping[str, int] | None = None
+                      ) -> IntervalScheduler | None:
+    """Without REDIS_URL no `finetune worker` runs the maintenance schedule (cleanup, metrics): this server process
+    does, on a thread of its own (each process of the server: the tasks are safe to run side by side). Under gevent
+    the tasks run on a native thread, as jobs do. None with REDIS_URL (the worker schedules them on RQ)."""
+    if settings.redis_url is not None:
+        return None
+    from finetune_core.services import maintenance
+
+    from finetune_web import green
+
+    pool = green.native_thread_pool(1) if green.patched() else None
+    return maintenance.in_process_schedule(workspace, every_s, pool=pool).start()
 
 
 def prepare_workspace(settings: WebSettings) -> None:
@@ -127,9 +152,13 @@ def prepare_workspace(settings: WebSettings) -> None:
 @click.option("--redis-url", envvar="REDIS_URL", default=None,
               help="Redis of the `finetune worker` processes: jobs go to them, rate limits are shared "
                    "(default: $REDIS_URL or $FINETUNE_REDIS_URL; none: jobs run in this server's processes).")
+@click.option("--cleanup-every", type=click.IntRange(0), default=None, envvar="FINETUNE_CLEANUP_EVERY_S",
+              help="Without Redis: seconds between the server's maintenance cleanups (default: a day; 0: never).")
+@click.option("--metrics-every", type=click.IntRange(0), default=None, envvar="FINETUNE_METRICS_EVERY_S",
+              help="Without Redis: seconds between the server's metrics collections (default: an hour; 0: never).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, worker_class: str, connections: int, threads: int,
-          local_mode: bool | None, redis_url: str | None) -> None:
+          local_mode: bool | None, redis_url: str | None, cleanup_every: int | None, metrics_every: int | None) -> None:
     """Serve the REST API (OpenAPI at /api/openapi.json, docs at /api/docs)."""
     root = ctx.find_root().params
     workspace_path: Path | None = root.get("workspace_path")
@@ -150,4 +179,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, worker_class: 
         # just closed (a "connection reset" on its next request); gunicorn's default is 2 s
         "keepalive": 75,
         **REQUEST_LIMITS,
-    }).run()
+    }, maintenance_every_s=maintenance_intervals(cleanup_every, metrics_every)).run()
+
+
+def maintenance_intervals(cleanup_every: int | None, metrics_every: int | None) -> dict[str, int]:
+    """The intervals given (the maintenance module's defaults stand for the others)."""
+    given = {"cleanup": cleanup_every, "metrics": metrics_every}
+    return {name: seconds for name, seconds in given.items() if seconds is not None}

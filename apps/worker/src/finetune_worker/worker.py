@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from finetune_core.services.maintenance import DEFAULT_EVERY_S
 from redis import Redis
 from rq import SpawnWorker, Worker
 from rq.serializers import JSONSerializer
 
 from finetune_worker.logs import log_to_stderr
 from finetune_worker.reaper import reap_once, start_reaper
+from finetune_worker.schedule import ensure_schedule, schedule_queue
 from finetune_worker.tasks import import_job_modules
 
 GPU_QUEUE = "gpu"
@@ -30,6 +32,8 @@ class WorkerOptions:
     name: str | None = None
     reap_interval_s: float = 30.0
     imports: Sequence[str] = field(default_factory=tuple)
+    # seconds between the maintenance tasks' runs (cleanup, metrics; 0: never), scheduled on RQ unless `burst`
+    maintenance_every_s: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_EVERY_S))
 
 
 def worker_class_for(queues: Sequence[str]) -> type[Worker]:
@@ -57,8 +61,11 @@ def run_worker(options: WorkerOptions) -> bool:
     connection = Redis.from_url(options.redis_url)
     try:
         reap_once(options.root, options.database_url, connection)  # a burst worker finishes what dead ones left
+        schedule = None if options.burst else (dict(options.maintenance_every_s), schedule_queue(options.queues))
+        if schedule is not None:
+            ensure_schedule(connection, options.root, options.database_url, schedule[0], queue=schedule[1])
         reaper = None if options.burst else start_reaper(options.root, options.database_url, options.redis_url,
-                                                         options.reap_interval_s)
+                                                         options.reap_interval_s, schedule)
         try:
             worker = worker_class_for(options.queues)(list(options.queues), name=options.name, connection=connection,
                                                       serializer=JSONSerializer)

@@ -195,3 +195,4 @@ class EventAlreadyAppliedError(ConflictError):
     """A payment provider's event that was applied already (a redelivery); the webhook answers 200 all the same."""
 
     error_code = "EVENT_ALREADY_APPLIED"
+

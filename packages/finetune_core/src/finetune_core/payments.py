@@ -115,7 +115,7 @@ def gateway_factory(workspace: WorkspacePort) -> PaymentGatewayFactory | None:
     """The factory the settings name; None when no plugin registered it."""
     name = workspace.settings.payment_gateway
     gateways = workspace.plugins.payment_gateways
-    return gateways.get(name) if name in gateways else None  # type: ignore[no-any-return]
+    return gateways.get(name) if name in gateways else None
 
 
 def billing_configured(workspace: WorkspacePort) -> bool:

@@ -1,8 +1,8 @@
 """The providers' plugin, found through the `finetune` entry point `providers`.
 
-Only light modules are imported here: each SDK (openai, anthropic, mistralai, llama_cpp) is
-imported when its generator, chat model or trainer first sends a request, so loading the
-plugins stays fast.
+Only light modules are imported here: each SDK (openai, anthropic, mistralai, llama_cpp, stripe) is
+imported when its generator, chat model, trainer or payment gateway is first used, so loading
+the plugins stays fast.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from finetune_providers.llama_cpp_local import LlamaCppGenerator
 from finetune_providers.mistral_sdk import MistralGenerator
 from finetune_providers.openai_compatible import OpenAICompatibleGenerator
 from finetune_providers.openai_sdk import OpenAIGenerator
+from finetune_providers.stripe_billing import StripeGatewayFactory
 from finetune_providers.training import TRAINERS
 
 GENERATORS = (OpenAICompatibleGenerator, OpenAIGenerator, AnthropicGenerator, MistralGenerator, LlamaCppGenerator)
@@ -47,3 +48,9 @@ def finetune_register_trainers(register: Register) -> None:
     """Register the hosted fine-tuning trainers: openai, mistral, together, and anthropic (which refuses)."""
     for trainer in TRAINERS:
         register(trainer)
+
+
+@hookimpl
+def finetune_register_payment_gateways(register: Register) -> None:
+    """Register the `stripe` payment gateway (Checkout, the customer portal, subscriptions, webhooks)."""
+    register(StripeGatewayFactory())

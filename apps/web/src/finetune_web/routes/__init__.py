@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from finetune_web.routes import chunks, evaluations, jobs, models, openai_compat, projects, system
-from finetune_web.routes.accounts import api_keys, auth, issued_keys, sessions, users
+from finetune_web.routes import billing, chunks, cron, evaluations, jobs, models, openai_compat, projects, system
+from finetune_web.routes.accounts import api_keys, auth, gdpr, issued_keys, sessions, users
 from finetune_web.routes.conversations import agents, assistant, chats, messages
 from finetune_web.routes.datasets import datasets, project_dataset
 from finetune_web.routes.fine_tunes import fine_tunings, finetune_jobs, model_export, training
@@ -18,3 +18,4 @@ BLUEPRINTS += [files.blp, contents.blp, documents.blp, helpers.blp, chunks.blp, 
 BLUEPRINTS += [agents.blp, chats.blp, messages.blp, assistant.blp]
 BLUEPRINTS += [issued_keys.blp, openai_compat.blp]
 BLUEPRINTS += [evaluations.blp]
+BLUEPRINTS += [billing.blp, gdpr.blp, cron.blp]

@@ -70,7 +70,8 @@ class ProfileOut(UserOut):
     fine_tune_jobs: int = Field(description="the caller's fine-tunings, whatever their status (GET /api/fine-tunings "
                                             "total)")
     queries_used: int = Field(description="requests answered through the caller's issued API keys (/v1)")
-    current_plan: str = Field(description="the caller's plan: `free` for every account until billing exists")
+    current_plan: str = Field(description="the plan whose limits apply to the caller now (`free` until one is bought; "
+                              "GET /api/users/me/subscription has the details)")
 
 
 class ProfileUpdate(BaseModel):

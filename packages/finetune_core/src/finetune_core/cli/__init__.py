@@ -11,6 +11,7 @@ from finetune_core.cli.common import EXIT_STATUS_HELP, CliState
 from finetune_core.cli.demo import demo
 from finetune_core.cli.evaluate import evaluate
 from finetune_core.cli.keys import keys
+from finetune_core.cli.maintenance import maintenance
 from finetune_core.cli.pipeline import chunk, chunks, export, generate, ingest, sources, stats
 from finetune_core.cli.projects import project
 from finetune_core.cli.run import run
@@ -34,7 +35,7 @@ def cli(ctx: click.Context, workspace_path: Path, database_url: str | None, as_j
 
 
 for command in (demo, project, run, ingest, sources, chunk, chunks, generate, stats, export, judge, keys, train,
-                fine_tunes_group, models, evaluate):
+                fine_tunes_group, models, evaluate, maintenance):
     cli.add_command(command)
 
 load_plugins().hook.finetune_register_commands(cli=cli)

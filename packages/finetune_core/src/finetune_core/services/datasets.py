@@ -21,8 +21,8 @@ from pydantic import BaseModel
 
 from finetune_core.domain import PREVIEW_SPLIT, Job, JobStatus, Project, Source, SourceKind, SourceStatus
 from finetune_core.errors import ConflictError, InvalidInputError, NotFoundError, SourceLoadError
+from finetune_core.services import billing, pipeline_order
 from finetune_core.services import jobs as jobs_service
-from finetune_core.services import pipeline_order
 from finetune_core.services import projects as projects_service
 from finetune_core.services import sources as sources_service
 from finetune_core.services.curation import curate_project
@@ -189,6 +189,7 @@ def create_dataset(workspace: WorkspacePort, owner_id: str | None, *, name: str,
         job = jobs_service.new_job("dataset_build", project_id=project.id, source_ids=list(dict.fromkeys(content_ids)),
                                    **{key: value for key, value in params.items() if value is not None})
         with workspace.unit_of_work() as uow:
+            billing.enforce_job(workspace, uow, job)
             uow.jobs.add(job)
     dataset = get_dataset(workspace, project.id)
     return dataset, jobs_service.submit(workspace, job) if job else None

@@ -20,6 +20,7 @@ from finetune_core.errors import (
     JobCancelledError,
     MissingApiKeyError,
 )
+from finetune_core.services import billing
 from finetune_core.services import jobs as jobs_service
 from finetune_core.services.exports import export_dataset
 from finetune_core.services.keys import resolve_key
@@ -79,6 +80,7 @@ def create_fine_tune(workspace: WorkspacePort, project_id: str, *, trainer: str,
                                fine_tune_id=fine_tune.id)
     fine_tune.job_id = job.id
     with workspace.unit_of_work() as uow:
+        billing.enforce(workspace, uow, owner, "max_fine_tunings", "monthly_training_minutes")
         uow.projects.lock(project.id)  # two concurrent creates cannot both see "nothing running"
         active, _ = uow.fine_tunes.search(project_id=project.id, statuses=ACTIVE, limit=1)
         if active:

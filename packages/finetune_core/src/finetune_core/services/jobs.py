@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from finetune_core.domain import Job, JobEvent, JobStatus, utcnow
 from finetune_core.errors import InvalidInputError, JobAlreadyFinishedError
 from finetune_core.jobs.handlers import handler_for
-from finetune_core.services import pipeline_order
+from finetune_core.services import billing, pipeline_order
 
 if TYPE_CHECKING:
     from finetune_core.ports import WorkspacePort
@@ -58,6 +58,7 @@ def enqueue(workspace: WorkspacePort, type: str, *, project_id: str | None, queu
     job = new_job(type, project_id=project_id, queue=queue, **params)
     with workspace.unit_of_work() as uow:
         pipeline_order.ensure_job_ready(uow, job)
+        billing.enforce_job(workspace, uow, job)
         uow.jobs.add(job)
     return submit(workspace, job)
 

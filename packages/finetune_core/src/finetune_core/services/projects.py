@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from finetune_core.chunking.tokenizers import get_tokenizer
 from finetune_core.domain import Project, ProjectConfig, TaskType
+from finetune_core.services import billing
 
 if TYPE_CHECKING:
     from finetune_core.ports import WorkspacePort
@@ -42,6 +43,7 @@ def create_project(
     )
     check_config(workspace, project.config, config or {})
     with workspace.unit_of_work() as uow:
+        billing.enforce(workspace, uow, owner_id, "max_projects")
         return uow.projects.add(project)
 
 

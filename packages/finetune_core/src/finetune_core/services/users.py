@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from finetune_core.domain import User, utcnow
 from finetune_core.errors import AuthenticationError, ConflictError, InvalidInputError
 from finetune_core.passwords import burn_time, hash_password, needs_rehash, verify_password
+from finetune_core.services import billing
 from finetune_core.services.datasets import DATASET_KEY, PREVIEW
 
 if TYPE_CHECKING:
@@ -135,10 +136,12 @@ def usage(workspace: WorkspacePort, owner_id: str | None) -> dict[str, Any]:
         projects, datasets, fine_tunes = uow.usage.owner_counts(owner_id, dataset_key=DATASET_KEY,
                                                                 exclude_split=PREVIEW)
         queries = uow.issued_keys.requests_of(owner_id)
+        subscription = uow.subscriptions.of_user(owner_id) if owner_id is not None else None
+    plan = billing.entitled_plan(workspace.settings, subscription).id if subscription else DEFAULT_PLAN
     return {
         "projects_count": projects,
         "datasets_count": datasets,
         "fine_tune_jobs": fine_tunes,
         "queries_used": queries,  # requests answered through the caller's issued keys (/v1, services/issued_keys.py)
-        "current_plan": DEFAULT_PLAN,
+        "current_plan": plan,  # the plan whose limits apply now (services/billing.py)
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 
 from finetune_core.domain.conversations import Agent
 from finetune_core.storage.repositories.base import AggregateRepository
@@ -35,3 +35,6 @@ class AgentRepository(AggregateRepository[Agent, AgentRow]):
         query = query.where(AgentRow.owner_id.is_(None) if owner_id is None else AgentRow.owner_id == owner_id)
         row = self.session.scalars(query).first()
         return self._model(row) if row is not None else None
+
+    def delete_of(self, owner_id: str) -> None:
+        self.session.execute(delete(AgentRow).where(AgentRow.owner_id == owner_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from finetune_core.domain import AuthSession, User, utcnow
@@ -69,3 +69,26 @@ class AuthSessionRepository:
             .where(AuthSessionRow.id == session_id, AuthSessionRow.revoked_at.is_(None))
             .values(revoked_at=utcnow(), revoked_reason=reason)
         )
+
+    def of_user(self, user_id: str) -> list[AuthSession]:
+        """The user's sessions, revoked ones included, oldest first (a GDPR export lists them)."""
+        rows = self.session.scalars(select(AuthSessionRow).where(AuthSessionRow.user_id == user_id)
+                                    .order_by(AuthSessionRow.created_at, AuthSessionRow.id))
+        return [_auth_session(row) for row in rows]
+
+    def revoke_all(self, user_id: str, reason: str) -> None:
+        """Revoke every live session of the user at once (each already revoked keeps its first reason)."""
+        self.session.execute(
+            update(AuthSessionRow)
+            .where(AuthSessionRow.user_id == user_id, AuthSessionRow.revoked_at.is_(None))
+            .values(revoked_at=utcnow(), revoked_reason=reason)
+        )
+
+    def delete_ended(self, before: datetime) -> int:
+        """Delete the sessions that expired, or were revoked, before `before`; how many went."""
+        result = self.session.execute(
+            delete(AuthSessionRow)
+            .where(or_(AuthSessionRow.expires_at < before, AuthSessionRow.revoked_at < before))
+            .execution_options(synchronize_session=False)
+        )
+        return affected(result)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from finetune_core.domain import utcnow
@@ -15,6 +16,7 @@ from finetune_core.storage.tables import Base
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R", bound=Base)
+ID_BATCH = 500  # ids per IN (...): well under every database's limit of bound parameters
 
 
 class AggregateRepository(Generic[M, R]):
@@ -64,3 +66,12 @@ class AggregateRepository(Generic[M, R]):
     def _page(self, query: Select[Any], limit: int | None, offset: int) -> tuple[list[M], int]:
         rows, total = page(self.session, query, limit, offset)
         return [self._model(row) for row in rows], total
+
+    def existing_ids(self, ids: Iterable[str]) -> set[str]:
+        """Those of `ids` that have a row (any number of ids: asked ID_BATCH at a time)."""
+        wanted = sorted(set(ids))
+        found: set[str] = set()
+        id_column = self.row_type.id
+        for start in range(0, len(wanted), ID_BATCH):
+            found.update(self.session.scalars(select(id_column).where(id_column.in_(wanted[start:start + ID_BATCH]))))
+        return found

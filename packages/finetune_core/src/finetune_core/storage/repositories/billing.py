@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from finetune_core.domain import CheckoutSession, Consent, Payment, Subscription, utcnow
 from finetune_core.errors import EventAlreadyAppliedError, NotFoundError
-from finetune_core.storage.repositories.base import AggregateRepository
-from finetune_core.storage.rows import row_values, to_row_values, update_row
 from finetune_core.storage.billing_tables import (
     BillingEventRow,
     CheckoutSessionRow,
@@ -19,6 +18,8 @@ from finetune_core.storage.billing_tables import (
     PaymentRow,
     SubscriptionRow,
 )
+from finetune_core.storage.repositories.base import AggregateRepository
+from finetune_core.storage.rows import row_values, to_row_values, update_row
 
 
 class SubscriptionRepository(AggregateRepository[Subscription, SubscriptionRow]):
@@ -71,11 +72,24 @@ class CheckoutSessionRepository(AggregateRepository[CheckoutSession, CheckoutSes
             raise NotFoundError(f"checkout session '{session_id}' not found", session_id=session_id)
         return self._model(row)
 
+    def latest(self, user_id: str, plan: str, billing_cycle: str, since: datetime) -> CheckoutSession | None:
+        """The user's newest session for this plan and cycle opened after `since`."""
+        row = self.session.scalars(select(CheckoutSessionRow).where(
+            CheckoutSessionRow.user_id == user_id, CheckoutSessionRow.plan == plan,
+            CheckoutSessionRow.billing_cycle == billing_cycle, CheckoutSessionRow.created_at >= since,
+        ).order_by(CheckoutSessionRow.created_at.desc())).first()
+        return self._model(row) if row is not None else None
+
     def put(self, checkout: CheckoutSession) -> CheckoutSession:
         """Insert, or leave as it is when the same session was recorded already (an idempotent retry)."""
         if self.session.get(CheckoutSessionRow, checkout.id) is None:
             self.add(checkout)
         return checkout
+
+    def all_of_user(self, user_id: str) -> list[CheckoutSession]:
+        rows = self.session.scalars(select(CheckoutSessionRow).where(CheckoutSessionRow.user_id == user_id)
+                                    .order_by(CheckoutSessionRow.created_at, CheckoutSessionRow.id))
+        return [self._model(row) for row in rows]
 
 
 class PaymentRepository(AggregateRepository[Payment, PaymentRow]):
@@ -86,6 +100,11 @@ class PaymentRepository(AggregateRepository[Payment, PaymentRow]):
         if user_id is not None:
             query = query.where(PaymentRow.user_id == user_id)
         return int(self.session.scalar(query) or 0)
+
+    def of_user(self, user_id: str) -> list[Payment]:
+        rows = self.session.scalars(select(PaymentRow).where(PaymentRow.user_id == user_id)
+                                    .order_by(PaymentRow.created_at, PaymentRow.id))
+        return [self._model(row) for row in rows]
 
 
 class BillingEventRepository:
@@ -116,6 +135,16 @@ class BillingEventRepository:
         if row is not None:
             row.user_id = user_id
             self.session.flush()
+
+    def of_user(self, user_id: str) -> list[dict[str, Any]]:
+        """The events applied about the user: id, type and times."""
+        rows = self.session.scalars(select(BillingEventRow).where(BillingEventRow.user_id == user_id)
+                                    .order_by(BillingEventRow.created_at, BillingEventRow.id))
+        return [row_values(row) for row in rows]
+
+    def forget_user(self, user_id: str) -> None:
+        """Unlink the user from the events about them; the event ids stay, so none is applied twice."""
+        self.session.execute(update(BillingEventRow).where(BillingEventRow.user_id == user_id).values(user_id=None))
 
 
 class ConsentRepository:

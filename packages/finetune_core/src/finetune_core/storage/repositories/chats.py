@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from finetune_core.domain import utcnow
 from finetune_core.domain.conversations import Chat, ChatMessage
@@ -72,3 +73,14 @@ class ChatRepository(AggregateRepository[Chat, ChatRow]):
             setattr(row, "metadata_" if key == "metadata" else key, value)
         self.session.flush()
         return _message(row)
+
+    def delete_of(self, owner_id: str) -> None:
+        """Delete the owner's chats and their messages (others' chats with the owner's agents stay theirs)."""
+        chat_ids = select(ChatRow.id).where(ChatRow.owner_id == owner_id)
+        self.session.execute(delete(ChatMessageRow).where(ChatMessageRow.chat_id.in_(chat_ids)))
+        self.session.execute(delete(ChatRow).where(ChatRow.owner_id == owner_id))
+
+    def count_active(self, since: datetime) -> int:
+        """How many chats had a message (or a change) since `since`."""
+        return int(self.session.scalar(select(func.count()).select_from(ChatRow)
+                                       .where(ChatRow.updated_at >= since)) or 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from finetune_core.domain import FineTune, utcnow
 from finetune_core.errors import NotFoundError
@@ -41,3 +41,6 @@ class FineTuneRepository(AggregateRepository[FineTune, FineTuneRow]):
         if statuses:
             query = query.where(FineTuneRow.status.in_(list(statuses)))
         return self._page(query, limit, offset)
+
+    def delete_of(self, owner_id: str) -> None:
+        self.session.execute(delete(FineTuneRow).where(FineTuneRow.owner_id == owner_id))

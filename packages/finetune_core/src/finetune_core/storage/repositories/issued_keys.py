@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from finetune_core.domain import IssuedKey
 from finetune_core.storage.repositories.base import AggregateRepository
@@ -71,3 +71,11 @@ class IssuedKeyRepository(AggregateRepository[IssuedKey, IssuedKeyRow]):
         if owner_id is not None:
             query = query.where(IssuedKeyRow.owner_id == owner_id)
         return int(self.session.scalar(query) or 0)
+
+    def revoke_all(self, owner_id: str, when: datetime) -> None:
+        """Revoke every live key of the owner."""
+        self.session.execute(update(IssuedKeyRow).where(IssuedKeyRow.owner_id == owner_id,
+                                                        IssuedKeyRow.revoked_at.is_(None)).values(revoked_at=when))
+
+    def delete_of(self, owner_id: str) -> None:
+        self.session.execute(delete(IssuedKeyRow).where(IssuedKeyRow.owner_id == owner_id))

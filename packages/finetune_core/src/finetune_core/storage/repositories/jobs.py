@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from finetune_core.domain import Job, JobEvent, JobStatus, utcnow
 from finetune_core.errors import NotFoundError
@@ -98,3 +98,21 @@ class JobRepository(AggregateRepository[Job, JobRow]):
             .limit(limit)
         )
         return [JobEvent.model_validate(row_values(row)) for row in rows]
+
+    def count_in(self, statuses: Sequence[str]) -> int:
+        """How many jobs have one of `statuses`."""
+        return int(self.session.scalar(select(func.count()).select_from(JobRow)
+                                       .where(JobRow.status.in_(list(statuses)))) or 0)
+
+    def delete_events_of_finished(self, before: datetime) -> int:
+        """Delete the events of the jobs that finished before `before` (one that ended without a finish time: made
+        before it), all written before it too; how many went. Jobs still queued or running keep all theirs."""
+        finished = [status.value for status in JobStatus if status.finished]
+        old_jobs = select(JobRow.id).where(JobRow.status.in_(finished),
+                                           func.coalesce(JobRow.finished_at, JobRow.created_at) < before)
+        result = self.session.execute(
+            delete(JobEventRow)
+            .where(JobEventRow.job_id.in_(old_jobs), JobEventRow.created_at < before)
+            .execution_options(synchronize_session=False)
+        )
+        return affected(result)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from finetune_core.domain import TrainedModel
 from finetune_core.storage.repositories.base import AggregateRepository
@@ -39,3 +39,11 @@ class ModelRepository(AggregateRepository[TrainedModel, TrainedModelRow]):
         row.metrics = dict(metrics)
         self.session.flush()
         return self._model(row)
+
+    def delete_of(self, owner_id: str) -> None:
+        self.session.execute(delete(TrainedModelRow).where(TrainedModelRow.owner_id == owner_id))
+
+    def artifact_paths(self) -> list[str]:
+        """Every file-store key (a folder) that a model names as its files."""
+        return [path for path in self.session.scalars(select(TrainedModelRow.artifact_path)
+                                                      .where(TrainedModelRow.artifact_path.is_not(None))) if path]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from finetune_core.domain import Project, utcnow
 from finetune_core.errors import NotFoundError
@@ -70,3 +70,7 @@ class ProjectRepository(AggregateRepository[Project, ProjectRow]):
                   for project_id, files, chunks, examples, status in rows}
         empty = {"file_count": 0, "chunk_count": 0, "example_count": 0, "last_job_status": None}
         return {project_id: counts.get(project_id, dict(empty)) for project_id in ids}
+
+    def delete_of(self, owner_id: str) -> None:
+        """Delete the owner's projects; their sources, chunks, examples, jobs and fine-tunes go by cascade."""
+        self.session.execute(delete(ProjectRow).where(ProjectRow.owner_id == owner_id))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from finetune_core.domain import ProviderKey, utcnow
@@ -55,3 +55,6 @@ class ProviderKeyRepository:
         self.session.delete(row)
         self.session.flush()
         return True
+
+    def delete_of(self, owner_id: str) -> None:
+        self.session.execute(delete(ProviderKeyRow).where(ProviderKeyRow.owner_id == owner_id))

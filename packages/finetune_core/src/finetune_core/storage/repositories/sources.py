@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import func, select
 
 from finetune_core.domain import Source, SourceStatus
-from finetune_core.storage.repositories.base import AggregateRepository
+from finetune_core.storage.repositories.base import ID_BATCH, AggregateRepository
 from finetune_core.storage.tables import SourceRow
 
 
@@ -55,3 +57,13 @@ class SourceRepository(AggregateRepository[Source, SourceRow]):
             .order_by(SourceRow.created_at)
         ).first()
         return self._model(row) if row else None
+
+    def stored_keys(self, keys: Iterable[str]) -> set[str]:
+        """Those of the file-store `keys` that a source holds (its `storage_key`)."""
+        wanted = sorted(set(keys))
+        found: set[str] = set()
+        for start in range(0, len(wanted), ID_BATCH):
+            batch = wanted[start:start + ID_BATCH]
+            found.update(key for key in self.session.scalars(select(SourceRow.storage_key)
+                                                            .where(SourceRow.storage_key.in_(batch))) if key)
+        return found

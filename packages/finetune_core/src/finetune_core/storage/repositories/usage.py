@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from finetune_core.domain import utcnow
 from finetune_core.storage.tables import ExampleRow, FineTuneRow, ProjectRow
 
 
@@ -29,3 +33,22 @@ class UsageQueries:
             select(func.count()).select_from(FineTuneRow).where(*own_fine_tunes).scalar_subquery(),
         )).one()
         return int(projects), int(datasets), int(fine_tunes)
+
+    def plan_usage(self, owner_id: str, since: datetime, *, uncounted_statuses: Sequence[str]
+                   ) -> tuple[int, int, int, float]:
+        """What a plan limits: `owner_id`'s projects, fine-tunings (but those in `uncounted_statuses`), examples
+        made since `since` in their projects, and seconds of training started since `since` (a running one counts
+        up to now)."""
+        projects, fine_tunes, examples = self.session.execute(select(
+            select(func.count()).select_from(ProjectRow).where(ProjectRow.owner_id == owner_id).scalar_subquery(),
+            select(func.count()).select_from(FineTuneRow).where(
+                FineTuneRow.owner_id == owner_id, FineTuneRow.status.not_in(list(uncounted_statuses))
+            ).scalar_subquery(),
+            select(func.count()).select_from(ExampleRow).join(ProjectRow, ExampleRow.project_id == ProjectRow.id)
+            .where(ProjectRow.owner_id == owner_id, ExampleRow.created_at >= since).scalar_subquery(),
+        )).one()
+        now = utcnow()
+        runs = self.session.execute(select(FineTuneRow.started_at, FineTuneRow.completed_at).where(
+            FineTuneRow.owner_id == owner_id, FineTuneRow.started_at >= since))
+        seconds = sum(((ended or now) - started).total_seconds() for started, ended in runs if started is not None)
+        return int(projects), int(fine_tunes), int(examples), max(0.0, seconds)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from datetime import datetime
+
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from finetune_core.domain import User, utcnow
@@ -41,6 +43,10 @@ class UserRepository(AggregateRepository[User, UserRow]):
         row = self.session.scalars(select(UserRow).where(condition)).first()
         return user_of(row) if row else None
 
+    def find_id(self, user_id: str) -> User | None:
+        row = self.session.get(UserRow, user_id)
+        return user_of(row) if row is not None else None
+
     def password_hash(self, user_id: str) -> str:
         return self._row(user_id).password_hash
 
@@ -63,6 +69,16 @@ class UserRepository(AggregateRepository[User, UserRow]):
         if not affected(result):
             raise NotFoundError(f"user '{user_id}' not found", user_id=user_id)
 
-    def pending_erasures(self) -> list[str]:
-        """Ids of the users whose GDPR erasure was asked and not finished."""
-        return list(self.session.scalars(select(UserRow.id).where(UserRow.deletion_requested_at.is_not(None))))
+    def pending_erasures(self, asked_before: datetime | None = None) -> list[str]:
+        """Ids of the users whose GDPR erasure was asked (before `asked_before`, if given) and not finished."""
+        query = select(UserRow.id).where(UserRow.deletion_requested_at.is_not(None))
+        if asked_before is not None:
+            query = query.where(UserRow.deletion_requested_at < asked_before)
+        return list(self.session.scalars(query))
+
+    def count(self, *, signed_in_since: datetime | None = None) -> int:
+        """How many users there are; with `signed_in_since`, those who signed in since then."""
+        query = select(func.count()).select_from(UserRow)
+        if signed_in_since is not None:
+            query = query.where(UserRow.last_login_at >= signed_in_since)
+        return int(self.session.scalar(query) or 0)
