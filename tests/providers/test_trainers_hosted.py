@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from finetune_core import Workspace
 from finetune_core.domain import Example, FineTune, FineTuneStatus, JobStatus, Message
-from finetune_core.errors import InvalidInputError, NotSupportedError
+from finetune_core.errors import FineTuningUnavailableError, InvalidInputError, NotSupportedError
 from finetune_core.jobs import InProcessRunner
 from finetune_core.jobs.execute import execute_job
 from finetune_core.services import fine_tunes, jobs
 from finetune_core.services.keys import set_key
 from finetune_core.testing import open_test_workspace
-from finetune_core.training import TrainingRun
+from finetune_core.training import FineTuneRequest, TrainingRun
 from finetune_providers.training._hosted import MAX_FAILED_POLLS
 from kits.hosted_providers import (
     FakeMistral,
@@ -121,10 +121,33 @@ def _project_with_examples(ws: Workspace, count: int = 6) -> str:
     return project.id
 
 
-def _create(ws: Workspace, project_id: str, provider: Provider, server: HostedServer, **options: Any) -> FineTune:
+def _create(ws: Workspace, project_id: str, provider: Provider, server: HostedServer, *,
+            hyperparameters: dict[str, Any] | None = None, **options: Any) -> FineTune:
+    hyperparameters = provider.hyperparameters if hyperparameters is None else hyperparameters
+    if provider.trainer == "mistral":  # closed to new jobs: what it still does is follow the jobs made before
+        return _made_before_mistral_closed(ws, project_id, hyperparameters, {"base_url": server.url, **FAST,
+                                                                             **options})
     return fine_tunes.create_fine_tune(
         ws, project_id, trainer=provider.trainer, base_model=provider.base_model, method=provider.method,
-        hyperparameters=provider.hyperparameters, options={"base_url": server.url, **FAST, **options})
+        hyperparameters=hyperparameters, options={"base_url": server.url, **FAST, **options})
+
+
+def _made_before_mistral_closed(ws: Workspace, project_id: str, hyperparameters: dict[str, Any],
+                                options: dict[str, Any]) -> FineTune:
+    """A Mistral fine-tuning stored and started as `create_fine_tune` did before Mistral closed fine-tuning."""
+    trainer = ws.plugins.trainers.get("mistral")
+    request = trainer.check(FineTuneRequest(trainer="mistral", base_model=MISTRAL.base_model,
+                                            hyperparameters=hyperparameters, options=options))
+    fine_tune = FineTune(project_id=project_id, name="handbook on open-mistral-nemo", trainer="mistral",
+                         method=request.method, base_model=request.base_model,
+                         hyperparameters=request.hyperparameters, options=request.options)
+    job = jobs.new_job("fine_tune", project_id=project_id, queue=trainer.queue, fine_tune_id=fine_tune.id)
+    fine_tune.job_id = job.id
+    with ws.unit_of_work() as uow:
+        uow.jobs.add(job)
+        uow.fine_tunes.add(fine_tune)
+    jobs.submit(ws, job)
+    return fine_tunes.get_fine_tune(ws, fine_tune.id)
 
 
 def _log_steps(ws: Workspace, job_id: str | None) -> list[int]:
@@ -431,9 +454,7 @@ def test_hyperparameter_aliases_are_stored_by_their_api_name(finetune_workspace:
     ws = finetune_workspace
     with hosted_server(provider.fake(api_key=provider.key, script=Script(steps=1))) as server:
         alias = "n_epochs" if provider.trainer == "mistral" else "epochs"
-        done = fine_tunes.create_fine_tune(ws, _project_with_examples(ws), trainer=provider.trainer,
-                                           base_model=provider.base_model, hyperparameters={alias: 3},
-                                           options={"base_url": server.url, **FAST})
+        done = _create(ws, _project_with_examples(ws), provider, server, hyperparameters={alias: 3})
     stored = "epochs" if provider.trainer == "mistral" else "n_epochs"
     assert done.hyperparameters == {stored: 3} and done.method == (provider.method or "supervised")
 
@@ -446,3 +467,25 @@ def test_anthropic_fine_tuning_is_refused_as_not_supported(finetune_workspace: W
     assert "`together`" in excinfo.value.message and "Amazon Bedrock" in excinfo.value.message
     assert excinfo.value.error_code == "NOT_SUPPORTED"
     assert fine_tunes.list_fine_tunes(ws)[1] == 0 and jobs.list_jobs(ws)[1] == 0
+
+
+def test_mistral_takes_no_new_job_and_names_the_trainers_that_would(finetune_workspace: Workspace,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = finetune_workspace
+    for spec in (MISTRAL, TOGETHER):
+        monkeypatch.setenv(spec.env_var, spec.key)
+    monkeypatch.delenv(OPENAI.env_var, raising=False)
+    project_id = _project_with_examples(ws)
+    with hosted_server(FakeMistral(api_key=MISTRAL.key, script=Script(steps=1))) as server:
+        with pytest.raises(FineTuningUnavailableError, match="deprecated") as refused:
+            fine_tunes.create_fine_tune(ws, project_id, trainer="mistral", base_model=MISTRAL.base_model,
+                                        options={"base_url": server.url, **FAST})
+        assert server.requests == []  # nothing uploaded, nothing created
+    assert refused.value.error_code == "PROVIDER_FINE_TUNING_UNAVAILABLE"
+    assert "together" in refused.value.context["alternatives"]
+    assert "openai" not in refused.value.context["alternatives"]  # no key for it here
+    assert fine_tunes.list_fine_tunes(ws)[1] == 0 and jobs.list_jobs(ws)[1] == 0
+    # the same project, one parameter changed, goes to a trainer that takes it
+    with hosted_server(TOGETHER.fake(api_key=TOGETHER.key, script=Script(steps=1))) as server:
+        moved = _create(ws, project_id, TOGETHER, server)
+    assert fine_tunes.wait_for(ws, moved.id, timeout_s=60).status is FineTuneStatus.COMPLETED

@@ -362,3 +362,20 @@ def test_local_mode_trains_without_a_token(make_app: Callable[..., Flask], scrip
     assert local.get("/api/finetune").get_json()["items"][0]["user_id"] is None
     assert local.get("/api/models").get_json()["total"] == 1
     assert_error(local.patch(f"/api/finetune/{run['run_id']}/status?progress=1"), 403, "FORBIDDEN")
+
+
+def test_a_provider_closed_to_fine_tuning_answers_409_and_the_list_says_which_trainers_take_a_job(
+        client: FlaskClient, alice: Account, scripted: type[Script], project_id: str) -> None:
+    stored = client.post("/api/users/me/api-keys", json={"provider": "mistral", "key": "Ab3" * 10 + "Zz"},
+                         headers=alice.headers)
+    assert stored.status_code == 201, stored.get_json()
+    refused = assert_error(create(client, alice, dataset_id=project_id, provider="mistral",
+                                  model="open-mistral-nemo"), 409, "PROVIDER_FINE_TUNING_UNAVAILABLE")
+    assert "deprecated" in refused["context"]["reason"] and "scripted" in refused["context"]["alternatives"]
+    assert "openai" not in refused["context"]["alternatives"]  # Alice has no OpenAI key
+    listed = client.get("/api/fine-tunings", headers=alice.headers).get_json()
+    assert listed["total"] == 0
+    choices = {choice["name"]: choice for choice in listed["trainers"]}
+    assert choices["scripted"]["available"] is True and choices["mistral"]["available"] is False
+    assert choices["openai"] == {**choices["openai"], "available": False, "reason": "no OpenAI API key"}
+    assert create(client, alice, dataset_id=project_id).status_code == 201  # the same dataset, another trainer

@@ -5,7 +5,8 @@
     ├── ConflictError            the action clashes with the current state (409)
     │   ├── JobAlreadyFinishedError
     │   ├── PipelineBusyError    a step started while an earlier one of its project is unfinished
-    │   └── EventAlreadyAppliedError a payment provider's event delivered again (the webhook answers 200)
+    │   ├── EventAlreadyAppliedError a payment provider's event delivered again (the webhook answers 200)
+    │   └── FineTuningUnavailableError the provider takes no new fine-tuning job (409)
     ├── InvalidInputError        well-formed but cannot be honoured (400)
     │   ├── UrlNotAllowedError   scheme or address refused before any fetch
     │   ├── UnknownPluginError   no generator/exporter/... registered by that name
@@ -196,3 +197,9 @@ class EventAlreadyAppliedError(ConflictError):
 
     error_code = "EVENT_ALREADY_APPLIED"
 
+
+class FineTuningUnavailableError(ConflictError):
+    """The provider takes no new fine-tuning job (deprecated, or the account's rights ended); `context` holds its
+    reason and the trainers that can take the same dataset now."""
+
+    error_code = "PROVIDER_FINE_TUNING_UNAVAILABLE"

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from finetune_core.domain import FineTune, FineTuneStatus
+from finetune_core.services.trainers import TrainerChoice
 from pydantic import BaseModel, Field
 
-from finetune_web.pagination import ListArgs
+from finetune_web.pagination import ListArgs, Page
 from finetune_web.schemas.common import DESCRIPTION_MAX, ID_MAX, JsonObject
 from finetune_web.schemas.training import ModelRef, TrainerName, methods_of
 
@@ -92,3 +93,8 @@ class FineTuningOut(BaseModel):
                    error_message=fine_tune.error_message, job_id=fine_tune.job_id, model_id=fine_tune.model_id,
                    created_at=fine_tune.created_at, updated_at=fine_tune.updated_at,
                    started_at=fine_tune.started_at, completed_at=fine_tune.completed_at)
+
+
+class FineTuningPage(Page[FineTuningOut]):
+    trainers: list[TrainerChoice] = Field(description="every installed trainer, whether it takes a new fine-tuning "
+                                                      "now with your keys, and why not (`reason`)")

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from finetune_core.cli.common import console, emit, handle_errors, make_table, mark_failed, run_job, state
 from finetune_core.domain import FineTune, FineTuneStatus
 from finetune_core.errors import InvalidInputError
-from finetune_core.services import fine_tunes, jobs, projects
+from finetune_core.services import fine_tunes, jobs, projects, trainers
 
 project_option = click.option("--project", "project_ref", required=True, help="Project name or id.")
 
@@ -100,6 +100,17 @@ def list_fine_tunes(project_ref: str | None) -> None:
     emit({"items": items, "total": total},
          make_table(f"Fine-tunings ({total})", ["id", "name", "trainer", "base model", "status", "progress",
                                                 "train loss"], rows))
+
+
+@fine_tunes_group.command("trainers")
+@handle_errors
+def list_trainers() -> None:
+    """Which trainers take a new fine-tuning now, with the keys at hand, and why the others do not."""
+    choices = trainers.availability(state().workspace, None)
+    rows = [(c.name, c.label, ", ".join(c.methods) or "-", "yes" if c.available else "no", c.reason or "")
+            for c in choices]
+    emit({"items": choices, "total": len(choices)},
+         make_table("Trainers", ["name", "provider", "methods", "available", "why not"], rows))
 
 
 @fine_tunes_group.command("show")

@@ -20,7 +20,7 @@ from finetune_core.errors import (
     JobCancelledError,
     MissingApiKeyError,
 )
-from finetune_core.services import billing
+from finetune_core.services import billing, trainers
 from finetune_core.services import jobs as jobs_service
 from finetune_core.services.exports import export_dataset
 from finetune_core.services.keys import resolve_key
@@ -71,7 +71,12 @@ def create_fine_tune(workspace: WorkspacePort, project_id: str, *, trainer: str,
     with workspace.unit_of_work() as uow:
         project = uow.projects.find(project_id)
         owner = owner_id if owner_id is not None else project.owner_id
-    _require_key(workspace, trainer_type, owner)
+    if trainer_type.closed_to_new_jobs:  # before asking for a key the provider would not use
+        trainers.refuse(workspace, trainer_type, owner, trainer_type.closed_to_new_jobs)
+    key = _require_key(workspace, trainer_type, owner)
+    refused = trainer_type.refusal(key, request)  # before anything is uploaded
+    if refused:
+        trainers.refuse(workspace, trainer_type, owner, refused)
     fine_tune = FineTune(
         project_id=project.id, owner_id=owner, name=request.name or _default_name(project.name, request.base_model),
         description=request.description, trainer=trainer, method=request.method, base_model=request.base_model,

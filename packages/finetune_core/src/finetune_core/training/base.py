@@ -191,6 +191,9 @@ class Trainer(ABC):
     default_method: ClassVar[str | None] = None
     queue: ClassVar[str] = "default"  # "gpu" for trainers that need the GPU host
     export_format: ClassVar[str] = "openai"  # what `run.dataset_file` is asked for
+    # a provider that takes no new fine-tuning job: why (a new one is refused before anything is sent; the jobs
+    # made before keep running, and can be cancelled)
+    closed_to_new_jobs: ClassVar[str | None] = None
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = dict(options or {})
@@ -206,6 +209,15 @@ class Trainer(ABC):
             raise InvalidInputError(f"the {cls.label or cls.name} trainer has no method '{method}' "
                                     f"(accepted: {accepted})", method=method)
         return request.model_copy(update={"method": method})
+
+    @classmethod
+    def refusal(cls, api_key: str | None, request: FineTuneRequest) -> str | None:
+        """Why the provider would not take this job now, asked before anything is uploaded (None: it would).
+
+        A trainer whose provider can tell (an account's fine-tuning rights) asks it here; by default only
+        `closed_to_new_jobs` refuses.
+        """
+        return cls.closed_to_new_jobs
 
     @abstractmethod
     def train(self, run: TrainingRun) -> None:

@@ -20,6 +20,7 @@ NOT_SUPPORTED = ("Anthropic offers no public fine-tuning API: fine-tune an open 
 class AnthropicTrainer(Trainer):
     name: ClassVar[str] = "anthropic"
     label: ClassVar[str] = "Anthropic"
+    closed_to_new_jobs: ClassVar[str | None] = "Anthropic offers no public fine-tuning API"
 
     @classmethod
     def check(cls, request: FineTuneRequest) -> NoReturn:

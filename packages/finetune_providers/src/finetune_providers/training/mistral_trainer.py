@@ -1,5 +1,9 @@
 """Mistral fine-tuning (`mistral`): a Mistral model fine-tuned on the project's dataset.
 
+Mistral lists its fine-tuning API as deprecated, with no replacement (late 2026): a new job is refused before
+anything is sent (409 PROVIDER_FINE_TUNING_UNAVAILABLE, naming the trainers that would take the dataset), while
+jobs made before keep being followed, cancelled and registered as models.
+
 Wire format (https://docs.mistral.ai/api/#tag/fine-tuning):
 
     POST /files                        multipart: purpose=fine-tune, file       -> {"id": "<uuid>"}
@@ -75,6 +79,8 @@ class MistralTrainer(HostedTrainer):
     hyperparameters_model: ClassVar[type[BaseModel]] = MistralHyperparameters
     hyperparameter_aliases: ClassVar[Mapping[str, str]] = {"n_epochs": "epochs"}
     suffix_max_chars: ClassVar[int] = 18
+    closed_to_new_jobs: ClassVar[str | None] = (
+        "Mistral lists its fine-tuning API as deprecated, with no replacement (docs.mistral.ai)")
 
     def create_job(self, api: HostedApi, run: TrainingRun, files: UploadedFiles) -> str:
         body: dict[str, Any] = {

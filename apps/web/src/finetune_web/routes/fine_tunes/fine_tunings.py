@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from finetune_core.services import fine_tunes, training_runs
+from finetune_core.services import fine_tunes, trainers, training_runs
 from flask.views import MethodView
 
 from finetune_web.current import caller, owned_project, workspace
 from finetune_web.openapi import ApiBlueprint
-from finetune_web.pagination import Page, page
+from finetune_web.pagination import page
 from finetune_web.routes.fine_tunes.training import start_run
 from finetune_web.schemas.bridge import schema_for
 from finetune_web.schemas.fine_tunings import (
@@ -22,6 +22,7 @@ from finetune_web.schemas.fine_tunings import (
     FineTuningCreate,
     FineTuningListArgs,
     FineTuningOut,
+    FineTuningPage,
     FineTuningUpdate,
 )
 
@@ -37,16 +38,17 @@ def owned(fine_tuning_id: str) -> str:
 @blp.route("")
 class FineTunings(MethodView):
     @blp.arguments(schema_for(FineTuningListArgs), location="query")
-    @blp.response(200, schema_for(Page[FineTuningOut]))
+    @blp.response(200, schema_for(FineTuningPage))
     def get(self, args: FineTuningListArgs) -> dict[str, Any]:
-        """The caller's fine-tunings, newest first (filter: dataset_id or project_id)"""
+        """The caller's fine-tunings, newest first (filter: dataset_id or project_id), and the trainers available"""
         wanted = {ref for ref in (args.dataset_id, args.project_id) if ref is not None}
         project_ids = {owned_project(ref).id for ref in wanted}
+        choices = trainers.availability(workspace(), caller().owner_id)
         if len(project_ids) > 1:  # two different datasets: nothing is in both
-            return page([], 0, args)
+            return page([], 0, args, trainers=choices)
         found, total = fine_tunes.list_fine_tunes(workspace(), project_id=next(iter(project_ids), None),
                                                   owner_id=caller().owner_id, limit=args.limit, offset=args.offset)
-        return page([FineTuningOut.of(fine_tune) for fine_tune in found], total, args)
+        return page([FineTuningOut.of(fine_tune) for fine_tune in found], total, args, trainers=choices)
 
     @blp.arguments(schema_for(FineTuningCreate))
     @blp.response(201, schema_for(FineTuningOut))
