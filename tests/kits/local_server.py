@@ -63,13 +63,19 @@ def serve(tls: ssl.SSLContext | None = None) -> Iterator[LocalServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
     state.scheme = "https" if tls is not None else "http"
+    with serving(server) as state.port:
+        yield state
+
+
+@contextmanager
+def serving(server: ThreadingHTTPServer) -> Iterator[int]:
+    """Serve `server` (bound to 127.0.0.1) on a daemon thread until the block ends; yields its port."""
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield state
+        yield server.server_address[1]
     finally:
         server.shutdown()
         server.server_close()

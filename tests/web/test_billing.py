@@ -3,7 +3,6 @@ subscription and limits, both checkout shapes, session info, the portal, and sig
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -248,7 +247,6 @@ def test_a_delivery_that_failed_half_way_is_applied_by_the_retry(stripe_client: 
                                  headers={"Stripe-Signature": fake_stripe.sign(payload)})
     assert retried.status_code == 200
     assert subscription(stripe_client, carol)["status"] == "past_due"
-    assert json.loads(payload)["id"] == "evt_retry"
 
 
 def test_fine_tunings_are_limited_and_a_failed_one_frees_its_slot(stripe_client: FlaskClient, carol: Account,

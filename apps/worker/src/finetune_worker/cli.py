@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from finetune_core.cli.common import state
+from finetune_core.services import maintenance
 
 
 @click.command("worker")
@@ -16,10 +17,10 @@ from finetune_core.cli.common import state
               help="Import MODULE first, here and in every work horse (e.g. one registering job types).")
 @click.option("--reap-interval", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="Seconds between looks for jobs whose worker died.")
-@click.option("--cleanup-every", type=click.IntRange(0), default=24 * 3600, show_default=True,
+@click.option("--cleanup-every", type=click.IntRange(0), default=maintenance.CLEANUP_EVERY_S, show_default=True,
               envvar="FINETUNE_CLEANUP_EVERY_S", help="Seconds between the scheduled maintenance cleanups (0: never; "
                                                       "scheduled once on Redis for all workers; not with --burst).")
-@click.option("--metrics-every", type=click.IntRange(0), default=3600, show_default=True,
+@click.option("--metrics-every", type=click.IntRange(0), default=maintenance.METRICS_EVERY_S, show_default=True,
               envvar="FINETUNE_METRICS_EVERY_S", help="Seconds between the scheduled metrics collections (0: never).")
 def worker(queues: str, redis_url: str | None, burst: bool, name: str | None, imports: tuple[str, ...],
            reap_interval: float, cleanup_every: int, metrics_every: int) -> None:
@@ -36,4 +37,5 @@ def worker(queues: str, redis_url: str | None, burst: bool, name: str | None, im
     run_worker(WorkerOptions(root=cli_state.workspace_path, database_url=cli_state.database_url,
                              redis_url=redis_url, queues=names, burst=burst, name=name,
                              reap_interval_s=reap_interval, imports=imports,
-                             maintenance_every_s={"cleanup": cleanup_every, "metrics": metrics_every}))
+                             maintenance_every_s={maintenance.CLEANUP: cleanup_every,
+                                                  maintenance.METRICS: metrics_every}))

@@ -126,11 +126,13 @@ def billing_configured(workspace: WorkspacePort) -> bool:
 def payment_gateway(workspace: WorkspacePort) -> PaymentGateway:
     """The configured gateway; BillingNotConfiguredError naming what to set when there is none."""
     factory = gateway_factory(workspace)
+    name = workspace.settings.payment_gateway
+    if factory is None and name == "stripe":
+        raise BillingNotConfiguredError("billing needs the finetune-providers plugin (it provides the 'stripe' "
+                                        "gateway)", gateway=name)
     if factory is None:
-        name = workspace.settings.payment_gateway
         raise UnknownPluginError(f"no payment gateway '{name}' is installed (finetune-providers provides 'stripe')",
-                                 gateway=name) if name != "stripe" else BillingNotConfiguredError(
-            "billing needs the finetune-providers plugin (it provides the 'stripe' gateway)", gateway=name)
+                                 gateway=name)
     if not factory.configured(workspace.settings):
         raise BillingNotConfiguredError("billing is not set up: set FINETUNE_STRIPE_SECRET_KEY (and "
                                         "FINETUNE_STRIPE_WEBHOOK_SECRET for webhooks)", gateway=factory.name)

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 
 SUBSCRIPTION_EVENTS = frozenset({"customer.subscription.created", "customer.subscription.updated",
                                  "customer.subscription.deleted"})
-INVOICE_EVENTS = frozenset({"invoice.payment_succeeded", "invoice.payment_failed", "invoice.paid"})
+# invoice.paid is not among them: Stripe sends it beside invoice.payment_succeeded, and one payment is one row
+PAYMENT_SUCCEEDED = "invoice.payment_succeeded"
+INVOICE_EVENTS = frozenset({PAYMENT_SUCCEEDED, "invoice.payment_failed"})
 CHECKOUT_COMPLETED = "checkout.session.completed"
 KNOWN_STATUSES = frozenset(status.value for status in SubscriptionStatus)
 HANDLED = SUBSCRIPTION_EVENTS | INVOICE_EVENTS | {CHECKOUT_COMPLETED}
@@ -91,7 +93,7 @@ def _apply(workspace: WorkspacePort, uow: UnitOfWork, event: WebhookEvent, state
     if not user_id or uow.users.find_id(str(user_id)) is None:
         return None
     user_id = str(user_id)
-    if event.type == "invoice.payment_succeeded" or event.type == "invoice.paid":
+    if event.type == PAYMENT_SUCCEEDED:
         _record_payment(uow, event, user_id)
     if state is not None:
         current = stored if stored and stored.user_id == user_id else uow.subscriptions.of_user(user_id)

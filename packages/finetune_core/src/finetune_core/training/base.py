@@ -214,10 +214,9 @@ class Trainer(ABC):
     def refusal(cls, api_key: str | None, request: FineTuneRequest) -> str | None:
         """Why the provider would not take this job now, asked before anything is uploaded (None: it would).
 
-        A trainer whose provider can tell (an account's fine-tuning rights) asks it here; by default only
-        `closed_to_new_jobs` refuses.
+        For a provider that can tell (an account's fine-tuning rights); `closed_to_new_jobs` is checked before.
         """
-        return cls.closed_to_new_jobs
+        return None
 
     @abstractmethod
     def train(self, run: TrainingRun) -> None:
