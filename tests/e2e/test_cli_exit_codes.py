@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from finetune_core import Job, JobStatus, Workspace
 from finetune_core.services import jobs as jobs_service
+from kits.chat_completions import Action, Call, chat_server
 from kits.cli import FINETUNE, finetune, finetune_json
 from kits.samples import SAMPLES
 
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.skipif(FINETUNE is None, reason="the finetune console s
 REFUSED_URL = "http://127.0.0.1/x"  # loopback: refused before any fetch
 CORRUPT_PDF = b"%PDF-1.4\n1 0 obj garbage, no xref, no trailer"
 GOOD_TEXT = "Sourdough needs a lively starter. Feed it flour and water every day.\n" * 20
+OTHER_TEXT = "Jupiter is the largest planet of the solar system. It has a great red spot.\n" * 10
 
 
 class QueueOnly:
@@ -218,6 +220,38 @@ def test_a_failed_generation_job_exits_1_and_says_why(ws: Path, tmp_path: Path,
     assert output["error"]["error_code"] == "JOB_FAILED" and "does not exist" in output["error"]["detail"]
     assert output["job"]["type"] == "dataset_generate" and output["job"]["status"] == "failed"
     assert "does not exist" in output["job"]["error_message"]
+
+
+def test_requests_that_ran_out_of_retries_exit_1_and_a_rerun_that_finishes_them_exits_0(
+        ws: Path, tmp_path: Path) -> None:
+    finetune(ws, "ingest", "--project", "p", str(write(tmp_path, "good.txt", GOOD_TEXT)),
+             str(write(tmp_path, "other.txt", OTHER_TEXT)))
+    finetune(ws, "chunk", "--project", "p", "--size", "512", "--overlap", "0")
+    healed = threading.Event()
+
+    def decide(call: Call) -> Action:
+        if "Jupiter" in call.passage and not healed.is_set():  # Retry-After: 0 spends its 7 attempts at once
+            return Action(503, headers={"Retry-After": "0"}, body={"error": {"message": "overloaded"}})
+        return Action()
+
+    args = ["--json", "generate", "--project", "p", "--generator", "openai-compatible", "--model", "fake-model",
+            "--target", "4", "--per-chunk", "2"]
+    with chat_server(decide) as server:
+        first = finetune(ws, *args, "--base-url", server.url, check=False)
+        assert first.returncode == 1, first.stderr
+        summary = json.loads(first.stdout)
+        assert (summary["requests"], summary["failed_requests"], summary["new_examples"]) == (2, 1, 2)
+        assert "a rerun retries them" in summary["message"]
+        assert sum(1 for call in server.calls if "Jupiter" in call.passage) == 7  # every retry was spent
+        healed.set()
+        second = finetune(ws, *args, "--base-url", server.url, check=False)
+    assert second.returncode == 0, second.stderr
+    summary = json.loads(second.stdout)
+    assert (summary["requests"], summary["failed_requests"], summary["new_examples"]) == (1, 0, 2)
+
+    quoted = finetune(ws, "generate", "--project", "p", "--generator", "openai-compatible", "--model", "fake-model",
+                      "--target", "4", "--base-url", "http://127.0.0.1:9/v1", check=False)
+    assert quoted.returncode == 0  # nothing left to ask: no request, nothing failed
 
 
 def test_a_cancelled_job_exits_1(ws: Path, tmp_path: Path, silent_server: ChatServer) -> None:

@@ -33,8 +33,9 @@ EXIT_FAILED = 1  # an input refused or not loaded, a job failed or cancelled, an
 EXIT_USAGE = 2  # click's own status for bad options or arguments
 EXIT_STATUS_HELP = (
     "Exit status: 0 when every input was accepted and every job succeeded; 1 when an input was refused or "
-    "could not be loaded, a job failed or was cancelled, or an error stopped the command (the table, or "
-    "the --json output, is printed in full first); 2 for bad usage."
+    "could not be loaded, a job failed or was cancelled, requests of a job still failed after their retries "
+    "(a rerun retries them), or an error stopped the command (the table, or the --json output, is printed in "
+    "full first); 2 for bad usage."
 )
 
 
@@ -143,6 +144,15 @@ def settle(label: str, job: Job | None = None, *, inputs: Sequence[bool] = ()) -
         mark_failed(job_failure(label, job))
     elif not all(inputs):
         mark_failed(f"{list(inputs).count(False)} of {len(inputs)} inputs refused or failed")
+
+
+def settle_requests(summary: dict[str, Any], what: str = "generation") -> None:
+    """Once the output is printed: exit status 1 when requests of a job that succeeded still failed after their
+    retries (kept for a rerun, which retries them): the job did only part of what was asked."""
+    failed = int(summary.get("failed_requests") or 0)
+    if failed:
+        mark_failed(f"{failed} {what} {'request' if failed == 1 else 'requests'} failed after their retries; "
+                    "what the others gave is kept, and a rerun retries only those")
 
 
 def job_failure(label: str, job: Job) -> str:

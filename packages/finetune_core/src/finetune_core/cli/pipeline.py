@@ -7,7 +7,16 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from finetune_core.cli.common import emit, follow_job, handle_errors, make_table, run_job, settle, state
+from finetune_core.cli.common import (
+    emit,
+    follow_job,
+    handle_errors,
+    make_table,
+    run_job,
+    settle,
+    settle_requests,
+    state,
+)
 from finetune_core.domain import SourceKind, SourceStatus
 from finetune_core.errors import FinetuneError, InvalidInputError
 from finetune_core.services import chunks as chunk_service
@@ -139,6 +148,7 @@ def generate(project_ref: str, generator: str | None, model: str | None, base_ur
               if usage.get("input_tokens") or usage.get("output_tokens") else "")
     emit(summary, message=f"{summary['total_generated']} examples ({summary.get('valid', 0)} valid) "
                           f"from {summary['requests']} requests in {summary['seconds']} s{tokens}{cost}")
+    settle_requests(summary)
 
 
 def _key_for_this_process(generator: str, api_key: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from finetune_core.cli.common import emit, handle_errors, make_table, run_job, state
+from finetune_core.cli.common import emit, handle_errors, make_table, run_job, settle_requests, state
 from finetune_core.services import projects
 from finetune_core.services.pipeline import PIPELINE, PipelineStep, pipeline_params
 
@@ -34,3 +34,4 @@ def run(project_ref: str, steps: str, source_ids: tuple[str, ...], generator: st
     rows = [(step, "skipped" if result.get("skipped") else "done", result.get("message", ""))
             for step, result in summary["steps"].items()]
     emit(summary, make_table("Pipeline", ["step", "outcome", "what happened"], rows))
+    settle_requests(summary["steps"].get("generate") or {})

@@ -9,7 +9,16 @@ from typing import Any
 import click
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from finetune_core.cli.common import console, emit, handle_errors, make_table, mark_failed, run_job, state
+from finetune_core.cli.common import (
+    console,
+    emit,
+    handle_errors,
+    make_table,
+    mark_failed,
+    run_job,
+    settle_requests,
+    state,
+)
 from finetune_core.domain import FineTune, FineTuneStatus
 from finetune_core.errors import InvalidInputError
 from finetune_core.services import fine_tunes, jobs, projects, trainers
@@ -170,3 +179,4 @@ def judge(project_ref: str, chat_model: str, model: str | None, base_url: str | 
     emit(summary, message=f"{summary['judged']} judged (mean {summary['mean_score']}), {summary['below_threshold']} "
                           f"under the threshold {summary['threshold']}, {summary['failed'] + summary['unparsed']} "
                           f"left for a rerun; {summary['valid']} valid examples")
+    settle_requests({"failed_requests": summary["failed"] + summary["unparsed"]}, "judge")
