@@ -107,3 +107,16 @@ def test_errors_are_one_clear_line_and_exit_code_1(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     unknown = finetune(tmp_path / "ws", "--json", "export", "--project", "nope", "--format", "x", check=False)
     assert json.loads(unknown.stdout)["error"]["error_code"] in {"NOT_FOUND", "UNKNOWN_PLUGIN"}
+
+
+def test_a_preference_demo_ranks_its_pairs_offline_and_writes_the_dpo_formats(tmp_path: Path) -> None:
+    result = finetune_json(tmp_path / "ws", "demo", "--samples", str(SAMPLES), "--task-type", "preference")
+    assert {"dpo", "openai-preference", "openai"} <= set(result["exports"])
+    rows = [json.loads(line) for line in Path(result["exports"]["dpo"]["path"]).read_text().splitlines()]
+    assert rows and len(rows) == result["exports"]["dpo"]["count"]
+    for row in rows:
+        assert row["prompt"][-1]["role"] == "user" and row["margin"] > 0
+        assert row["chosen"][0]["content"] != row["rejected"][0]["content"]
+    pairs = [json.loads(line) for line in Path(result["exports"]["openai-preference"]["path"]).read_text().splitlines()]
+    assert len(pairs) == len(rows)
+    assert set(pairs[0]) == {"input", "preferred_output", "non_preferred_output"}

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from finetune_core import Example, JobStatus, Workspace
+from finetune_core.export.base import writes_task
 from finetune_core.jobs import InProcessRunner
 from finetune_core.services import curation as curation_service
 from finetune_core.services import jobs as jobs_service
@@ -141,8 +142,10 @@ def test_exports_write_one_line_per_valid_example_and_filter_by_split(samples_pr
     assert {example.split for example in exportable} == {"train", "eval"}
     by_split = Counter(example.split for example in exportable)
 
-    formats = ws.plugins.exporters.names()
+    formats = [name for name in ws.plugins.exporters.names()
+               if writes_task(ws.plugins.exporters.get(name), ws.project(project_id).task_type)]
     assert {"openai", "anthropic", "mistral", "alpaca", "sharegpt", "hf-chat"} <= set(formats)
+    assert "dpo" not in formats  # preference pairs only: a qa project has none
     for name in formats:
         result = ws.export(project_id, name, out=tmp_path / f"{name}.jsonl")
         lines = list(iter_jsonl(result.path))

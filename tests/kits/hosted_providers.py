@@ -1,4 +1,4 @@
-"""Fake hosted fine-tuning APIs (OpenAI, Mistral, Together AI) on 127.0.0.1, speaking each wire format.
+"""Fake hosted fine-tuning APIs (OpenAI, Mistral, Together AI, Fireworks AI) on 127.0.0.1, speaking each wire format.
 
 A fake keeps the uploaded files and the jobs. A job moves on one stage each time it is polled
 (`GET .../jobs/{id}`): a few preparing polls, then one training step per poll (each with its
@@ -51,6 +51,7 @@ class Reply:
     delay_s: float = 0.0
     drop: bool = False
     lost: bool = False  # the fake API does handle the request, but its answer never reaches the client
+    raw: bytes | None = None  # a body that is not JSON (a JSONL file behind a signed URL)
 
 
 Decide = Callable[[Request], "Reply | None"]  # None: the fake API answers
@@ -90,6 +91,7 @@ class FakeProvider:
     """The shared part: files, jobs, auth, stages; subclasses speak one wire format."""
 
     needs_start = False  # Mistral: a job created with auto_start=false waits to be started
+    origin = ""  # "http://127.0.0.1:<port>", set by the server: for the signed URLs a fake hands out
 
     def __init__(self, *, api_key: str | None, script: Script | None = None) -> None:
         self.api_key = api_key
@@ -352,6 +354,153 @@ class FakeTogether(FakeProvider):
                 for step in range(job.step, 0, -1)]
 
 
+def grpc_error(status: int, code: int, message: str) -> Reply:
+    """An error as Fireworks' gateway answers it: `{"code": <gRPC code>, "message": ..., "details": []}`."""
+    return Reply(status, {"code": code, "message": message, "details": []})
+
+
+class FakeFireworks(FakeProvider):
+    """Fireworks AI under /v1/accounts/{account}/: datasets (create with our datasetId, `:upload`, get),
+    supervisedFineTuningJobs and dpoJobs (create with our job id, get, `:cancel`; DPO `:getMetricsFileEndpoint`),
+    `GET /v1/accounts`, and the metrics files behind signed URLs (`/signed/...`, served without the key)."""
+
+    STATE: ClassVar[dict[str, str]] = {"running": "JOB_STATE_RUNNING", "succeeded": "JOB_STATE_COMPLETED",
+                                       "failed": "JOB_STATE_FAILED", "cancelling": "JOB_STATE_RUNNING",
+                                       "cancelled": "JOB_STATE_CANCELLED"}
+    ID_QUERY: ClassVar[dict[str, str]] = {"supervisedFineTuningJobs": "supervisedFineTuningJobId",
+                                          "dpoJobs": "dpoJobId"}
+
+    def __init__(self, *, api_key: str | None, script: Script | None = None,
+                 accounts: tuple[str, ...] = ("acme",)) -> None:
+        super().__init__(api_key=api_key, script=script)
+        self.accounts = list(accounts)
+        self.datasets: dict[str, dict[str, Any]] = {}  # resource name -> dataset
+        self.downloads: list[Request] = []  # the requests for the signed metrics files
+
+    def answer(self, request: Request) -> Reply:
+        if request.path.startswith("/signed/"):  # object storage: the URL's signature, no key
+            self.downloads.append(request)
+            return self.metrics_file(request)
+        return super().answer(request)
+
+    def route(self, request: Request) -> Reply:
+        parts = request.path.strip("/").split("/")[1:]
+        if parts == ["accounts"] and request.method == "GET":
+            return Reply(body={"accounts": [{"name": f"accounts/{a}", "displayName": a, "state": "READY"}
+                                            for a in self.accounts], "totalSize": len(self.accounts)})
+        if len(parts) < 3 or parts[0] != "accounts":
+            return grpc_error(404, 5, f"no route {request.path}")
+        if parts[1] not in self.accounts:
+            return grpc_error(403, 7, f"the key has no access to account {parts[1]}")
+        parent, collection, rest = f"accounts/{parts[1]}", parts[2], parts[3:]
+        resource, _, verb = (rest[0].partition(":") if rest else ("", "", ""))
+        if collection == "datasets":
+            return self._datasets(request, parent, resource, verb)
+        if collection in self.ID_QUERY:
+            return self._jobs(request, parent, collection, resource, verb)
+        return grpc_error(404, 5, f"no route {request.path}")
+
+    # --- datasets ---------------------------------------------------------------------------------
+    def _datasets(self, request: Request, parent: str, resource: str, verb: str) -> Reply:
+        if request.method == "POST" and not resource:
+            dataset_id = (request.json or {}).get("datasetId")
+            name = f"{parent}/datasets/{dataset_id}"
+            if not dataset_id:
+                return grpc_error(400, 3, "datasetId is required")
+            if name in self.datasets:
+                return grpc_error(409, 6, f"dataset {name} already exists")
+            self.datasets[name] = {**(request.json.get("dataset") or {}), "name": name, "state": "UPLOADING",
+                                   "status": {"code": "OK", "message": ""}, "createTime": "2025-01-01T00:00:00Z"}
+            return Reply(body=self.datasets[name])
+        name = f"{parent}/datasets/{resource}"
+        dataset = self.datasets.get(name)
+        if dataset is None:
+            return grpc_error(404, 5, f"dataset {name} not found")
+        if request.method == "GET" and not verb:
+            return Reply(body=dataset)
+        if request.method == "POST" and verb == "upload":
+            if dataset["state"] == "READY":
+                return grpc_error(400, 9, f"dataset {name} is already uploaded")
+            filename, content = request.files["file"]
+            self.files[name] = request
+            dataset["state"] = "READY"
+            return Reply(body={"id": resource, "object": "file", "bytes": len(content), "filename": filename,
+                               "created_at": int(time.time()), "purpose": "fine-tune"})
+        return grpc_error(404, 5, f"no route {request.path}")
+
+    # --- jobs -------------------------------------------------------------------------------------
+    def _jobs(self, request: Request, parent: str, collection: str, resource: str, verb: str) -> Reply:
+        if request.method == "POST" and not resource:
+            return self._create(request, parent, collection)
+        job = self.jobs.get(f"{parent}/{collection}/{resource}")
+        if job is None:
+            return grpc_error(404, 5, f"{collection} {parent}/{collection}/{resource} not found")
+        if request.method == "GET" and not verb:
+            self.advance(job)
+            return Reply(body=self.render(job))
+        if request.method == "POST" and verb == "cancel":
+            refused = self.cancel(job)
+            return grpc_error(400, 9, f"job {job.id} has already ended") if refused else Reply(body={})
+        if request.method == "GET" and verb == "getMetricsFileEndpoint" and collection == "dpoJobs":
+            if job.step == 0:
+                return grpc_error(404, 5, f"no metrics file for {job.id} yet")
+            return Reply(body={"signedUrl": self.metrics_url(job)})
+        return grpc_error(404, 5, f"no route {request.path}")
+
+    def _create(self, request: Request, parent: str, collection: str) -> Reply:
+        job_id = request.query.get(self.ID_QUERY[collection]) or f"generated-{len(self.jobs) + 1}"
+        name = f"{parent}/{collection}/{job_id}"
+        body = request.json or {}
+        if name in self.jobs:
+            return grpc_error(409, 6, f"job {name} already exists")
+        for field_name in ("dataset", "evaluationDataset"):
+            dataset = self.datasets.get(body.get(field_name) or "")
+            if body.get(field_name) and (dataset is None or dataset["state"] != "READY"):
+                return grpc_error(400, 9, f"{field_name} {body.get(field_name)} is not READY")
+        job = Job(id=name, body=body, preparing_left=self.script.preparing_polls)
+        self.jobs[name] = job
+        return Reply(body=self.render(job))
+
+    def render(self, job: Job) -> dict[str, Any]:
+        state = self.STATE.get(job.stage) or ("JOB_STATE_CREATING" if job.preparing_left > 1
+                                              else "JOB_STATE_VALIDATING")
+        failed = job.stage == "failed"
+        rendered: dict[str, Any] = {
+            "name": job.id, "displayName": job.body.get("displayName"), "dataset": job.body.get("dataset"),
+            "createTime": "2025-01-01T00:00:00Z", "state": state,
+            "status": {"code": "INVALID_ARGUMENT" if failed else "OK",
+                       "message": self.script.fail_message if failed else ""},
+            "jobProgress": {"percent": round(100 * job.step / self.script.steps), "epoch": 0}}
+        if "/dpoJobs/" in job.id:
+            rendered["trainingConfig"] = {**job.body.get("trainingConfig", {}), "outputModel": self.model_of(job)}
+            rendered["lossConfig"] = job.body.get("lossConfig")
+        else:
+            rendered.update({key: value for key, value in job.body.items() if key not in rendered})
+            rendered["outputModel"] = self.model_of(job)
+            if job.step:
+                rendered["metricsFileSignedUrl"] = self.metrics_url(job)
+        return rendered
+
+    def model_of(self, job: Job) -> str:
+        account, job_id = job.id.split("/")[1], job.id.rsplit("/", 1)[-1]
+        return f"accounts/{account}/models/{job_id}"
+
+    def metrics_url(self, job: Job) -> str:
+        return f"{self.origin}/signed/{job.id.rsplit('/', 1)[-1]}/metrics.jsonl?X-Goog-Signature=f00d{job.step}"
+
+    def metrics_file(self, request: Request) -> Reply:
+        if "X-Goog-Signature" not in request.query:
+            return Reply(403, {"error": {"message": "signature required"}})
+        job_id = request.path.split("/")[2]
+        job = next((j for j in self.jobs.values() if j.id.endswith(f"/{job_id}")), None)
+        if job is None or job.step == 0:
+            return Reply(404, {"error": {"message": "no such object"}})
+        lines = [{"step": step, "max_steps": self.script.steps, "timestamp": "2025-01-01T00:00:00Z",
+                  "data": {"train/loss": loss(step), "eval/loss": valid_loss(step), "train/epoch": 0}}
+                 for step in range(1, job.step + 1)]
+        return Reply(raw="".join(json.dumps(line) + "\n" for line in lines).encode())
+
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -382,6 +531,8 @@ class HostedServer:
                 server._handle(self)
 
         self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        host, port = self.httpd.server_address[:2]
+        provider.origin = f"http://{host!s}:{port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
@@ -408,10 +559,10 @@ class HostedServer:
             with suppress(OSError):
                 handler.connection.shutdown(socket.SHUT_RDWR)
             return
-        data = json.dumps(reply.body if reply.body is not None else {}).encode()
+        data = reply.raw if reply.raw is not None else json.dumps(reply.body if reply.body is not None else {}).encode()
         try:
             handler.send_response(reply.status)
-            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Type", "application/jsonl" if reply.raw is not None else "application/json")
             handler.send_header("Content-Length", str(len(data)))
             for name, value in reply.headers.items():
                 handler.send_header(name, value)

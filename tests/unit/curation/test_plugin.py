@@ -11,6 +11,6 @@ def test_registers_every_builtin_validator_once() -> None:
     names = [validator.name for validator in registered]
     assert sorted(names) == sorted(
         ["json", "empty_field", "roles", "too_short", "max_tokens", "evidence", "duplicate", "near_duplicate",
-         "judge_threshold"]
+         "judge_threshold", "preference"]
     )
     assert all(callable(validator.validate) for validator in registered)

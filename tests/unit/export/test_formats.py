@@ -204,6 +204,6 @@ def test_records_are_lazy(name: str) -> None:
 def test_plugin_registers_every_format() -> None:
     registered: list[Any] = []
     plugin.finetune_register_exporters(registered.append)
-    assert sorted(exporter.name for exporter in registered) == sorted(CHECKS)
+    assert sorted(exporter.name for exporter in registered) == sorted([*CHECKS, "openai-preference", "dpo"])
     for exporter in registered:
         assert exporter.file_extension == "jsonl" and exporter.description

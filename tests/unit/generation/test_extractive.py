@@ -32,6 +32,12 @@ def check_draft(draft: ExampleDraft, content: str, task_type: TaskType) -> None:
     assert draft.metadata["strategy"] in {"definition", "heading", "key_sentence"}
     roles = [m.role for m in draft.messages]
     answers = [m.content for m in draft.messages if m.role == "assistant"]
+    if task_type is TaskType.PREFERENCE:  # the full answer and the same cut short, in either order
+        full, short = sorted(draft.metadata["candidates"], key=len, reverse=True)
+        assert answers == [draft.metadata["candidates"][0]] and full.startswith(short) and short != full
+        answers = [full]
+    if task_type is TaskType.REASONING:
+        assert answers[0] in draft.metadata["reasoning"] and draft.messages[0].content in draft.metadata["reasoning"]
     assert collapse(draft.evidence) in collapse(" ".join(answers))
     for answer in answers:
         assert len(answer.split()) >= 6

@@ -17,6 +17,8 @@ FIELDS = {
     TaskType.INSTRUCTION: {"instruction", "input", "output", "evidence"},
     TaskType.CONVERSATION: {"messages", "evidence"},
     TaskType.SUMMARIZATION: {"summary", "evidence"},
+    TaskType.REASONING: {"question", "reasoning", "answer", "evidence"},
+    TaskType.PREFERENCE: {"question", "answer_a", "answer_b", "evidence"},
 }
 COUNT = {"en": "exactly 4", "fr": "exactement 4", "es": "exactly 4"}
 

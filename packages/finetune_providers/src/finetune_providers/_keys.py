@@ -36,6 +36,8 @@ ANTHROPIC_KEY = KeySpec("Anthropic", "ANTHROPIC_API_KEY", re.compile(r"sk-ant-[A
                         "an Anthropic key starts with 'sk-ant-'")
 MISTRAL_KEY = KeySpec("Mistral", "MISTRAL_API_KEY", re.compile(r"[A-Za-z0-9]{32}"),
                       "a Mistral key is 32 letters and digits")
+FIREWORKS_KEY = KeySpec("Fireworks AI", "FIREWORKS_API_KEY", re.compile(r"(?:fw_)?[A-Za-z0-9]{20,100}"),
+                        "a Fireworks AI key is 20 or more letters and digits (often 'fw_...')")
 # not OPENAI_API_KEY: a local server's URL is the user's to choose, and it must not receive the OpenAI key
 OPENAI_COMPATIBLE_KEY = KeySpec("OpenAI-compatible server", "OPENAI_COMPATIBLE_API_KEY", None, required=False)
 

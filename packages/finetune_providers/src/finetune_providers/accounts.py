@@ -1,7 +1,8 @@
 """The providers whose keys the workspace key store holds: format checks and a cheap live check each.
 
 Registered through `finetune_register_providers`. The live check is the cheapest authenticated
-call each API has: listing models (`GET /v1/models`) for OpenAI, Anthropic, Mistral and Together;
+call each API has: listing models (`GET /v1/models`) for OpenAI, Anthropic, Mistral and Together
+(Fireworks AI: `GET /inference/v1/models`, its OpenAI-compatible list);
 it costs nothing and tells a refused key (401/403) from a working one. Messages name the
 provider, never the key.
 """
@@ -16,7 +17,14 @@ import httpx
 from finetune_core.errors import InvalidApiKeyError
 from finetune_core.keys import ProviderSpec
 
-from finetune_providers._keys import ANTHROPIC_KEY, MISTRAL_KEY, OPENAI_COMPATIBLE_KEY, OPENAI_KEY, KeySpec
+from finetune_providers._keys import (
+    ANTHROPIC_KEY,
+    FIREWORKS_KEY,
+    MISTRAL_KEY,
+    OPENAI_COMPATIBLE_KEY,
+    OPENAI_KEY,
+    KeySpec,
+)
 from finetune_providers._retry import redact
 
 LIVE_CHECK_TIMEOUT_S = 15.0
@@ -87,6 +95,10 @@ PROVIDERS = (
                  check_format=_format_check(TOGETHER_KEY),
                  live_check=_live_check("Together AI", "https://api.together.xyz/v1/models", _bearer),
                  prefix="tgp_v1_", key_pattern=_pattern(TOGETHER_KEY)),
+    ProviderSpec(name="fireworks", label="Fireworks AI", env_var=FIREWORKS_KEY.env_var,
+                 check_format=_format_check(FIREWORKS_KEY),
+                 live_check=_live_check("Fireworks AI", "https://api.fireworks.ai/inference/v1/models", _bearer),
+                 prefix="fw_", key_pattern=_pattern(FIREWORKS_KEY)),
     # a local server's key: any shape (printable), and no fixed address to check it against
     ProviderSpec(name="openai-compatible", label="OpenAI-compatible server", env_var=OPENAI_COMPATIBLE_KEY.env_var,
                  key_pattern=_pattern(OPENAI_COMPATIBLE_KEY)),

@@ -24,10 +24,11 @@ class FineTuningCreate(BaseModel):
     description: str | None = Field(None, max_length=DESCRIPTION_MAX)
     model: ModelRef = Field(description="the base model: gpt-4o-mini-2024-07-18...")
     provider: TrainerName = Field(DEFAULT_PROVIDER, description="a registered trainer: openai, mistral, together, "
-                                                                "local...")
+                                                                "fireworks, local...")
     method: str | None = Field(None, max_length=32, description="absent: the trainer's default")
     hyperparameters: JsonObject = Field(default_factory=dict, description="the trainer's, e.g. n_epochs")
-    options: JsonObject = Field(default_factory=dict, description="the trainer's own options (suffix...)")
+    options: JsonObject = Field(default_factory=dict, description="the trainer's own options (suffix, "
+                                                                          "method: sft or dpo...)")
 
 
 class FineTuningUpdate(BaseModel):

@@ -20,7 +20,7 @@ class FinetuneJobCreate(BaseModel):
     dataset_id: str = Field(min_length=1, max_length=64, description="the project whose dataset trains")
     base_model: ModelRef
     trainer: TrainerName = Field(DEFAULT_TRAINER, description="a registered trainer: local, openai, mistral, "
-                                                              "together...")
+                                                              "together, fireworks...")
     method: str | None = Field(None, max_length=32, description="absent: the trainer's default")
     hyperparameters: JsonObject = Field(default_factory=dict)
     options: JsonObject = Field(default_factory=dict, description="the trainer's own options")

@@ -1,4 +1,4 @@
-"""Provider API keys of the caller (openai, anthropic, mistral, together, any installed provider)."""
+"""Provider API keys of the caller (openai, anthropic, mistral, together, fireworks, any installed provider)."""
 
 from __future__ import annotations
 

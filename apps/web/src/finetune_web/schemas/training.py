@@ -38,7 +38,7 @@ class TrainStartBody(BaseModel):
     hyperparams: JsonObject = Field(default_factory=dict, description="the trainer's hyperparameters")
     base_model: ModelRef | None = Field(None, description="absent: the project's base_model_id")
     trainer: TrainerName = Field(DEFAULT_TRAINER, description="a registered trainer: local (this machine's GPU), "
-                                                              "openai, mistral, together...")
+                                                              "openai, mistral, together, fireworks...")
     options: JsonObject = Field(default_factory=dict, description="the trainer's own options")
     name: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=DESCRIPTION_MAX)

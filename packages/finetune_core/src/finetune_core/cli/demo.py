@@ -12,9 +12,21 @@ from finetune_core.cli.common import emit, handle_errors, make_table, run_job, s
 from finetune_core.cli.demo_training import TARGET as TRAINING_TARGET
 from finetune_core.cli.demo_training import train_and_compare
 from finetune_core.cli.evaluate import result_table
-from finetune_core.domain import SourceStatus
+from finetune_core.domain import SourceStatus, TaskType
 from finetune_core.errors import InvalidInputError, NotFoundError
-from finetune_core.services import agents, answering, attachments, chats, curation, documents, exports, jobs, projects
+from finetune_core.export.base import writes_task
+from finetune_core.services import (
+    agents,
+    answering,
+    attachments,
+    chats,
+    curation,
+    documents,
+    exports,
+    jobs,
+    judging,
+    projects,
+)
 from finetune_core.services import sources as source_service
 from finetune_core.services.pipeline import PIPELINE, PipelineStep, pipeline_params
 
@@ -57,10 +69,13 @@ def demo(samples: Path | None, target: int | None, task_type: str, train: bool) 
         source_service.add_path(workspace, project.id, path)
     job = run_job(PIPELINE, project.id, "Pipeline", **pipeline_params(list(PipelineStep), generator="extractive"))
     steps = job.result_summary["steps"]
+    if project.task_type is TaskType.PREFERENCE:
+        judging.rank_by_grounding(workspace, project.id)  # offline, as the demo has no judge model
     paths = {}
     for name in workspace.plugins.exporters.names():
-        result = exports.export_dataset(workspace, project.id, name)
-        paths[name] = (str(result.path), result.count)
+        if writes_task(workspace.plugins.exporters.get(name), project.task_type):
+            result = exports.export_dataset(workspace, project.id, name)
+            paths[name] = (str(result.path), result.count)
 
     loaded, _ = source_service.list_sources(workspace, project.id)
     per_source: dict[str, list[int]] = {}

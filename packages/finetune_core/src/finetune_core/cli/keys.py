@@ -19,7 +19,7 @@ def keys() -> None:
                                                  "(which keeps it out of the shell history).")
 @handle_errors
 def set_key(provider: str, key: str | None) -> None:
-    """Store the key of PROVIDER (openai, anthropic, mistral, together, ...), after its format check."""
+    """Store the key of PROVIDER (openai, anthropic, mistral, together, fireworks, ...), after its format check."""
     if key is None:
         key = click.prompt(f"{provider} API key", hide_input=True, err=True)
     stored, created = keys_service.set_key(state().workspace, provider, key)

@@ -19,7 +19,10 @@ def project() -> None:
 
 @project.command("create")
 @click.argument("name")
-@click.option("--task-type", type=click.Choice([t.value for t in TaskType]), default="qa", show_default=True)
+@click.option("--task-type", type=click.Choice([t.value for t in TaskType]), default="qa", show_default=True,
+              help="What the examples teach: qa, instruction, conversation, summarization, reasoning (a worked "
+                   "reasoning kept apart from the final answer) or preference (two answers ranked into chosen and "
+                   "rejected, for DPO).")
 @click.option("--description", default=None)
 @click.option("--config", "config_json", default=None, help='JSON object, e.g. \'{"num_examples_target": 500}\'.')
 @handle_errors

@@ -64,7 +64,8 @@ def follow_fine_tune(fine_tune: FineTune) -> FineTune:
 
 @click.command()
 @project_option
-@click.option("--trainer", required=True, help="Trainer name: openai, mistral, together, local, or a plugin's.")
+@click.option("--trainer", required=True,
+              help="Trainer name: openai, mistral, together, fireworks, local, or a plugin's.")
 @click.option("--base-model", required=True, help="The model to fine-tune (provider model name or HF id).")
 @click.option("--method", default=None, help="lora, qlora, full, supervised...: what the trainer accepts.")
 @click.option("--param", "params", multiple=True, help="A hyperparameter, key=value (repeatable): n_epochs=3.")

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from datasketch import MinHash, MinHashLSH
 
 from finetune_core.curation.base import ValidationContext
-from finetune_core.curation.validators import dedupe_key, normalize_text
+from finetune_core.curation.validators import comparable_text, dedupe_key, normalize_text
 from finetune_core.domain import Example
 
 _WORD = re.compile(r"\w+")
@@ -88,7 +88,7 @@ class NearDuplicateValidator:
             if key is None or key in seen_keys:
                 continue
             seen_keys.add(key)
-            text = " ".join(m.content for m in example.messages if m.role != "system")
+            text = comparable_text(example)  # a preference example: its question and both candidates
             hashes = shingle_hashes(text, self.shingle_size)
             if hashes.size == 0:
                 continue

@@ -12,6 +12,7 @@ from finetune_core.curation.validators import (
     JsonValidator,
     JudgeThresholdValidator,
     MaxTokensValidator,
+    PreferenceValidator,
     RolesValidator,
     TooShortValidator,
 )
@@ -45,5 +46,6 @@ def finetune_register_validators(register: Register) -> None:
         DuplicateValidator(),
         _NearDuplicates(),
         JudgeThresholdValidator(),
+        PreferenceValidator(),
     ):
         register(validator)

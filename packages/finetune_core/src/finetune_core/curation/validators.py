@@ -5,6 +5,11 @@ metadata, chunk), never of stored `validation_errors`, so running them again
 gives the same codes. Each problem is reported by one validator where
 practical: an empty answer is `empty_field`, not also `output_too_short`; an
 example with no messages is `json_invalid` (or its draft's own error) only.
+
+Reasoning and preference examples (domain/task_fields.py): a blank reasoning is `empty_field`; the tokens of the
+reasoning count toward `max_seq_length`. A preference example is compared (duplicates, near duplicates) by its
+question and its two candidates, whichever was chosen, so ranking it does not change those verdicts; its length is
+checked on its longer candidate until ranked, then on the chosen answer; `preference` flags the pair itself.
 """
 
 from __future__ import annotations
@@ -17,6 +22,15 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from finetune_core.curation.base import ValidationContext
 from finetune_core.domain import Chunk, Example
+from finetune_core.domain.task_fields import (
+    CANDIDATES,
+    REASONING,
+    REJECTED,
+    candidates_of,
+    is_preference,
+    is_ranked,
+    reasoning_of,
+)
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -31,8 +45,25 @@ def normalize_text(text: str) -> str:
 
 
 def dialogue_turns(example: Example) -> list[tuple[str, str]]:
-    """(role, normalised content) of the user and assistant turns; system prompts are ignored."""
+    """(role, normalised content) of the user and assistant turns; system prompts are ignored. A preference
+    example gives its user turns then its two candidates in a fixed order, whichever is the assistant turn."""
+    if is_preference(example):
+        users = [("user", normalize_text(m.content)) for m in example.messages if m.role == "user"]
+        return users + [("assistant", text) for text in sorted(normalize_text(c) for c in candidates_of(example))]
     return [(m.role, normalize_text(m.content)) for m in example.messages if m.role != "system"]
+
+
+def comparable_text(example: Example) -> str:
+    """The text near-duplicate detection compares: the dialogue as `dialogue_turns` orders it."""
+    return " ".join(content for _, content in dialogue_turns(example))
+
+
+def checked_answer(example: Example) -> str:
+    """The answer a length check reads: the last assistant turn; an unranked preference example's longer
+    candidate (the assistant turn is a placeholder until ranked)."""
+    if is_preference(example) and not is_ranked(example):
+        return max(candidates_of(example), key=len, default="")
+    return example.answer
 
 
 def dedupe_key(example: Example) -> bytes | None:
@@ -53,14 +84,15 @@ class TooShortValidator:
     def validate(self, examples: Sequence[Example], context: ValidationContext) -> Iterator[tuple[str, str]]:
         minimum = context.config.min_output_chars
         for example in examples:
-            answer = example.answer.strip()
+            answer = checked_answer(example).strip()
             # an empty answer is `empty_field`'s to report
             if answer and len(answer) < minimum:
                 yield example.id, self.code
 
 
 class MaxTokensValidator:
-    """All message contents together count more tokens than `max_seq_length`.
+    """All message contents together count more tokens than `max_seq_length`: with the reasoning, and with the
+    longer candidate of a preference example in place of its answer (each of its sequences must fit).
 
     Chat-template tokens are not counted: they depend on the model, not the data.
     """
@@ -72,12 +104,18 @@ class MaxTokensValidator:
         limit = context.config.max_seq_length
         count = context.tokenizer.count
         for example in examples:
-            if sum(count(m.content) for m in example.messages) > limit:
+            total = sum(count(m.content) for m in example.messages)
+            if reasoning := reasoning_of(example):
+                total += count(reasoning)
+            if is_preference(example):
+                total += max((count(text) for text in candidates_of(example)), default=0) - count(example.answer)
+            if total > limit:
                 yield example.id, self.code
 
 
 class EmptyFieldValidator:
-    """A message with blank content, or no user turn, or no assistant turn."""
+    """A message with blank content, or no user turn, or no assistant turn, or a blank reasoning (when the example
+    has that field)."""
 
     name = "empty_field"
     code = "empty_field"
@@ -88,6 +126,7 @@ class EmptyFieldValidator:
                 continue  # nothing was parsed: `json` or the draft's own error says why
             roles = {m.role for m in example.messages}
             blank = any(not m.content.strip() for m in example.messages)
+            blank = blank or (REASONING in example.metadata and not reasoning_of(example))
             if blank or "user" not in roles or "assistant" not in roles:
                 yield example.id, self.code
 
@@ -214,3 +253,34 @@ class JudgeThresholdValidator:
         for example in examples:
             if example.judge_score is not None and example.judge_score < threshold:
                 yield example.id, self.code
+
+
+class PreferenceValidator:
+    """A preference example's pair: two answers, neither blank, not the same text, and ranked.
+
+    `preference_incomplete`: not two candidates, or one blank (a rejected answer given blank, too);
+    `preference_identical`: the two are the same text once case and spacing are set aside (nothing to prefer);
+    `preference_unranked`: a good pair not ranked yet (services/judging.py ranks it), so no export writes it.
+    One code per example, in that order. Ties are valid: the preference exporters leave them out.
+    """
+
+    name = "preference"
+    incomplete = "preference_incomplete"
+    identical = "preference_identical"
+    unranked = "preference_unranked"
+
+    def validate(self, examples: Sequence[Example], context: ValidationContext) -> Iterator[tuple[str, str]]:
+        for example in examples:
+            if not is_preference(example) or not example.messages:
+                continue  # no messages: a parse failure, `json`'s to report
+            texts = candidates_of(example)
+            malformed = CANDIDATES in example.metadata and not isinstance(example.metadata[CANDIDATES], list)
+            rejected = example.metadata.get(REJECTED)
+            if malformed or len(texts) != 2 or not all(text.strip() for text in texts) or (
+                REJECTED in example.metadata and not (isinstance(rejected, str) and rejected.strip())
+            ):
+                yield example.id, self.incomplete
+            elif normalize_text(texts[0]) == normalize_text(texts[1]):
+                yield example.id, self.identical
+            elif not is_ranked(example):
+                yield example.id, self.unranked

@@ -12,10 +12,15 @@ from finetune_core.domain.common import new_id, utcnow
 
 
 class TaskType(StrEnum):
+    """What a project's examples teach; `reasoning` and `preference` keep extra fields in the example's metadata
+    (domain/task_fields.py): the worked reasoning, and two candidate answers ranked into chosen and rejected."""
+
     QA = "qa"
     INSTRUCTION = "instruction"
     CONVERSATION = "conversation"
     SUMMARIZATION = "summarization"
+    REASONING = "reasoning"
+    PREFERENCE = "preference"
 
 
 class ProjectStatus(StrEnum):

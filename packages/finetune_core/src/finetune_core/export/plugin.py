@@ -5,9 +5,11 @@ from __future__ import annotations
 from finetune_core.export.formats import (
     AlpacaExporter,
     AnthropicExporter,
+    DPOExporter,
     HFChatExporter,
     MistralExporter,
     OpenAIExporter,
+    OpenAIPreferenceExporter,
     ShareGPTExporter,
 )
 from finetune_core.hookspecs import Register, hookimpl
@@ -22,5 +24,7 @@ def finetune_register_exporters(register: Register) -> None:
         AlpacaExporter(),
         ShareGPTExporter(),
         HFChatExporter(),
+        OpenAIPreferenceExporter(),
+        DPOExporter(),
     ):
         register(exporter)

@@ -7,6 +7,8 @@ n examples takes the next n units of the rotation; once every unit was used, the
 after that nothing, so a small chunk gives fewer examples instead of duplicates. A request whose purpose is
 `evaluation` gets the same units with a third phrasing of their question ("probes": "What does X mean?"),
 one question and answer each: an evaluation asks about the facts trained on in words never trained on.
+The `reasoning` and `preference` task types start from the question-answer units (extractive_tasks.py adds the
+reasoning, or a second, weaker candidate answer).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import ClassVar, Literal
 from finetune_core.domain import Chunk, ExampleDraft, Message, TaskType
 from finetune_core.domain.content import Role
 from finetune_core.generation.base import GenerationRequest, GenerationResult, Generator
+from finetune_core.generation.extractive_tasks import for_task
 from finetune_core.generation.language import detect_language
 from finetune_core.generation.passage import Passage, Sentence
 from finetune_core.generation.prompts import SummaryStyle, summary_user_content
@@ -302,6 +305,9 @@ def _rotation(units: Sequence[_Unit], round_: int, n: int) -> list[tuple[_Unit, 
     return picked
 
 
+_FROM_QA = frozenset({TaskType.REASONING, TaskType.PREFERENCE})
+
+
 @lru_cache(maxsize=256)
 def _analysed(content: str, heading: str | None) -> Passage:
     """Cached: later rounds over the same chunk reuse its analysis (which is deterministic)."""
@@ -317,7 +323,8 @@ def extract_examples(request: GenerationRequest) -> list[ExampleDraft]:
     drafts: list[ExampleDraft] = []
     seen: set[Turns] = set()
     evaluating = request.purpose == "evaluation" and request.task_type is not TaskType.SUMMARIZATION
-    units = builder.probes() if evaluating else builder.units(request.task_type)
+    task = TaskType.QA if request.task_type in _FROM_QA else request.task_type
+    units = builder.probes() if evaluating else builder.units(task)
     for unit, angle in _rotation(units, request.round, request.n_examples):
         turns = unit.variants[angle]
         if turns in seen:
@@ -328,7 +335,7 @@ def extract_examples(request: GenerationRequest) -> list[ExampleDraft]:
             evidence=chunk.content[unit.evidence.start : unit.evidence.end],
             metadata={"strategy": unit.kind, "angle": angle, "language": language, "requires_evidence": True},
         ))
-    return drafts
+    return drafts if evaluating else for_task(drafts, request.task_type, language)
 
 
 class ExtractiveGenerator(Generator):

@@ -3,15 +3,24 @@
 The JSON values come from `lenient_json` (strict `json.loads` first, then a forgiving reader that
 keeps the items completed before a cut); this module turns them into drafts of the project's task
 type, and grounds their evidence in the passage.
+
+Reasoning items ({"question", "reasoning", "answer"}) keep the answer as the assistant turn and the reasoning in
+`metadata["reasoning"]`; an answer that carries its reasoning inline as `<think>...</think>` is split the same way.
+Preference items ({"question", "answer_a", "answer_b"}) keep both answers, in the order given, in
+`metadata["candidates"]`, the first standing in the assistant turn until the example is ranked
+(domain/task_fields.py); a model that labels them "chosen"/"rejected" gives two candidates all the same, since
+the ranking comes from scoring the texts, never from where they were written.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from finetune_core.domain import ExampleDraft, Message, TaskType
 from finetune_core.domain.content import Role
+from finetune_core.domain.task_fields import CANDIDATES, REASONING
 from finetune_core.generation.lenient_json import json_values, read_values
 from finetune_core.generation.prompts import summary_user_content
 
@@ -20,8 +29,12 @@ __all__ = ["ground_evidence", "json_values", "parse_examples"]  # json_values: f
 
 _KNOWN_FIELDS = frozenset({
     "question", "q", "answer", "a", "prompt", "response", "instruction", "task", "input", "output",
-    "summary", "evidence", "messages", "conversation", "turns",
+    "summary", "evidence", "messages", "conversation", "turns", "reasoning", "answer_a", "answer_b",
 })
+_REASONING_FIELDS = ("reasoning", "thinking", "thoughts", "thought", "rationale", "chain_of_thought", "explanation")
+_CANDIDATE_FIELDS = (("answer_a", "response_a", "answer1", "answer_1", "chosen"),
+                     ("answer_b", "response_b", "answer2", "answer_2", "rejected"))
+_THINK = re.compile(r"^\s*<think(?:ing)?>(.*?)</think(?:ing)?>\s*(.*)$", re.DOTALL | re.IGNORECASE)
 
 
 def _is_turn(item: Any) -> bool:
@@ -112,6 +125,8 @@ def _draft(item: Any, task_type: TaskType, summary_user: str | None) -> ExampleD
     messages: list[Message] = []
     errors: list[str] = []
 
+    metadata: dict[str, Any] = {}
+
     def pair(user: str, assistant: str) -> None:
         if user:
             messages.append(Message(role="user", content=user))
@@ -129,12 +144,30 @@ def _draft(item: Any, task_type: TaskType, summary_user: str | None) -> ExampleD
         pair(user, _field(item, "output", "response", "answer"))
     elif task_type is TaskType.CONVERSATION:
         messages, errors = _turns(item)
+    elif task_type is TaskType.REASONING:
+        answer, reasoning = _field(item, "answer", "a", "response", "output"), _field(item, *_REASONING_FIELDS)
+        if not reasoning and (inline := _THINK.match(answer)):
+            reasoning, answer = inline.group(1).strip(), inline.group(2).strip()
+        pair(_field(item, "question", "q", "prompt", "instruction"), answer)
+        metadata[REASONING] = reasoning
+        if not reasoning:
+            errors.append("empty_field")
+    elif task_type is TaskType.PREFERENCE:
+        answers = item.get("answers")
+        listed = [_text(a).strip() for a in answers] if isinstance(answers, list) else []
+        first, second = (_field(item, *names) or (listed[i] if i < len(listed) else "")
+                         for i, names in enumerate(_CANDIDATE_FIELDS))
+        pair(_field(item, "question", "q", "prompt", "instruction"), first)
+        metadata[CANDIDATES] = [first, second]
+        if first and not second:
+            errors.append("empty_field")
     else:
         pair(summary_user or "", _field(item, "summary", "output", "answer"))
+    errors = sorted(set(errors))
     raw = json.dumps(item, ensure_ascii=False) if errors else None
     # the prompts ask for evidence, so the evidence validator may flag a draft without it
     return ExampleDraft(messages=messages, evidence=evidence, errors=errors, raw=raw,
-                        metadata={"requires_evidence": True})
+                        metadata={**metadata, "requires_evidence": True})
 
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "–": "-", "—": "-"})

@@ -7,6 +7,12 @@ items carry, per task type, the fields shown in `SCHEMAS`; `parsing.parse_exampl
 Summarization: the model writes only the summary; the user turn of the stored example is built
 by us with `summary_user_content` ("Summarize the following passage." + blank line + passage),
 so every summary example has the same, predictable instruction/input shape.
+
+Reasoning: the model writes the question, its worked reasoning and the final answer apart; the answer becomes
+the assistant turn and the reasoning `metadata["reasoning"]` (domain/task_fields.py).
+Preference: the model writes one question and two genuinely different answers of different quality, in an
+order of its choosing; they become `metadata["candidates"]`, which the judge (or the offline grounding score)
+ranks into chosen and rejected afterwards: the order the model gave them in means nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ SCHEMAS: dict[TaskType, str] = {
         '{"role": "assistant", "content": "..."}], "evidence": "..."}]}'
     ),
     TaskType.SUMMARIZATION: '{"examples": [{"summary": "...", "evidence": "..."}]}',
+    TaskType.REASONING: '{"examples": [{"question": "...", "reasoning": "...", "answer": "...", "evidence": "..."}]}',
+    TaskType.PREFERENCE: (
+        '{"examples": [{"question": "...", "answer_a": "...", "answer_b": "...", "evidence": "..."}]}'
+    ),
 }
 
 LANGUAGE_NAMES: dict[str, str] = {
@@ -90,6 +100,8 @@ _EN = _Texts(
         TaskType.INSTRUCTION: ("instruction-response example", "instruction-response examples"),
         TaskType.CONVERSATION: ("conversation", "conversations"),
         TaskType.SUMMARIZATION: ("summary", "summaries"),
+        TaskType.REASONING: ("question with its reasoning and answer", "questions with their reasoning and answer"),
+        TaskType.PREFERENCE: ("question with two answers", "questions with two answers each"),
     },
     tasks={
         TaskType.QA: (
@@ -119,6 +131,22 @@ _EN = _Texts(
             "- When you write several, vary their length and focus (one sentence, a short paragraph, "
             "the key points).\n"
             '- Write only the summary: it will follow an instruction like "Summarize the following passage."'
+        ),
+        TaskType.REASONING: (
+            "Write exactly {count} about the passage, for training a model to reason before it answers.\n"
+            "- Each question must make sense on its own, without the passage, and need a few steps of thought: "
+            "why, how, a consequence, a comparison, a small calculation or the application of a rule to a case.\n"
+            '- "reasoning" works the question out step by step, using only facts stated in the passage; it '
+            "never quotes the final answer ahead of time.\n"
+            '- "answer" is the final answer alone, complete and in full sentences, without the reasoning.'
+        ),
+        TaskType.PREFERENCE: (
+            "Write exactly {count} about the passage, for training a model to prefer the better answer.\n"
+            "- Each question must make sense on its own, without the passage: name the subject.\n"
+            '- "answer_a" and "answer_b" are two genuinely different answers of clearly different quality: one '
+            "complete, correct and supported by the passage; the other plausible but weaker (incomplete, vague, "
+            "or stating something the passage does not support).\n"
+            "- Vary which of the two is the better one, and never say which it is."
         ),
     },
     evidence=(
@@ -150,6 +178,9 @@ _FR = _Texts(
         TaskType.INSTRUCTION: ("exemple instruction-réponse", "exemples instruction-réponse"),
         TaskType.CONVERSATION: ("conversation", "conversations"),
         TaskType.SUMMARIZATION: ("résumé", "résumés"),
+        TaskType.REASONING: ("question avec son raisonnement et sa réponse",
+                             "questions avec leur raisonnement et leur réponse"),
+        TaskType.PREFERENCE: ("question avec deux réponses", "questions avec deux réponses chacune"),
     },
     tasks={
         TaskType.QA: (
@@ -181,6 +212,24 @@ _FR = _Texts(
             "- Si vous en rédigez plusieurs, variez leur longueur et leur angle (une phrase, un court "
             "paragraphe, les points clés).\n"
             "- Écrivez seulement le résumé : il suivra la consigne « Résumez le passage suivant. »"
+        ),
+        TaskType.REASONING: (
+            "Rédigez exactement {count} sur le passage, pour apprendre à un modèle à raisonner avant de répondre.\n"
+            "- Chaque question se comprend seule, sans le passage, et demande quelques étapes de réflexion : "
+            "pourquoi, comment, une conséquence, une comparaison, un petit calcul ou l'application d'une règle "
+            "à un cas.\n"
+            "- « reasoning » résout la question pas à pas, uniquement à partir des faits du passage ; il "
+            "n'annonce jamais la réponse finale à l'avance.\n"
+            "- « answer » est la réponse finale seule, complète et en phrases complètes, sans le raisonnement."
+        ),
+        TaskType.PREFERENCE: (
+            "Rédigez exactement {count} sur le passage, pour apprendre à un modèle à préférer la meilleure "
+            "réponse.\n"
+            "- Chaque question se comprend seule, sans le passage : nommez le sujet.\n"
+            "- « answer_a » et « answer_b » sont deux réponses réellement différentes, de qualité nettement "
+            "différente : l'une complète, exacte et appuyée par le passage ; l'autre plausible mais moins bonne "
+            "(incomplète, vague, ou affirmant ce que le passage n'appuie pas).\n"
+            "- Variez laquelle des deux est la meilleure, et ne le dites jamais."
         ),
     },
     evidence=(

@@ -3,7 +3,10 @@
     stream = open_export(workspace, project_id, resolve_exporter(workspace, "jsonl", "anthropic"))
     for line in stream.lines: ...        # one JSON record a line; the database is read as lines go out
 
-Everything that can fail (the project, the format) fails in `open_export`, before the first line.
+Everything that can fail (the project, the format, an exporter that refuses to write anything, such as
+`dpo` without one ranked pair: NO_PREFERENCE_PAIRS) fails in `open_export`, before the first line: it makes
+that line before returning, so an HTTP caller answers with an error status rather than a broken stream. The
+rest is made as it is read.
 """
 
 from __future__ import annotations
@@ -34,6 +37,25 @@ class ExportStream:
     lines: Iterator[bytes]
 
 
+class _StartedLines(Iterator[bytes]):
+    """The first line, made already, then the rest; `close` ends the rest (and its unit of work) even unread."""
+
+    def __init__(self, first: bytes | None, rest: Iterator[bytes]) -> None:
+        self._first, self._rest = first, rest
+
+    def __next__(self) -> bytes:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return next(self._rest)
+
+    def close(self) -> None:
+        self._first = None
+        close = getattr(self._rest, "close", None)
+        if close is not None:
+            close()
+
+
 def resolve_exporter(workspace: WorkspacePort, format: str | None = None, provider: str | None = None) -> Exporter:
     """`format` an exporter's name (alpaca, sharegpt, openai...), or `jsonl` (the default) with `provider`
     naming it (openai by default), as fintune-platform's `?format=jsonl&provider=anthropic` does."""
@@ -59,8 +81,10 @@ def open_export(workspace: WorkspacePort, project_id: str, exporter: Exporter, *
             examples = exported_examples(uow, project.id, split)
             yield from iter_export_lines(exporter, examples, options)
 
+    made = lines()
+    first = next(made, None)  # what the exporter refuses before its first line is raised here
     suffix = f"-{split}" if split else ""
     filename = sanitize_filename(f"{project.name}-{exporter.name}{suffix}.{exporter.file_extension}")
     return ExportStream(exporter=exporter.name, filename=filename,
                         media_type=MEDIA_TYPES.get(exporter.file_extension, "application/octet-stream"),
-                        lines=lines())
+                        lines=_StartedLines(first, made))

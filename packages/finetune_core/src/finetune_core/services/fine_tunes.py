@@ -3,6 +3,11 @@
 One fine-tuning at a time per project: creating another while one is queued or running is a
 ConflictError. The trainer named by the fine-tuning runs inside the `fine_tune` job (see
 `finetune_core.training`); its events are that job's event log, the training stream.
+
+The trainers' option `method` is the training objective (`sft`, the default, or `dpo`). A `dpo` fine-tuning
+trains on the ranked preference pairs of the project's train split: one without any is refused when it is
+created, for every trainer, before a key is asked for, a file uploaded or a job queued (InvalidInputError
+`NO_PREFERENCE_PAIRS`, with the `dpo` exporter's own account of what it found).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finetune_core.domain import FineTune, FineTuneStatus, TrainedModel
+from finetune_core.domain import FineTune, FineTuneStatus, Project, TaskType, TrainedModel
 from finetune_core.errors import (
     ConflictError,
     FinetuneError,
@@ -20,9 +25,10 @@ from finetune_core.errors import (
     JobCancelledError,
     MissingApiKeyError,
 )
+from finetune_core.export.base import ExportOptions
 from finetune_core.services import billing, trainers
 from finetune_core.services import jobs as jobs_service
-from finetune_core.services.exports import export_dataset
+from finetune_core.services.exports import export_dataset, exported_examples
 from finetune_core.services.keys import resolve_key
 from finetune_core.training.base import DatasetWriter, FineTuneRequest, Trainer, TrainingRun
 
@@ -31,6 +37,10 @@ if TYPE_CHECKING:
     from finetune_core.ports import WorkspacePort
 
 ACTIVE = tuple(status.value for status in FineTuneStatus if not status.finished)
+OBJECTIVE_OPTION = "method"  # the trainers' option naming the training objective: sft (default) or dpo
+PREFERENCE_OBJECTIVE = "dpo"
+PREFERENCE_EXPORT = "dpo"  # the exporter whose rows a DPO run trains on (the hosted ones upload the same pairs)
+NO_PREFERENCE_PAIRS = "NO_PREFERENCE_PAIRS"
 
 
 def trainer_class(workspace: WorkspacePort, name: str) -> type[Trainer]:
@@ -71,6 +81,8 @@ def create_fine_tune(workspace: WorkspacePort, project_id: str, *, trainer: str,
     with workspace.unit_of_work() as uow:
         project = uow.projects.find(project_id)
         owner = owner_id if owner_id is not None else project.owner_id
+    if request.options.get(OBJECTIVE_OPTION) == PREFERENCE_OBJECTIVE:
+        require_preference_pairs(workspace, project)
     if trainer_type.closed_to_new_jobs:  # before asking for a key the provider would not use
         trainers.refuse(workspace, trainer_type, owner, trainer_type.closed_to_new_jobs)
     key = _require_key(workspace, trainer_type, owner)
@@ -98,6 +110,32 @@ def create_fine_tune(workspace: WorkspacePort, project_id: str, *, trainer: str,
         uow.fine_tunes.add(fine_tune)
     jobs_service.submit(workspace, job)
     return get_fine_tune(workspace, fine_tune.id)
+
+
+def require_preference_pairs(workspace: WorkspacePort, project: Project, split: str = "train") -> None:
+    """InvalidInputError `NO_PREFERENCE_PAIRS` when the project's `split` has no ranked, untied preference pair.
+
+    The `dpo` exporter decides, stopped at the first row it would write: what a DPO run trains on and what this
+    check accepts never disagree. A project of another task type is told so first.
+    """
+    exporter = workspace.plugins.exporters.get(PREFERENCE_EXPORT)
+    options = ExportOptions(system_prompt=project.config.system_prompt, include_metadata=False)
+    try:
+        with workspace.unit_of_work() as uow:
+            records = exporter.records(exported_examples(uow, project.id, split), options)
+            next(records, None)  # the exporter raises once it has seen every example and written none
+            close = getattr(records, "close", None)
+            if close is not None:
+                close()
+    except InvalidInputError as exc:
+        if exc.error_code != NO_PREFERENCE_PAIRS:
+            raise
+        task = "" if project.task_type is TaskType.PREFERENCE else (
+            f"project '{project.name}' is a {project.task_type.value} project, and the option method='dpo' trains "
+            f"on ranked preference pairs (create a project with task type 'preference'): ")
+        raise InvalidInputError(f"cannot fine-tune with method 'dpo': {task}{exc.message}", error_code=exc.error_code,
+                                **{**exc.context, "project_id": project.id, "task_type": project.task_type.value,
+                                   "split": split}) from None
 
 
 def dataset_writer(workspace: WorkspacePort, project_id: str) -> DatasetWriter:

@@ -4,7 +4,7 @@
         training_config.json   what was asked and what ran (method, base model, hyperparameters, versions, seed)
         checkpoint-<step>/     the trainer's checkpoints (adapter or model, optimizer, scheduler, RNG states)
         final/                 the trained adapter (or the full model) and its tokenizer
-        metrics.json           train and eval loss by step, final metrics, duration
+        metrics.json           train and eval loss by step, final metrics, duration; a DPO run's rewards too
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from typing import Any
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 TRAINER_STATE = "trainer_state.json"  # written last into a checkpoint: without it the checkpoint is incomplete
+# trl's DPO metrics kept with each logged step (the `log` events, metrics.json) and, `eval_`-prefixed, each eval:
+# the mean implicit rewards beta * log(policy / reference) of the chosen and rejected answers, their difference,
+# and the share of pairs whose chosen answer has the higher reward
+PREFERENCE_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
 LIBRARIES = ("torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "datasets", "finetune-local-gpu")
 
 
@@ -84,16 +88,24 @@ def perplexity(loss: float) -> float:
     return math.exp(min(loss, 700.0))
 
 
-def history_from_log(log_history: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The trainer's log history split into train points and eval points, one per step."""
+def preference_metrics(logs: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """The DPO metrics of one trl log (`prefix` "eval_" for an evaluation's), under trl's names; none for SFT."""
+    return {f"{prefix}{name}": float(logs[f"{prefix}{name}"]) for name in PREFERENCE_METRICS
+            if f"{prefix}{name}" in logs}
+
+
+def history_from_log(log_history: list[dict[str, Any]], objective: str = "sft") -> dict[str, list[dict[str, Any]]]:
+    """The trainer's log history split into train points and eval points, one per step. A DPO loss is no language
+    model's cross-entropy: its eval points have the rewards instead of a perplexity."""
     train: dict[int, dict[str, Any]] = {}
     evals: dict[int, dict[str, Any]] = {}
     for entry in log_history:
         step = int(entry.get("step", 0))
         if "loss" in entry:
             train[step] = {"step": step, "train_loss": entry["loss"], "learning_rate": entry.get("learning_rate"),
-                           "epoch": entry.get("epoch")}
+                           "epoch": entry.get("epoch"), **preference_metrics(entry)}
         if "eval_loss" in entry:
-            evals[step] = {"step": step, "eval_loss": entry["eval_loss"], "perplexity": perplexity(entry["eval_loss"]),
-                           "epoch": entry.get("epoch")}
+            quality = preference_metrics(entry, "eval_") if objective == "dpo" else {
+                "perplexity": perplexity(entry["eval_loss"])}
+            evals[step] = {"step": step, "eval_loss": entry["eval_loss"], **quality, "epoch": entry.get("epoch")}
     return {"train": [train[step] for step in sorted(train)], "eval": [evals[step] for step in sorted(evals)]}

@@ -8,6 +8,7 @@ checkpoint at that step and stop, so it takes effect within one step and keeps t
 Each event is written once per step and type: a run resumed from an older checkpoint replays the
 steps after it, and the job's own event log (read once at the start, `reported_steps`) says which
 of them were already reported, so none is logged twice.
+A DPO run's steps carry trl's rewards (artifacts.PREFERENCE_METRICS) too, and its evals no perplexity.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from finetune_core.errors import JobCancelledError
 from finetune_core.training import TrainingRun
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from finetune_local_gpu.training.artifacts import perplexity
+from finetune_local_gpu.training.artifacts import perplexity, preference_metrics
 
 STEP_EVENTS = ("log", "eval", "checkpoint")
 REPORT_EVERY_S = 1.0
@@ -37,8 +38,9 @@ def reported_steps(run: TrainingRun) -> dict[str, int]:
 
 
 class RunReporter(TrainerCallback):  # type: ignore[misc, unused-ignore]  # transformers is untyped
-    def __init__(self, run: TrainingRun, reported: dict[str, int]) -> None:
+    def __init__(self, run: TrainingRun, reported: dict[str, int], objective: str = "sft") -> None:
         self.run = run
+        self.objective = objective
         self.reported = dict(reported)
         self.cancelled = False
         self._last_report = float("-inf")
@@ -76,7 +78,7 @@ class RunReporter(TrainerCallback):  # type: ignore[misc, unused-ignore]  # tran
         step, total = state.global_step, state.max_steps
         if "loss" in logs and self._first_report("log", step):
             point = {"step": step, "train_loss": logs["loss"], "learning_rate": logs.get("learning_rate"),
-                     "epoch": round(float(logs.get("epoch") or state.epoch or 0.0), 4)}
+                     "epoch": round(float(logs.get("epoch") or state.epoch or 0.0), 4), **preference_metrics(logs)}
             self.run.event("log", **point)
             if self._report_due:
                 self._report_due, self._last_report = False, time.monotonic()
@@ -84,9 +86,10 @@ class RunReporter(TrainerCallback):  # type: ignore[misc, unused-ignore]  # tran
                     progress=100.0 * step / total, message=f"Step {step}/{total}", total_steps=total, **point))
         if "eval_loss" in logs and self._first_report("eval", step):
             loss = logs["eval_loss"]
-            self.run.event("eval", step=step, eval_loss=loss, perplexity=perplexity(loss))
-            self._unless_cancelled(control, lambda: self.run.report(eval_loss=loss, valid_loss=loss,
-                                                                    perplexity=perplexity(loss)))
+            quality: dict[str, Any] = preference_metrics(logs, "eval_") if self.objective == "dpo" else {
+                "perplexity": perplexity(loss)}
+            self.run.event("eval", step=step, eval_loss=loss, **quality)
+            self._unless_cancelled(control, lambda: self.run.report(eval_loss=loss, valid_loss=loss, **quality))
         return control
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,

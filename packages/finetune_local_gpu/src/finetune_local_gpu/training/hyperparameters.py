@@ -3,6 +3,11 @@
 Both are checked when the fine-tuning is created, so a typo or an impossible value fails with
 InvalidInputError before anything is stored; the stored hyperparameters are the full set, defaults
 filled in, so the run and its export say exactly what was used. Nothing here imports torch.
+
+The option `method` is the training objective, as for the hosted trainers: `sft` (supervised, the default) or
+`dpo` (direct preference optimization on the project's ranked preference pairs). It is not the request's own
+`method` (lora, qlora, full), which says which weights train. `beta` (DPO's KL penalty) is a hyperparameter
+of `dpo` only: refused with `sft`, and stored only for a `dpo` run.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 Auto = Literal["auto"]
 StepsOrRatio = int | float  # an int >= 1 is a number of steps; a float in (0, 1) a fraction of all steps
 DEVICE_PATTERN = r"^(cpu|cuda|mps|xpu|npu|hpu)$"
+Objective = Literal["sft", "dpo"]
+OBJECTIVES: tuple[str, ...] = ("sft", "dpo")
+DPO_ONLY = ("beta",)  # hyperparameters only a `dpo` run takes
 
 
 class LocalHyperparameters(BaseModel):
@@ -51,6 +59,8 @@ class LocalHyperparameters(BaseModel):
     # (0.85x tokens/s: sdpa computes each ~1,000-token packed row whole), and with the default max_seq_length a
     # small dataset packs into a few rows, so the same epochs become a handful of optimizer steps. GPU figures to come.
     packing: bool | Auto = False
+    # dpo: how far the trained model may move from the reference (the base model, adapter disabled); trl's default
+    beta: float = Field(0.1, gt=0, le=100)
 
     @model_validator(mode="after")
     def _coherent(self) -> LocalHyperparameters:
@@ -72,6 +82,7 @@ class LocalOptions(BaseModel):
 
     device: str | None = Field(None, pattern=DEVICE_PATTERN)  # None: cuda where available, else cpu
     resume_from: str | None = Field(None, min_length=1)  # a fine-tuning id whose last checkpoint to continue
+    method: Objective = "sft"  # the training objective: supervised, or preference pairs (DPO)
 
 
 def _problems(exc: ValidationError) -> str:
@@ -103,3 +114,21 @@ def parse_hyperparameters(values: Mapping[str, Any]) -> LocalHyperparameters:
 def parse_options(values: Mapping[str, Any]) -> LocalOptions:
     checked: LocalOptions = _parse(LocalOptions, "option", values)
     return checked
+
+
+def check_objective(hyperparameters: Mapping[str, Any], parsed: LocalHyperparameters, objective: str) -> None:
+    """InvalidInputError for what the objective cannot use: `beta` asked for `sft`, packing asked for `dpo`."""
+    if objective != "dpo":
+        misplaced = sorted(name for name in DPO_ONLY if name in hyperparameters)
+        if misplaced:
+            raise InvalidInputError(f"the Local hyperparameters {', '.join(map(repr, misplaced))} are for the option "
+                                    f"method='dpo' only (this fine-tuning is method='{objective}')",
+                                    hyperparameters=misplaced)
+    elif parsed.packing is True:
+        raise InvalidInputError("packing is for the option method='sft' only: a DPO run pads each pair (set packing "
+                                "to false or auto)", hyperparameter="packing")
+
+
+def stored_hyperparameters(parsed: LocalHyperparameters, objective: str) -> dict[str, Any]:
+    """The full set to store, defaults filled; those of the other objective left out (no `beta` on `sft`)."""
+    return parsed.model_dump(mode="json", exclude=set(DPO_ONLY) if objective != "dpo" else None)

@@ -128,9 +128,17 @@ def sft_config(hyperparameters: LocalHyperparameters, runtime: Runtime, output_d
     eval loss is the same token-weighted mean over the same batches: comparable with runs without packing."""
     from trl import SFTConfig
 
-    hp = hyperparameters
     packed: dict[str, Any] = {"packing": True, "packing_strategy": "bfd", "eval_packing": False} if packing else {}
-    return SFTConfig(
+    return SFTConfig(**training_arguments(hyperparameters, runtime, output_dir, evaluate=evaluate),
+                     assistant_only_loss=masking != "labels", **packed)
+
+
+def training_arguments(hyperparameters: LocalHyperparameters, runtime: Runtime, output_dir: Path, *,
+                       evaluate: bool) -> dict[str, Any]:
+    """What every objective's trl configuration (SFTConfig, DPOConfig) is given: the loop, its logs and checkpoints,
+    the seed, the device and precision, the longest sequence."""
+    hp = hyperparameters
+    return dict(
         output_dir=str(output_dir), num_train_epochs=hp.num_epochs, max_steps=hp.max_steps or -1,
         per_device_train_batch_size=hp.per_device_batch_size, per_device_eval_batch_size=hp.per_device_batch_size,
         gradient_accumulation_steps=hp.gradient_accumulation_steps, learning_rate=hp.learning_rate,
@@ -140,12 +148,15 @@ def sft_config(hyperparameters: LocalHyperparameters, runtime: Runtime, output_d
         save_strategy="steps", save_steps=hp.save_steps, save_total_limit=hp.save_total_limit,
         seed=hp.seed, data_seed=hp.seed, use_cpu=runtime.device == "cpu", bf16=runtime.bf16, fp16=runtime.fp16,
         activation_checkpointing=runtime.gradient_checkpointing, max_length=hp.max_seq_length,
-        assistant_only_loss=masking != "labels", report_to="none", disable_tqdm=True, **packed,
+        report_to="none", disable_tqdm=True,
     )
 
 
-def out_of_memory_advice(hyperparameters: LocalHyperparameters, method: str, runtime: Runtime) -> str:
+def out_of_memory_advice(hyperparameters: LocalHyperparameters, method: str, runtime: Runtime,
+                         objective: str = "sft") -> str:
     tips = ["lower per_device_batch_size", "raise gradient_accumulation_steps to keep the effective batch size"]
+    if objective == "dpo":  # each pair is two sequences, and the reference model scores them too
+        tips[0] += " (with DPO each pair is two sequences, scored by the reference model too)"
     if not runtime.gradient_checkpointing:
         tips.append("enable gradient checkpointing (gradient_checkpointing=true)")
     tips.append("lower max_seq_length")

@@ -12,6 +12,8 @@ from typing import Any
 
 from finetune_core.domain import FineTune
 
+from finetune_local_gpu.training.artifacts import PREFERENCE_METRICS
+
 PLOT_FILE = "loss_plot.png"
 
 
@@ -66,7 +68,8 @@ def render_report(fine_tune: FineTune, config: Mapping[str, Any], metrics: Mappi
     sections = [
         f"# {fine_tune.name}",
         f"Fine-tuning `{fine_tune.id}`: **{fine_tune.method}** of `{fine_tune.base_model}` with the local "
-        f"trainer{when}.",
+        f"trainer{when}" + (", DPO on ranked preference pairs (an example is a pair)."
+                            if config.get("objective") == "dpo" else "."),
         *(["## Warnings", "\n".join(f"- {warning}" for warning in warnings)] if warnings else []),
         "## Dataset",
         f"{dataset.get('total', 0)} examples, {dataset.get('valid', 0)} valid, {dataset.get('invalid', 0)} invalid "
@@ -81,7 +84,8 @@ def render_report(fine_tune: FineTune, config: Mapping[str, Any], metrics: Mappi
         f"({config.get('assistant_only_loss')}); seed {config.get('seed')}.",
         "## Final metrics",
         _table(["metric", "value"], [(name, final.get(name)) for name in
-                                     ("step", "epoch", "train_loss", "eval_loss", "perplexity", "duration_seconds")
+                                     ("step", "epoch", "train_loss", "eval_loss", "perplexity", *PREFERENCE_METRICS,
+                                      *(f"eval_{name}" for name in PREFERENCE_METRICS), "duration_seconds")
                                      if final.get(name) is not None]),
         f"![Train and eval loss by step]({PLOT_FILE})",
         "## Files",

@@ -1,11 +1,13 @@
 """One local training run, from the exported dataset to the registered adapter.
 
-    preparing: check the device (QLoRA: the 4-bit probe, on this host), read the train/eval chats,
+    preparing: check the device (QLoRA: the 4-bit probe, on this host), read the train/eval chats (`sft`) or
+               ranked preference pairs (`dpo`: none in the train split ends the run here, before any model),
                load the tokenizer and the model, decide packing (auto: where it is exact for the model and
-               masking), save training_config.json (with the packing decided)
-    training:  trl's SFTTrainer (peft LoRA on every linear layer; none for `full`), seeded; resumed from
-               the last checkpoint of this run when a previous attempt died, else from the `resume_from`
-               fine-tuning's last checkpoint when asked
+               masking; never for `dpo`), save training_config.json (with the objective and packing decided)
+    training:  trl's SFTTrainer, or DPOTrainer for the option method=dpo (`preference`), with peft LoRA on every
+               linear layer (none for `full`), seeded; resumed from the last checkpoint of this run when a
+               previous attempt died, else from the `resume_from` fine-tuning's last checkpoint when asked (one
+               of the same base model, method and objective)
     completed: the adapter (or model) saved under final/, metrics.json written, the model registered
 A CUDA out-of-memory ends the run with a TrainingError that says what to change.
 """
@@ -33,11 +35,12 @@ from finetune_local_gpu.training.artifacts import (
     history_from_log,
     library_versions,
     perplexity,
+    preference_metrics,
     write_json,
 )
 from finetune_local_gpu.training.callbacks import RunReporter, reported_steps
-from finetune_local_gpu.training.data import build_dataset, ensure_chat_template, loss_masking, read_chats
-from finetune_local_gpu.training.hyperparameters import LocalHyperparameters, LocalOptions
+from finetune_local_gpu.training.data import Masking, build_dataset, ensure_chat_template, loss_masking, read_chats
+from finetune_local_gpu.training.hyperparameters import LocalHyperparameters, LocalOptions, stored_hyperparameters
 from finetune_local_gpu.training.model import (
     load_model,
     load_tokenizer,
@@ -46,9 +49,11 @@ from finetune_local_gpu.training.model import (
     resolve_packing,
     sft_config,
 )
+from finetune_local_gpu.training.preference import dpo_trainer, preference_pairs
 from finetune_local_gpu.training.runtime import Runtime, require_4bit, resolve_runtime
 
 DATASET_FORMAT = "openai"  # {"messages": [...]} per line
+PREFERENCE_LOSS = "completion"  # what `assistant_only_loss` records for DPO: the chosen and rejected answers' tokens
 
 
 def run_training(run: TrainingRun, hyperparameters: LocalHyperparameters, options: LocalOptions) -> None:
@@ -67,7 +72,7 @@ def run_training(run: TrainingRun, hyperparameters: LocalHyperparameters, option
     except torch.cuda.OutOfMemoryError as exc:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        raise TrainingError(out_of_memory_advice(hyperparameters, method, runtime)) from exc
+        raise TrainingError(out_of_memory_advice(hyperparameters, method, runtime, options.method)) from exc
 
 
 def _resume_point(run: TrainingRun, files: RunFiles, options: LocalOptions) -> Path | None:
@@ -75,9 +80,11 @@ def _resume_point(run: TrainingRun, files: RunFiles, options: LocalOptions) -> P
     if own is not None or options.resume_from is None:
         return own
     source = run.other_fine_tune(options.resume_from)
-    if (source.base_model, source.method) != (run.fine_tune.base_model, run.fine_tune.method):
-        raise TrainingError(f"cannot resume from fine-tuning {source.id}: it trained {source.base_model} with "
-                            f"{source.method}, this one {run.fine_tune.base_model} with {run.fine_tune.method}")
+    theirs = (source.base_model, source.method, source.options.get("method", "sft"))
+    if theirs != (run.fine_tune.base_model, run.fine_tune.method, options.method):
+        raise TrainingError(f"cannot resume from fine-tuning {source.id}: it trained {theirs[0]} with {theirs[1]} "
+                            f"({theirs[2]}), this one {run.fine_tune.base_model} with {run.fine_tune.method} "
+                            f"({options.method})")
     checkpoint = RunFiles(run.workspace.files.local_path(artifacts_key(source.id))).last_checkpoint()
     if checkpoint is None:
         raise TrainingError(f"fine-tuning {source.id} left no checkpoint to resume from")
@@ -85,11 +92,12 @@ def _resume_point(run: TrainingRun, files: RunFiles, options: LocalOptions) -> P
 
 
 def _write_training_config(run: TrainingRun, files: RunFiles, method: str, hyperparameters: LocalHyperparameters,
-                           runtime: Runtime, *, masking: str, packing: bool, default_template: bool,
+                           runtime: Runtime, *, objective: str, masking: str, packing: bool, default_template: bool,
                            examples: dict[str, int], resume: Path | None) -> None:
     write_json(files.training_config, {
-        "fine_tune_id": run.fine_tune.id, "method": method, "base_model": run.fine_tune.base_model,
-        "hyperparameters": hyperparameters.model_dump(mode="json"), "runtime": runtime.as_dict(),
+        "fine_tune_id": run.fine_tune.id, "method": method, "objective": objective,
+        "base_model": run.fine_tune.base_model,
+        "hyperparameters": stored_hyperparameters(hyperparameters, objective), "runtime": runtime.as_dict(),
         "seed": hyperparameters.seed, "assistant_only_loss": masking, "default_chat_template": default_template,
         "packing": packing,  # `packing` resolved: whether examples were packed in this run
         "dataset": examples, "resumed_from": str(resume.relative_to(run.workspace.files.root)) if resume else None,
@@ -99,31 +107,39 @@ def _write_training_config(run: TrainingRun, files: RunFiles, method: str, hyper
 
 def _train(run: TrainingRun, files: RunFiles, method: str, hyperparameters: LocalHyperparameters,
            options: LocalOptions, runtime: Runtime) -> None:
-    train_rows = read_chats(run.dataset_file("train", DATASET_FORMAT))
-    if not train_rows:
-        raise TrainingError("the project has no valid train examples")
-    eval_rows = read_chats(run.dataset_file("eval", DATASET_FORMAT))
+    objective = options.method
+    if objective == "dpo":
+        train_rows, eval_rows = preference_pairs(run, "train"), preference_pairs(run, "eval")
+    else:
+        train_rows = read_chats(run.dataset_file("train", DATASET_FORMAT))
+        if not train_rows:
+            raise TrainingError("the project has no valid train examples")
+        eval_rows = read_chats(run.dataset_file("eval", DATASET_FORMAT))
     resume = _resume_point(run, files, options)
     set_seed(hyperparameters.seed)
     tokenizer = load_tokenizer(run.fine_tune.base_model)
     default_template = ensure_chat_template(tokenizer)
-    masking = loss_masking(tokenizer)
     model = load_model(run.fine_tune.base_model, method, runtime)
-    packing = resolve_packing(hyperparameters, model, masking)  # needs the loaded model's attention implementation
-    _write_training_config(run, files, method, hyperparameters, runtime, masking=masking, packing=packing,
-                           default_template=default_template, resume=resume,
-                           examples={"train_examples": len(train_rows), "eval_examples": len(eval_rows)})
-    train_dataset = build_dataset(train_rows, tokenizer, masking)
-    eval_dataset = build_dataset(eval_rows, tokenizer, masking) if eval_rows else None
-    reporter = RunReporter(run, reported_steps(run))
-    trainer = SFTTrainer(
-        model=model, args=sft_config(hyperparameters, runtime, files.root, masking=masking,
-                                     evaluate=eval_dataset is not None, packing=packing),
-        train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=tokenizer,
-        peft_config=None if method == "full" else lora_config(hyperparameters), callbacks=[reporter])
+    masking: Masking | None = None  # DPO: trl scores the chosen and rejected answers' tokens only
+    packing = False  # DPO pads each pair (trl has no padding-free DPO)
+    if objective != "dpo":
+        masking = loss_masking(tokenizer)
+        packing = resolve_packing(hyperparameters, model, masking)  # needs the loaded model's attention
+    _write_training_config(run, files, method, hyperparameters, runtime, objective=objective,
+                           masking=masking or PREFERENCE_LOSS, packing=packing, default_template=default_template,
+                           resume=resume, examples={"train_examples": len(train_rows), "eval_examples": len(eval_rows)})
+    reporter = RunReporter(run, reported_steps(run), objective)
+    if masking is None:
+        trainer = dpo_trainer(model, tokenizer, base_model=run.fine_tune.base_model, method=method,
+                              hyperparameters=hyperparameters, runtime=runtime, output_dir=files.root,
+                              train=train_rows, evaluation=eval_rows, callbacks=[reporter])
+    else:
+        trainer = _sft_trainer(model, tokenizer, method, hyperparameters, runtime, files, reporter,
+                               masking=masking, packing=packing, train_rows=train_rows, eval_rows=eval_rows)
     trainer.remove_callback(PrinterCallback)  # the events are the log; no dict printed per step
     run.check_cancel()  # a cancel asked while the model was loading
-    run.set_status(FineTuneStatus.TRAINING, f"training {method} on {len(train_rows)} examples"
+    what = f"{len(train_rows)} preference pairs (DPO)" if objective == "dpo" else f"{len(train_rows)} examples"
+    run.set_status(FineTuneStatus.TRAINING, f"training {method} on {what}"
                                             + ("" if eval_rows else " with no eval examples (no eval loss)")
                                             + (f", resumed from {resume.name}" if resume else ""))
     started = time.monotonic()
@@ -131,11 +147,23 @@ def _train(run: TrainingRun, files: RunFiles, method: str, hyperparameters: Loca
     if reporter.cancelled:
         raise JobCancelledError("the fine-tuning was cancelled", fine_tune_id=run.fine_tune.id)
     trainer.save_model(str(files.final))
-    history = history_from_log(trainer.state.log_history)
-    final = _final_metrics(run, trainer.state, history, time.monotonic() - started)
+    history = history_from_log(trainer.state.log_history, objective)
+    final = _final_metrics(run, trainer.state, history, time.monotonic() - started, objective)
     write_json(files.metrics, {**history, "final": final})
     run.report(progress=100.0, **final)
     run.register_model(artifact_path=f"{artifacts_key(run.fine_tune.id)}/final", metrics=final)
+
+
+def _sft_trainer(model: Any, tokenizer: Any, method: str, hyperparameters: LocalHyperparameters, runtime: Runtime,
+                 files: RunFiles, reporter: RunReporter, *, masking: Masking, packing: bool,
+                 train_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]]) -> Any:
+    train_dataset = build_dataset(train_rows, tokenizer, masking)
+    eval_dataset = build_dataset(eval_rows, tokenizer, masking) if eval_rows else None
+    return SFTTrainer(
+        model=model, args=sft_config(hyperparameters, runtime, files.root, masking=masking,
+                                     evaluate=eval_dataset is not None, packing=packing),
+        train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=tokenizer,
+        peft_config=None if method == "full" else lora_config(hyperparameters), callbacks=[reporter])
 
 
 @contextmanager
@@ -156,7 +184,7 @@ def long_lived_objects_frozen() -> Iterator[None]:
 
 
 def _final_metrics(run: TrainingRun, state: Any, history: dict[str, list[dict[str, Any]]],
-                   attempt_seconds: float) -> dict[str, Any]:
+                   attempt_seconds: float, objective: str = "sft") -> dict[str, Any]:
     last_train = history["train"][-1] if history["train"] else {}
     last_eval = history["eval"][-1] if history["eval"] else {}
     started_at = run.fine_tune.started_at  # the first attempt's start: a resumed run counts all of its time
@@ -164,7 +192,9 @@ def _final_metrics(run: TrainingRun, state: Any, history: dict[str, list[dict[st
     final: dict[str, Any] = {"step": state.global_step, "total_steps": state.max_steps,
                              "epoch": round(float(state.epoch or 0.0), 4), "train_loss": last_train.get("train_loss"),
                              "duration_seconds": round(duration, 3), "attempt_seconds": round(attempt_seconds, 3)}
+    final.update(preference_metrics(last_train))
     if last_eval:
-        final.update(eval_loss=last_eval["eval_loss"], valid_loss=last_eval["eval_loss"],
-                     perplexity=perplexity(last_eval["eval_loss"]))
+        final.update(eval_loss=last_eval["eval_loss"], valid_loss=last_eval["eval_loss"])
+        final.update(preference_metrics(last_eval, "eval_") if objective == "dpo"
+                     else {"perplexity": perplexity(last_eval["eval_loss"])})
     return final

@@ -17,6 +17,11 @@ are written, so a crash may lose an event but never repeats one.
 A subclass only speaks its API: `upload_file`, `create_job` (sent once, without blind retries),
 `find_job`, `get_job`, `updates` (new metrics, messages and checkpoints), `advance` (a nudge a
 provider needs, such as Mistral's start) and `cancel_job`.
+
+The training objective is the option `method`: `sft` (default) trains on the `export_format` export,
+`dpo` on the `openai-preference` export (`{"input": {"messages"}, "preferred_output",
+"non_preferred_output"}` per line). A trainer lists the objectives its provider takes in
+`training_methods`; any other is refused by `check` (InvalidInputError) before anything is stored.
 """
 
 from __future__ import annotations
@@ -24,87 +29,47 @@ from __future__ import annotations
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
 from finetune_core.domain import FineTuneStatus
-from finetune_core.errors import FinetuneError, JobCancelledError, TrainingError
+from finetune_core.errors import FinetuneError, InvalidInputError, JobCancelledError, TrainingError
 from finetune_core.training import FineTuneRequest, Trainer, TrainingRun
 from pydantic import BaseModel
 
 from finetune_providers._retry import TransientError
 from finetune_providers.training._http import HostedApi, Sleep
-from finetune_providers.training._options import HostedOptions, parse_hyperparameters, parse_options
+from finetune_providers.training._options import (
+    TRAINING_METHODS,
+    HostedOptions,
+    parse_hyperparameters,
+    parse_options,
+)
+from finetune_providers.training._remote import (
+    Checkpoint,
+    MetricPoint,
+    Note,
+    RemoteJob,
+    Update,
+    Updates,
+    UploadedFiles,
+    first,
+    id_of,
+    integer,
+    items_of,
+    number,
+)
+
+__all__ = [  # the values of `_remote` are re-exported: the provider modules import everything from here
+    "CANCEL_ATTEMPTS", "MAX_FAILED_POLLS", "PREFERENCE_FORMAT", "Checkpoint", "HostedTrainer", "MetricPoint", "Note",
+    "RemoteJob", "Update", "Updates", "UploadedFiles", "id_of", "integer", "items_of", "number",
+]
 
 MAX_FAILED_POLLS = 10  # polls in a row that used up their retries before the run gives up
 CANCEL_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class UploadedFiles:
-    """The provider's ids of the uploaded dataset files."""
-
-    train: str
-    validation: str | None = None
-
-
-@dataclass(frozen=True)
-class RemoteJob:
-    """One look at the provider's job; `status` None: a provider status that changes nothing here."""
-
-    id: str
-    raw_status: str
-    status: FineTuneStatus | None
-    model_id: str | None = None
-    error: str | None = None
-    total_steps: int | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class MetricPoint:
-    """Training metrics at one step."""
-
-    step: int
-    train_loss: float | None = None
-    valid_loss: float | None = None
-    total_steps: int | None = None
-
-    def merged(self, later: MetricPoint) -> MetricPoint:
-        return MetricPoint(self.step, _first(later.train_loss, self.train_loss),
-                           _first(later.valid_loss, self.valid_loss), _first(later.total_steps, self.total_steps))
-
-
-@dataclass(frozen=True)
-class Note:
-    """A message of the provider's event log."""
-
-    message: str
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """An intermediate model the provider saved; `key` tells it from the others."""
-
-    key: str
-    data: Mapping[str, Any]
-
-
-Update = MetricPoint | Note | Checkpoint
-
-
-@dataclass(frozen=True)
-class Updates:
-    """What is new since the last poll, oldest first, and the provider's cursor to remember with it."""
-
-    items: list[Update] = field(default_factory=list)
-    cursor: dict[str, Any] = field(default_factory=dict)
-
-
-def _first(*values: Any) -> Any:
-    return next((value for value in values if value is not None), None)
+PREFERENCE_FORMAT = "openai-preference"  # the core exporter of preference pairs, what a DPO run uploads
 
 
 class HostedTrainer(Trainer):
@@ -115,18 +80,51 @@ class HostedTrainer(Trainer):
     hyperparameters_model: ClassVar[type[BaseModel]]  # the accepted hyperparameters, by API name
     hyperparameter_aliases: ClassVar[Mapping[str, str]] = {}  # other names users write: {"epochs": "n_epochs"}
     suffix_max_chars: ClassVar[int] = 64
+    options_model: ClassVar[type[HostedOptions]] = HostedOptions  # a subclass adds the options of its provider
+    training_methods: ClassVar[tuple[str, ...]] = ("sft",)  # the objectives (option `method`) the provider takes
+    dpo_hyperparameters: ClassVar[tuple[str, ...]] = ()  # hyperparameters that only a DPO job takes
+    sft_hyperparameters: ClassVar[tuple[str, ...]] = ()  # hyperparameters that only a supervised job takes
 
     @cached_property
     def settings(self) -> HostedOptions:
         """The checked options; read inside `train`, so a bad stored option ends the run in `error`."""
-        return parse_options(self.label, self.options, suffix_max_chars=self.suffix_max_chars)
+        return parse_options(self.label, self.options, suffix_max_chars=self.suffix_max_chars,
+                             model=self.options_model)
 
     @classmethod
     def check(cls, request: FineTuneRequest) -> FineTuneRequest:
+        if request.method in TRAINING_METHODS and request.method not in cls.methods:
+            accepted = ", ".join(cls.methods) or "none"
+            raise InvalidInputError(f"the {cls.label} trainer has no method '{request.method}' (accepted: "
+                                    f"{accepted}); SFT or DPO is chosen with the option `method` "
+                                    f"(--option method={request.method})", method=request.method)
         request = super().check(request)
-        parse_options(cls.label, request.options, suffix_max_chars=cls.suffix_max_chars)
+        settings = parse_options(cls.label, request.options, suffix_max_chars=cls.suffix_max_chars,
+                                 model=cls.options_model)
+        cls.check_training_method(settings.method)
         hyperparameters = cls.check_hyperparameters(request.hyperparameters, request.method)
+        cls.check_objective(hyperparameters, settings.method)
         return request.model_copy(update={"hyperparameters": hyperparameters})
+
+    @classmethod
+    def check_training_method(cls, method: str) -> None:
+        """InvalidInputError when the provider does not train with this objective (DPO where it has none)."""
+        if method in cls.training_methods:
+            return
+        accepted = ", ".join(cls.training_methods)
+        what = "DPO (preference pairs)" if method == "dpo" else f"the training method '{method}'"
+        raise InvalidInputError(f"the {cls.label} trainer does not do {what}: option method='{method}' "
+                                f"(accepted: {accepted})", option="method", method=method)
+
+    @classmethod
+    def check_objective(cls, hyperparameters: Mapping[str, Any], method: str) -> None:
+        """InvalidInputError for a hyperparameter of the other objective (a DPO beta on a supervised job)."""
+        other, wrong = ("sft", cls.sft_hyperparameters) if method == "dpo" else ("dpo", cls.dpo_hyperparameters)
+        misplaced = sorted(key for key in hyperparameters if key in wrong)
+        if misplaced:
+            raise InvalidInputError(f"the {cls.label} hyperparameters {', '.join(map(repr, misplaced))} are for "
+                                    f"the method '{other}' only (option method='{method}')",
+                                    hyperparameters=misplaced)
 
     @classmethod
     def check_hyperparameters(cls, values: Mapping[str, Any], method: str | None) -> dict[str, Any]:
@@ -135,6 +133,14 @@ class HostedTrainer(Trainer):
                                      aliases=cls.hyperparameter_aliases)
 
     # --- what a provider says -------------------------------------------------------------------
+    def dataset_format(self) -> str:
+        """The export the run uploads: the provider's chat format, or the preference pairs of a DPO run."""
+        return PREFERENCE_FORMAT if self.settings.method == "dpo" else self.export_format
+
+    def dataset_splits(self) -> tuple[str, ...]:
+        """The splits uploaded: both, unless the provider's job takes no validation file (then only "train")."""
+        return ("train", "eval")
+
     def upload_file(self, api: HostedApi, run: TrainingRun, path: Path, filename: str) -> str:
         """Upload one dataset file for fine-tuning; its id. By default OpenAI's `POST /files`, purpose fine-tune,
         which Mistral's API shares."""
@@ -209,10 +215,10 @@ class HostedTrainer(Trainer):
 
     def _upload(self, api: HostedApi, run: TrainingRun) -> UploadedFiles:
         uploaded: dict[str, str | None] = dict(run.state.get("files") or {})
-        for split in ("train", "eval"):
+        for split in self.dataset_splits():
             if split in uploaded:
                 continue
-            path = run.dataset_file(split, self.export_format)
+            path = self._export(run, split)
             if path is None and split == "train":
                 raise TrainingError("the project has no valid training examples to upload")
             uploaded[split] = None if path is None else self.upload_file(
@@ -224,6 +230,16 @@ class HostedTrainer(Trainer):
         if not train:
             raise TrainingError("the project has no valid training examples to upload")
         return UploadedFiles(train=train, validation=uploaded.get("eval"))
+
+    def _export(self, run: TrainingRun, split: str) -> Path | None:
+        try:
+            return run.dataset_file(split, self.dataset_format())
+        except InvalidInputError as exc:  # the preference export of a split without one ranked pair
+            if exc.error_code != "NO_PREFERENCE_PAIRS":
+                raise
+            if split != "train":
+                return None  # the job trains without validation
+            raise TrainingError(exc.message, error_code=exc.error_code, provider=self.label) from None
 
     @staticmethod
     def _remembered_files(run: TrainingRun) -> UploadedFiles | None:
@@ -286,6 +302,9 @@ class HostedTrainer(Trainer):
             self._emit(run, points[item.step] if isinstance(item, MetricPoint) else item)
         if points:
             self._report(run, job, points)
+        elif job.progress is not None and job.status is FineTuneStatus.TRAINING \
+                and min(99.0, job.progress) != run.fine_tune.progress:
+            run.report(progress=min(99.0, job.progress))
 
     def _emit(self, run: TrainingRun, item: Update) -> None:
         if isinstance(item, MetricPoint):
@@ -299,10 +318,12 @@ class HostedTrainer(Trainer):
         latest: dict[str, Any] = {}
         for step in sorted(points):
             latest.update(_metrics(points[step]))
-        total = _first(latest.get("total_steps"), job.total_steps, run.fine_tune.metrics.get("total_steps"))
+        total = first(latest.get("total_steps"), job.total_steps, run.fine_tune.metrics.get("total_steps"))
         if total is not None:
             latest["total_steps"] = total
         progress = min(99.0, 100.0 * latest["step"] / total) if total else None
+        if progress is None and job.progress is not None:
+            progress = min(99.0, job.progress)
         run.report(progress=progress, **latest)
 
     def _settle(self, run: TrainingRun, job: RemoteJob) -> bool:
@@ -369,31 +390,3 @@ def _metrics(point: MetricPoint) -> dict[str, Any]:
 
 def _message(exc: BaseException) -> str:
     return str(getattr(exc, "message", None) or exc)
-
-
-def items_of(body: Any) -> Iterable[Mapping[str, Any]]:
-    """The objects of a list answer (`{"data": [...]}` or a bare list)."""
-    data = body.get("data") if isinstance(body, Mapping) else body
-    if not isinstance(data, list):
-        return []
-    return [item for item in data if isinstance(item, Mapping)]
-
-
-def id_of(body: Any, label: str, what: str) -> str:
-    """The `id` of a created object, or a TransientError when the answer has none."""
-    identifier = body.get("id") if isinstance(body, Mapping) else None
-    if not isinstance(identifier, str) or not identifier:
-        raise TransientError(f"malformed {label} answer: the {what} has no id")
-    return identifier
-
-
-def number(value: Any) -> float | None:
-    """A JSON number as float; None for anything else (booleans included)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def integer(value: Any) -> int | None:
-    as_float = number(value)
-    return int(as_float) if as_float is not None else None

@@ -4,7 +4,8 @@ Transient failures (429 honouring `Retry-After`, 5xx, timeouts, dropped connecti
 under the providers' `RetryPolicy` (see `finetune_providers._retry`); when the attempts are used
 up the last `TransientError` is raised for the caller to decide (the poll loop tolerates a few).
 A refused key (401/403) or a rejected request raises `TrainingError` at once, naming the provider,
-never the key.
+never the key. `download` fetches a provider's signed URL (a metrics file in object storage) with a
+client of its own that carries no key: the bearer key goes to the provider's API only.
 """
 
 from __future__ import annotations
@@ -103,6 +104,39 @@ class HostedApi:
             with file.open("rb") as handle:  # opened again for each attempt: a retry sends the whole file
                 return self._send("POST", path, data=dict(fields),
                                   files={"file": (filename, handle, "application/jsonl")})
+
+        return self.retry(attempt)
+
+    def download(self, url: str) -> bytes | None:
+        """The body at a signed URL the provider handed out (retried like a call); None while it is not there (404).
+
+        Sent without the API key: the URL carries its own signature and may point to another host."""
+        if not url.startswith(("https://", "http://")):
+            raise TrainingError(f"the {self.label} API gave a download address that is not http(s)",
+                                provider=self.label)
+
+        def attempt() -> bytes | None:
+            try:
+                with httpx.Client(timeout=self.timeout_s) as plain:
+                    response = plain.get(url)
+            except httpx.HTTPError as exc:
+                failure = transport_failure(exc, self.timeout_s)
+                if failure is None:
+                    raise TrainingError(f"the {self.label} download could not be made ({type(exc).__name__})",
+                                        provider=self.label) from None
+                raise failure from None
+            if response.status_code == 404:
+                return None
+            if response.status_code in (401, 403):  # not the key: the URL's own signature (expired, say)
+                raise TrainingError(f"the {self.label} download address was refused ({response.status_code})",
+                                    provider=self.label, status=response.status_code)
+            if response.status_code >= 400:
+                error = status_error(self.label, response.status_code, response.headers, response.text[:200],
+                                     secret=self._api_key)
+                if isinstance(error, GenerationError):
+                    raise training_error(error) from None
+                raise error from None
+            return response.content
 
         return self.retry(attempt)
 

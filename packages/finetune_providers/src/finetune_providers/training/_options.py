@@ -2,12 +2,17 @@
 
 Both are checked when a fine-tuning is created (`Trainer.check`), so a typo or a value the API
 would refuse fails with `InvalidInputError` before anything is stored or uploaded.
+
+The option `method` is the training objective: `sft` (supervised, on the `messages` export; the
+default) or `dpo` (direct preference optimization, on the `openai-preference` export). It is not
+the request's own `method`, which says how a trainer trains (Together's `lora` / `full`).
+A trainer adds options of its own by subclassing `HostedOptions` (Fireworks: `account_id`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from finetune_core.errors import InvalidInputError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -15,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from finetune_providers._retry import RetryPolicy
 
 DEFAULT_POLL_INTERVAL_S = 10.0
+TRAINING_METHODS = ("sft", "dpo")
+TrainingMethod = Literal["sft", "dpo"]
 
 
 class HostedOptions(BaseModel):
@@ -30,6 +37,7 @@ class HostedOptions(BaseModel):
     retry_initial_s: float = Field(0.5, ge=0)
     retry_max_s: float = Field(30.0, ge=0)
     max_retry_after_s: float = Field(120.0, ge=0)  # a longer Retry-After is cut to this
+    method: TrainingMethod = "sft"  # the training objective: supervised, or preference pairs (DPO)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.max_retries + 1, initial_s=self.retry_initial_s,
@@ -48,15 +56,16 @@ def _problems(exc: ValidationError) -> str:
     return "; ".join(clauses)
 
 
-def parse_options(label: str, options: Mapping[str, Any], *, suffix_max_chars: int) -> HostedOptions:
-    """`options` checked, or InvalidInputError naming what is wrong."""
-    unknown = sorted(set(options) - set(HostedOptions.model_fields))
+def parse_options(label: str, options: Mapping[str, Any], *, suffix_max_chars: int,
+                  model: type[HostedOptions] = HostedOptions) -> HostedOptions:
+    """`options` checked (by `model`, a trainer's own options), or InvalidInputError naming what is wrong."""
+    unknown = sorted(set(options) - set(model.model_fields))
     if unknown:
-        accepted = ", ".join(HostedOptions.model_fields)
+        accepted = ", ".join(model.model_fields)
         raise InvalidInputError(f"the {label} trainer has no option {', '.join(map(repr, unknown))} "
                                 f"(accepted: {accepted})", options=unknown)
     try:
-        parsed = HostedOptions.model_validate(dict(options))
+        parsed = model.model_validate(dict(options))
     except ValidationError as exc:
         raise InvalidInputError(f"invalid options for the {label} trainer: {_problems(exc)}") from None
     if parsed.suffix is not None and len(parsed.suffix) > suffix_max_chars:

@@ -2,7 +2,7 @@
 
 Anthropic offers no public fine-tuning API. Claude models can be fine-tuned through Amazon
 Bedrock (export the dataset with the `anthropic` format, which is Bedrock's); open models are
-fine-tuned here with the `together` (hosted) or `local` (this machine's GPU) trainer.
+fine-tuned here with the `together` or `fireworks` (hosted) or `local` (this machine's GPU) trainer.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import ClassVar, NoReturn
 from finetune_core.errors import NotSupportedError
 from finetune_core.training import FineTuneRequest, Trainer, TrainingRun
 
-NOT_SUPPORTED = ("Anthropic offers no public fine-tuning API: fine-tune an open model with the `together` or "
-                 "`local` trainer, or fine-tune Claude through Amazon Bedrock (export the dataset with the "
-                 "`anthropic` format)")
+NOT_SUPPORTED = ("Anthropic offers no public fine-tuning API: fine-tune an open model with the `together`, "
+                 "`fireworks` or `local` trainer, or fine-tune Claude through Amazon Bedrock (export the dataset "
+                 "with the `anthropic` format)")
 
 
 class AnthropicTrainer(Trainer):

@@ -4,7 +4,8 @@ Wire format (https://platform.openai.com/docs/api-reference/fine-tuning):
 
     POST /files                       multipart: purpose=fine-tune, file        -> {"id": "file-..."}
     POST /fine_tuning/jobs            {model, training_file, validation_file, suffix, metadata,
-                                       method: {type: supervised, supervised: {hyperparameters}}}
+                                       method: {type: supervised, supervised: {hyperparameters}}
+                                             | {type: dpo, dpo: {hyperparameters}}}
     GET  /fine_tuning/jobs?metadata[finetune_id]=...                           (finding a job again)
     GET  /fine_tuning/jobs/{id}       status, fine_tuned_model, error
     GET  /fine_tuning/jobs/{id}/events?after=&limit=   newest first; `metrics` events carry
@@ -12,7 +13,10 @@ Wire format (https://platform.openai.com/docs/api-reference/fine-tuning):
     POST /fine_tuning/jobs/{id}/cancel
 
 Method `supervised` (the dataset is SFT); hyperparameters `n_epochs` (alias `epochs`),
-`batch_size`, `learning_rate_multiplier`, each a number or "auto".
+`batch_size`, `learning_rate_multiplier`, each a number or "auto". The option `method=dpo`
+(https://platform.openai.com/docs/guides/direct-preference-optimization) sends
+`method: {type: dpo, dpo: {hyperparameters}}`, with `beta` as well, on the `openai-preference`
+export (`input.messages`, `preferred_output`, `non_preferred_output`: OpenAI's own DPO format).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class OpenAIHyperparameters(BaseModel):
     n_epochs: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
     batch_size: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
     learning_rate_multiplier: Literal["auto"] | Annotated[float, Field(gt=0)] = "auto"
+    beta: Literal["auto"] | Annotated[float, Field(gt=0)] = "auto"  # DPO only
 
 
 class OpenAITrainer(HostedTrainer):
@@ -70,9 +75,11 @@ class OpenAITrainer(HostedTrainer):
     hyperparameters_model: ClassVar[type[BaseModel]] = OpenAIHyperparameters
     hyperparameter_aliases: ClassVar[Mapping[str, str]] = {"epochs": "n_epochs"}
     suffix_max_chars: ClassVar[int] = 64
+    training_methods: ClassVar[tuple[str, ...]] = ("sft", "dpo")
+    dpo_hyperparameters: ClassVar[tuple[str, ...]] = ("beta",)
 
     def create_job(self, api: HostedApi, run: TrainingRun, files: UploadedFiles) -> str:
-        method = run.fine_tune.method or "supervised"
+        method = "dpo" if self.settings.method == "dpo" else run.fine_tune.method or "supervised"
         body: dict[str, Any] = {
             "model": run.fine_tune.base_model,
             "training_file": files.train,

@@ -4,7 +4,8 @@ Wire format (https://docs.together.ai/reference/post-fine-tunes):
 
     POST /files/upload                  multipart: purpose=fine-tune, file_name, file_type=jsonl, file
     POST /fine-tunes                    {training_file, validation_file, model, n_epochs, n_checkpoints,
-                                         n_evals, learning_rate, batch_size, suffix, training_method: {method: sft},
+                                         n_evals, learning_rate, batch_size, suffix,
+                                         training_method: {method: sft} | {method: dpo, dpo_beta, ...},
                                          training_type: {type: Lora, lora_r, lora_alpha, ...} | {type: Full}}
     GET  /fine-tunes                    every job (finding a job again by its training file)
     GET  /fine-tunes/{id}               status, model_output_name
@@ -17,6 +18,12 @@ Methods `lora` (default) and `full`. Hyperparameters `n_epochs` (alias `epochs`)
 `lora_alpha` (default 2 x lora_r), `lora_dropout`, `lora_trainable_modules`. With an eval split,
 `n_evals` defaults to 1 so that the validation file is used. The export is the conversational
 `{"messages": [...]}` JSONL (the `openai` format), which Together accepts as is.
+
+DPO (https://docs.together.ai/docs/preference-fine-tuning): the option `method=dpo` sends
+`training_method: {"method": "dpo", ...}` with the DPO hyperparameters `dpo_beta` (alias `beta`),
+`dpo_normalize_logratios_by_length`, `dpo_reference_free`, `rpo_alpha`, `simpo_gamma`, and uploads
+the `openai-preference` export (`input.messages`, `preferred_output`, `non_preferred_output`), the
+format Together's preference fine-tuning reads; LoRA or full as for SFT.
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ STATUSES: dict[str, FineTuneStatus | None] = {
 }
 DEFAULT_LORA_R = 16
 LORA_KEYS = ("lora_r", "lora_alpha", "lora_dropout", "lora_trainable_modules")
+DPO_KEYS = ("dpo_beta", "dpo_normalize_logratios_by_length", "dpo_reference_free", "rpo_alpha", "simpo_gamma")
 # Together's events have no loss fields; some messages quote it ("loss: 1.23", "eval_loss=0.9")
 _LOSS = r"['\"]?\s*[:=]?\s*([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)"
 TRAIN_LOSS = re.compile(r"(?<![a-z_])(?:train(?:ing)?[_ ])?loss" + _LOSS, re.IGNORECASE)
@@ -77,6 +85,11 @@ class TogetherHyperparameters(BaseModel):
     lora_alpha: int | None = Field(None, ge=1)
     lora_dropout: float | None = Field(None, ge=0, lt=1)
     lora_trainable_modules: str | None = Field(None, min_length=1)
+    dpo_beta: float | None = Field(None, gt=0)
+    dpo_normalize_logratios_by_length: bool | None = None
+    dpo_reference_free: bool | None = None
+    rpo_alpha: float | None = Field(None, ge=0)
+    simpo_gamma: float | None = Field(None, ge=0)
 
 
 class TogetherTrainer(HostedTrainer):
@@ -88,8 +101,10 @@ class TogetherTrainer(HostedTrainer):
     export_format: ClassVar[str] = "openai"
     default_base_url: ClassVar[str] = "https://api.together.xyz/v1"
     hyperparameters_model: ClassVar[type[BaseModel]] = TogetherHyperparameters
-    hyperparameter_aliases: ClassVar[Mapping[str, str]] = {"epochs": "n_epochs"}
+    hyperparameter_aliases: ClassVar[Mapping[str, str]] = {"epochs": "n_epochs", "beta": "dpo_beta"}
     suffix_max_chars: ClassVar[int] = 40
+    training_methods: ClassVar[tuple[str, ...]] = ("sft", "dpo")
+    dpo_hyperparameters: ClassVar[tuple[str, ...]] = DPO_KEYS
 
     @classmethod
     def check_hyperparameters(cls, values: Mapping[str, Any], method: str | None) -> dict[str, Any]:
@@ -107,8 +122,10 @@ class TogetherTrainer(HostedTrainer):
     def create_job(self, api: HostedApi, run: TrainingRun, files: UploadedFiles) -> str:
         hyperparameters = dict(run.fine_tune.hyperparameters)
         lora = {key: hyperparameters.pop(key) for key in LORA_KEYS if key in hyperparameters}
+        dpo = {key: hyperparameters.pop(key) for key in DPO_KEYS if key in hyperparameters}
+        training_method = {"method": "dpo", **dpo} if self.settings.method == "dpo" else {"method": "sft"}
         body: dict[str, Any] = {"training_file": files.train, "model": run.fine_tune.base_model,
-                                "training_method": {"method": "sft"}, **hyperparameters}
+                                "training_method": training_method, **hyperparameters}
         if run.fine_tune.method == "full":
             body["training_type"] = {"type": "Full"}
         else:

@@ -1,7 +1,7 @@
 """Fine-tunings (fintune-platform): list, start, read, rename, delete, cancel.
 
 `dataset_id` is the id of the project whose dataset trains (a project holds one dataset), and
-`provider` the trainer: openai, mistral, together (hosted, with the caller's stored key), local
+`provider` the trainer: openai, mistral, together, fireworks (hosted, with the caller's stored key), local
 (this server's GPU), anthropic (refused: Anthropic offers no fine-tuning API).
 """
 
