@@ -101,8 +101,11 @@ def bench(session: nox.Session) -> None:
 
     bench_core.py (posargs go to it), then bench_generation.py, which ends with the peer comparison:
     synthetic-data-kit, installed on first use in its own venv under .nox/ (see benchmarks/bench_peer_sdk.py),
-    then bench_local_train.py (the local trainer over a bare trl script), then bench_web.py (the REST API
-    under load on loopback: example pages at 32 connections, server memory while streaming an export), then
+    then bench_concurrency.py (`--concurrency auto` against a server of 32 slots, with and without 10 % random
+    429s, and NVIDIA's Data Designer on the same servers, installed on first use in its own venv under .nox/:
+    see benchmarks/bench_peer_data_designer.py), then bench_local_train.py (the local trainer over a bare trl
+    script), then bench_web.py (the REST API under load on loopback: example pages at 32 connections, server
+    memory while streaming an export), then
     bench_chats.py (the embedded chat model's load time, first token and tokens/s on the CPU; GET /api/chats
     beside 32 streamed answers), then bench_inference.py (POST /v1/chat/completions on the embedded model with
     the openai client over transformers called directly in the same process: first token and tokens/s at 1 and
@@ -111,6 +114,7 @@ def bench(session: nox.Session) -> None:
     install_project(session, "fpdf2>=2.7")
     session.run("python", "benchmarks/bench_core.py", *session.posargs)
     session.run("python", "benchmarks/bench_generation.py")
+    session.run("python", "benchmarks/bench_concurrency.py")
     session.run("python", "benchmarks/bench_local_train.py")
     session.run("python", "benchmarks/bench_web.py")
     session.run("python", "benchmarks/bench_chats.py")

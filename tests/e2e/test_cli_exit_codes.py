@@ -163,6 +163,9 @@ def test_bad_usage_exits_2(ws: Path) -> None:
     assert missing.returncode == 2 and "Missing argument" in missing.stderr
     unknown = finetune(ws, "generate", "--project", "p", "--no-such-option", check=False)
     assert unknown.returncode == 2 and "No such option" in unknown.stderr
+    for wrong, said in (("fast", "neither a number nor auto"), ("0", "not between 1 and 1024")):
+        bad = finetune(ws, "generate", "--project", "p", "--concurrency", wrong, check=False)
+        assert bad.returncode == 2 and said in bad.stderr
 
 
 def test_help_documents_the_exit_statuses(tmp_path: Path) -> None:

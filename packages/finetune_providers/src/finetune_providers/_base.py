@@ -9,7 +9,10 @@ stream one (`_stream`) and how to close its client; it maps its SDK's or transpo
 `TransientError` (retried) or `GenerationError` (fatal). `ProviderGenerator` (the generators:
 render_prompt -> client.chat -> parse_examples) and `chat_models.ProviderChatModel` both hold one.
 
-Concurrency: `settings.concurrency` is the number of HTTP requests in flight. The core's
+Concurrency: `settings.concurrency` is the number of HTTP requests in flight, or `auto` (the
+default of a client whose `auto_by_default` is set: the hosted APIs), where `_adaptive` finds the
+level from the server's answers and `_ratelimits` holds requests back when the rate-limit headers
+say the budget is spent; a number keeps that many in flight, whatever the answers. The core's
 sliding window is widened to `queue_factor` x concurrency requests started, and each attempt
 takes one of `concurrency` numbered slots only while it is on the wire, so a request sleeping
 through a `Retry-After` does not hold a slot that another request could use; coming back, it is
@@ -29,21 +32,33 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, aclosing, asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, ClassVar, NoReturn, cast
 
 from finetune_core.domain import ExampleDraft, Message, TaskType
 from finetune_core.errors import FinetuneError, GenerationError
-from finetune_core.generation.base import GenerationRequest, GenerationResult, Generator, GeneratorSettings
+from finetune_core.generation.base import (
+    DEFAULT_CONCURRENCY,
+    GenerationRequest,
+    GenerationResult,
+    Generator,
+    GeneratorSettings,
+)
 from finetune_core.generation.parsing import parse_examples
 from finetune_core.generation.prompts import render_prompt, summary_user_content
 
+from finetune_providers._adaptive import ConcurrencyController
+from finetune_providers._answers import Completion as Completion  # the provider modules import these from here
+from finetune_providers._answers import Delta as Delta
+from finetune_providers._answers import OpenStream, until_text
+from finetune_providers._answers import StreamTotals as StreamTotals
 from finetune_providers._keys import KeySpec, resolve_api_key
 from finetune_providers._options import ProviderOptions
 from finetune_providers._pacing import Pacer
+from finetune_providers._ratelimits import RateLimitBudget
 from finetune_providers._retry import TransientError, with_retries
 from finetune_providers._slots import SlotPool
 from finetune_providers._usage import PriceTable, UsageMeter
@@ -51,31 +66,7 @@ from finetune_providers._usage import PriceTable, UsageMeter
 CHARS_PER_TOKEN = 4  # for pacing estimates only; the API's own counts settle them afterwards
 OUTPUT_TOKENS_PER_EXAMPLE = 150
 USAGE_COUNTS = ("requests", "retries", "rate_limited", "input_tokens", "output_tokens")
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One model answer: its text and what the API reported about it."""
-
-    text: str
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    finish_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Delta:
-    """A piece of a streamed answer: new text, and whatever the API reported with it."""
-
-    text: str = ""
-    input_tokens: int | None = None  # counts are running totals: the last one reported holds
-    output_tokens: int | None = None
-    finish_reason: str | None = None
-
-    @classmethod
-    def whole(cls, completion: Completion) -> Delta:
-        """A whole answer as one piece (a server that answered a stream request at once)."""
-        return cls(completion.text, completion.input_tokens, completion.output_tokens, completion.finish_reason)
+REFUSAL_STATUSES = frozenset({429, 503, 529})  # what `auto` reads as "too many": rate limited, overloaded
 
 
 class ChatRequestFailed(FinetuneError):
@@ -107,38 +98,6 @@ def gave_up(provider: str, error: TransientError, requests: int) -> str:
     return f"{provider}: {error.message} (gave up after {requests} {'attempt' if requests == 1 else 'attempts'})"
 
 
-@dataclass
-class StreamTotals:
-    """What a stream reported so far: its length, and the last token counts."""
-
-    characters: int = 0
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-
-    def add(self, delta: Delta) -> None:
-        self.characters += len(delta.text)
-        self.input_tokens = delta.input_tokens if delta.input_tokens is not None else self.input_tokens
-        self.output_tokens = delta.output_tokens if delta.output_tokens is not None else self.output_tokens
-
-
-@dataclass
-class _OpenStream:
-    """A stream whose first text has arrived: its slot and response (`held`), what was read, the rest."""
-
-    held: AsyncExitStack
-    head: list[Delta]
-    rest: AsyncGenerator[Delta, None]
-
-
-async def _until_text(deltas: AsyncIterator[Delta]) -> list[Delta]:
-    head = []
-    async for delta in deltas:
-        head.append(delta)
-        if delta.text:
-            break
-    return head
-
-
 class ProviderClient(ABC):
     """One provider's chat endpoint behind the shared keys, slots, pacing, retries and usage; see the module doc."""
 
@@ -146,6 +105,7 @@ class ProviderClient(ABC):
     key_spec: ClassVar[KeySpec | None] = None
     default_model: ClassVar[str | None] = None
     json_mode_default: ClassVar[bool] = False
+    auto_by_default: ClassVar[bool] = True  # no concurrency given: `auto` (a hosted API), else DEFAULT_CONCURRENCY
 
     def __init__(self, settings: GeneratorSettings, *, used_by: str, transport: Any | None = None,
                  stops_all: Callable[[GenerationError], bool] | None = None) -> None:
@@ -165,7 +125,10 @@ class ProviderClient(ABC):
         self.retry_policy = self.options.retry_policy()
         self.pacer = Pacer(settings.requests_per_minute, settings.tokens_per_minute)
         self.price = PriceTable(self.options.prices).lookup(self.model)
-        self.slot_count = settings.concurrency
+        self.adaptive: ConcurrencyController | None = None
+        self._estimate = 0  # the tokens of the last request sent, for the rate-limit budget
+        self.budget: RateLimitBudget | None = None
+        self.slot_count = self._concurrency(settings.concurrency)
         self.fatal: GenerationError | None = None  # the error that stopped this client (a refused key...)
         self.fatal_owner: str | None = None  # who met it (a generator's request key)
         self._stops_all = stops_all
@@ -185,10 +148,28 @@ class ProviderClient(ABC):
         """Close the HTTP client, if one was opened."""
 
     # --- sending ----------------------------------------------------------------------------
-    def use_slots(self, count: int) -> None:
-        """Send at most `count` requests at once from now on."""
-        self.slot_count = count
+    def use_slots(self, count: int | None) -> None:
+        """Send at most `count` requests at once from now on; None: as the settings say (maybe `auto`)."""
+        self.slot_count = self._concurrency(count if count is not None else self.settings.concurrency)
         self._slots = None
+
+    def _concurrency(self, asked: int | str | None) -> int:
+        """The number of HTTP slots for `asked` (a number, "auto" or None), with the controller `auto` needs."""
+        if isinstance(asked, int):
+            self.adaptive = self.budget = None
+            return asked
+        if asked is None and not self.auto_by_default:
+            self.adaptive = self.budget = None
+            return DEFAULT_CONCURRENCY
+        self.adaptive = ConcurrencyController(start=self.options.auto_start, maximum=self.options.auto_max)
+        self.budget = RateLimitBudget()
+        return self.adaptive.maximum
+
+    def observe_headers(self, headers: Mapping[str, str]) -> None:
+        """Read the rate-limit budget an answer announces (every answer, a 200 as well as a 429)."""
+        if self.budget is not None:
+            in_use = self._slots.in_use if self._slots is not None else 1
+            self.budget.observe(headers, others_in_flight=max(0, in_use - 1), tokens_each=self._estimate)
 
     async def chat(self, messages: list[Message], *, estimate_tokens: int, meter: UsageMeter,
                    owner: str | None = None) -> Completion:
@@ -210,13 +191,13 @@ class ProviderClient(ABC):
         if self.fatal is not None:
             raise self.fatal
 
-        async def attempt() -> _OpenStream:
+        async def attempt() -> OpenStream:
             async with AsyncExitStack() as held:
                 slot = await held.enter_async_context(self._sending(meter, estimate_tokens, owner))
                 rest = self._stream(messages, slot)
                 held.push_async_callback(rest.aclose)
-                head = await _until_text(rest)
-                return _OpenStream(held.pop_all(), head, rest)
+                head = await until_text(rest)
+                return OpenStream(held.pop_all(), head, rest)
 
         opened = await with_retries(attempt, self.retry_policy, on_retry=lambda error, wait_s: _retried(meter))
         totals = StreamTotals()
@@ -239,15 +220,30 @@ class ProviderClient(ABC):
         """One attempt on the wire: an HTTP slot, the pacer's turn, then the caller sends on the slot it gets."""
         slots = self._slot_pool()
         slot = await slots.acquire(retry=meter.requests > 0)
+        level = slots.in_use  # the requests in flight as this one goes, itself included: what `auto` learns from
+        adaptive = self.adaptive
+        ticket: int | None = None
         try:
+            if self.budget is not None:
+                self._estimate = estimate_tokens
+                while (wait := self.budget.delay(tokens=estimate_tokens)) > 0:
+                    await asyncio.sleep(wait)  # the announced budget is spent: wait for its reset, not a 429
             await self.pacer.acquire(estimate_tokens)
             if self.fatal is not None:  # stopped while this one waited: send nothing more
                 raise self.fatal
             meter.requests += 1
+            sent = time.monotonic()
+            ticket = adaptive.sent(level) if adaptive is not None else None
             yield slot
+            if adaptive is not None and ticket is not None:
+                adaptive.answered(ticket, time.monotonic() - sent, saturated=slots.saturated)
+                ticket = None
         except TransientError as exc:
             if exc.status == 429:
                 meter.rate_limited += 1
+            if adaptive is not None and ticket is not None and exc.status in REFUSAL_STATUSES:
+                adaptive.refused(ticket)
+                ticket = None
             raise
         except GenerationError as exc:
             # set before the slot is released, so no waiter sends after it
@@ -255,6 +251,10 @@ class ProviderClient(ABC):
                 self.fatal, self.fatal_owner = exc, owner
             raise
         finally:
+            if adaptive is not None:
+                if ticket is not None:  # another error, or cancelled: no evidence either way
+                    adaptive.ended(ticket)
+                slots.set_limit(adaptive.limit)
             slots.release(slot)
 
     def _settle(self, meter: UsageMeter, estimate_tokens: int, input_tokens: int | None,
@@ -267,7 +267,8 @@ class ProviderClient(ABC):
         """The HTTP slots, made on first use in the running loop (a run's loop)."""
         loop = asyncio.get_running_loop()
         if self._slots is None or self._slots_loop is not loop:
-            self._slots, self._slots_loop = SlotPool(self.slot_count), loop
+            limit = self.adaptive.limit if self.adaptive is not None else None
+            self._slots, self._slots_loop = SlotPool(self.slot_count, limit), loop
         return self._slots
 
     # --- request options --------------------------------------------------------------------
@@ -319,7 +320,7 @@ class ProviderGenerator(Generator):
         self, requests: Iterable[GenerationRequest], *, concurrency: int | None = None
     ) -> AsyncIterator[GenerationResult]:
         """The core's sliding window, widened so requests in backoff do not hold HTTP slots."""
-        self.client.use_slots(concurrency or self.settings.concurrency)
+        self.client.use_slots(concurrency)
         slots = self.client.slot_count
         window = max(slots, math.ceil(slots * self.client.options.queue_factor))
         inner = cast(AsyncGenerator[GenerationResult, None], super().generate(requests, concurrency=window))
@@ -351,6 +352,15 @@ class ProviderGenerator(Generator):
         add_usage(self.totals, meter)
         return GenerationResult(key=request.key, drafts=parse_answer(completion.text, request),
                                 raw_text=completion.text, usage=meter.as_dict(self.client.price))
+
+    def concurrency_report(self) -> dict[str, Any] | None:
+        adaptive = self.client.adaptive
+        if adaptive is None or not adaptive.attempts:  # fixed, or nothing sent online (a batch)
+            return None
+        report = adaptive.report()
+        if self.client.budget is not None:
+            report["held_for_budget"] = self.client.budget.waits
+        return report
 
     async def aclose(self) -> None:
         await self.client.aclose()

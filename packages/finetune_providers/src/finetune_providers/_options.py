@@ -25,6 +25,8 @@ class ProviderOptions(BaseModel):
     prices: dict[str, Any] | None = None  # model -> {"input": USD/1M, "output": USD/1M}
     headers: dict[str, str] = Field(default_factory=dict)  # extra HTTP headers (e.g. OpenRouter's)
     queue_factor: float = Field(2.0, ge=1.0, le=16.0)  # requests started per HTTP slot (see ProviderGenerator)
+    auto_start: int = Field(4, ge=1, le=1024)  # concurrency `auto`: the level it starts at
+    auto_max: int = Field(256, ge=1, le=1024)  # concurrency `auto`: the level it never goes beyond
     # None: sent, except to models that refuse it (OpenAI o-series and gpt-5+; Anthropic: only when True)
     send_temperature: bool | None = None
 

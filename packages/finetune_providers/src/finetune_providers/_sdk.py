@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from abc import abstractmethod
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,10 +26,17 @@ if TYPE_CHECKING:
     import httpx2
 
 
-def httpx2_client(*, concurrency: int, timeout_s: float, transport: Any | None) -> httpx2.AsyncClient:
+def httpx2_client(*, concurrency: int, timeout_s: float, transport: Any | None,
+                  on_headers: Callable[[Mapping[str, str]], None] | None = None) -> httpx2.AsyncClient:
+    """`on_headers` sees every response's headers (the rate-limit budget: see _ratelimits)."""
     import httpx2
 
+    async def read_headers(response: httpx2.Response) -> None:
+        if on_headers is not None:
+            on_headers(response.headers)
+
     return httpx2.AsyncClient(
+        event_hooks={"response": [read_headers]},
         timeout=httpx2.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
         limits=httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency,
                              keepalive_expiry=30.0),
@@ -95,7 +102,7 @@ class StainlessClient(ProviderClient):
                 max_retries=0,
                 timeout=self.settings.timeout_s,
                 http_client=httpx2_client(concurrency=self.slot_count, timeout_s=self.settings.timeout_s,
-                                          transport=self.transport),
+                                          transport=self.transport, on_headers=self.observe_headers),
                 default_headers=self.options.headers or None,
             )
         return self._client

@@ -74,7 +74,7 @@ class MistralClient(ProviderClient):
             if server_url and server_url.endswith("/v1"):
                 server_url = server_url[: -len("/v1")]
             self._http = httpx2_client(concurrency=self.slot_count, timeout_s=self.settings.timeout_s,
-                                       transport=self.transport)
+                                       transport=self.transport, on_headers=self.observe_headers)
             self._client = Mistral(api_key=self.api_key, server_url=server_url, async_client=self._http,
                                    timeout_ms=int(self.settings.timeout_s * 1000), debug_logger=_SilentLogger())
         return self._client

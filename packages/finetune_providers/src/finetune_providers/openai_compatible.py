@@ -67,6 +67,7 @@ class OpenAICompatibleClient(ProviderClient):
 
     provider: ClassVar[str] = "OpenAI-compatible server"
     key_spec: ClassVar[KeySpec | None] = OPENAI_COMPATIBLE_KEY
+    auto_by_default: ClassVar[bool] = False  # often a local server that queues: a fixed 8 unless auto is asked
 
     def __init__(self, settings: GeneratorSettings, *, used_by: str, transport: Any | None = None,
                  stops_all: Callable[[GenerationError], bool] | None = None) -> None:
@@ -135,6 +136,7 @@ class OpenAICompatibleClient(ProviderClient):
 
     def _answer(self, status: int, headers: Mapping[str, str], content: bytes) -> Completion:
         """The completion in a whole response, or the error its status maps to."""
+        self.observe_headers(headers)
         data: Any
         try:
             data = json.loads(content) if content else None

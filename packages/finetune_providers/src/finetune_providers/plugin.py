@@ -10,16 +10,16 @@ from __future__ import annotations
 from finetune_core.hookspecs import Register, hookimpl
 
 from finetune_providers.accounts import PROVIDERS
-from finetune_providers.anthropic_sdk import AnthropicGenerator
+from finetune_providers.batches import AnthropicBatchGenerator, MistralBatchGenerator, OpenAIBatchGenerator
 from finetune_providers.chat_models import CHAT_MODELS
 from finetune_providers.llama_cpp_local import LlamaCppGenerator
-from finetune_providers.mistral_sdk import MistralGenerator
 from finetune_providers.openai_compatible import OpenAICompatibleGenerator
-from finetune_providers.openai_sdk import OpenAIGenerator
 from finetune_providers.stripe_billing import StripeGatewayFactory
 from finetune_providers.training import TRAINERS
 
-GENERATORS = (OpenAICompatibleGenerator, OpenAIGenerator, AnthropicGenerator, MistralGenerator, LlamaCppGenerator)
+# `openai`, `anthropic`, `mistral` with their batch APIs (finetune_providers.batches); online, the SDK generators
+GENERATORS = (OpenAICompatibleGenerator, OpenAIBatchGenerator, AnthropicBatchGenerator, MistralBatchGenerator,
+              LlamaCppGenerator)
 
 
 @hookimpl
@@ -31,7 +31,7 @@ def finetune_register_generators(register: Register) -> None:
 
 @hookimpl
 def finetune_register_providers(register: Register) -> None:
-    """Register the key-store providers: openai, anthropic, mistral, together, openai-compatible."""
+    """Register the key-store providers: openai, anthropic, mistral, together, fireworks, openai-compatible."""
     for provider in PROVIDERS:
         register(provider)
 
@@ -45,7 +45,7 @@ def finetune_register_chat_models(register: Register) -> None:
 
 @hookimpl
 def finetune_register_trainers(register: Register) -> None:
-    """Register the hosted fine-tuning trainers: openai, mistral, together, and anthropic (which refuses)."""
+    """Register the hosted fine-tuning trainers: openai, mistral, together, fireworks, and anthropic (which refuses)."""
     for trainer in TRAINERS:
         register(trainer)
 

@@ -71,7 +71,9 @@ class GeneratorChoice(BaseModel):
     ollama_model: str | None = Field(None, min_length=1, max_length=200,
                                      description="finetuneflow's name: the model of the openai-compatible generator")
     base_url: ModelServerUrl | None = None
-    concurrency: int | None = Field(None, ge=1, le=1024, description="requests in flight")
+    concurrency: Annotated[int, Field(ge=1, le=1024)] | Literal["auto"] | None = Field(
+        None, description="requests in flight, or auto (found from the provider's answers; the default for hosted "
+                          "providers)")
     temperature: float | None = Field(None, ge=0, le=2)
     requests_per_minute: float | None = Field(None, gt=0, le=1_000_000)
 
@@ -99,6 +101,11 @@ class PreviewBody(GeneratorChoice):
 class GenerateBody(GeneratorChoice):
     num_examples_target: int | None = Field(None, ge=1, le=10_000_000, description="absent: the project's config")
     examples_per_chunk: int | None = Field(None, ge=1, le=100)
+    batch: bool = Field(False, description="through the provider's batch API (openai, anthropic, mistral): half the "
+                                           "price, answered within 24 hours; the job's summary names the batches")
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), **({"extra": {"batch": True}} if self.batch else {})}
 
 
 # --- examples and stats ----------------------------------------------------------------------------------------
@@ -253,7 +260,8 @@ class DatasetWithPairs(DatasetOut):
 
 class ExportArgs(BaseModel):
     format: ExportFormat = Field(
-        FILE_FORMAT, description="an installed exporter (openai, anthropic, mistral, alpaca, sharegpt, hf-chat...), "
+        FILE_FORMAT, description="an installed exporter (openai, anthropic, mistral, alpaca, sharegpt, hf-chat, "
+                                 "openai-preference, dpo...), "
                                  "or jsonl: the exporter named by provider")
     provider: ExporterName | None = Field(None, description="with format=jsonl; default openai")
     split: Literal["train", "eval"] | None = Field(None, description="absent: every valid example")

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from finetune_core.domain import Chunk, ExampleDraft, TaskType
+
+DEFAULT_CONCURRENCY = 8
 
 
 class GeneratorSettings(BaseModel):
@@ -27,12 +29,20 @@ class GeneratorSettings(BaseModel):
     model: str | None = None
     base_url: str | None = None
     api_key: str | None = None
-    concurrency: int = Field(8, ge=1, le=1024)
+    # requests in flight: a number, or "auto" (found from the server's answers: the providers' default);
+    # None: the generator's default (auto for hosted providers, DEFAULT_CONCURRENCY for the others)
+    concurrency: Annotated[int, Field(ge=1, le=1024)] | Literal["auto"] | None = None
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
     timeout_s: float = Field(120.0, gt=0)
     temperature: float = 0.7
     extra: dict[str, Any] = Field(default_factory=dict)
+
+
+    @property
+    def fixed_concurrency(self) -> int | None:
+        """The number of requests in flight asked for, or None (auto, or the generator's default)."""
+        return self.concurrency if isinstance(self.concurrency, int) else None
 
 
 class GenerationRequest(BaseModel):
@@ -76,7 +86,7 @@ class Generator(ABC):
         self, requests: Iterable[GenerationRequest], *, concurrency: int | None = None
     ) -> AsyncIterator[GenerationResult]:
         """Yield results in completion order with at most `concurrency` requests in flight."""
-        limit = concurrency or self.settings.concurrency
+        limit = concurrency or self.settings.fixed_concurrency or DEFAULT_CONCURRENCY
         pending: set[asyncio.Task[GenerationResult]] = set()
         iterator = iter(requests)
         exhausted = False
@@ -98,6 +108,10 @@ class Generator(ABC):
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+
+    def concurrency_report(self) -> dict[str, Any] | None:
+        """How the requests in flight were chosen, for the job's summary (`auto`: the level found); None: fixed."""
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most generators hold nothing
         """Release clients; called once the run ends."""

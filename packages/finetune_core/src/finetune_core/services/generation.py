@@ -19,6 +19,7 @@ from finetune_core.errors import InvalidInputError, NothingProducedError
 from finetune_core.generation.base import GenerationRequest, GenerationResult, Generator, GeneratorSettings
 from finetune_core.generation.language import detect_language
 from finetune_core.services import keys as keys_service
+from finetune_core.services.batch_generation import BatchOptions, BatchRun, batch_generator
 from finetune_core.services.model_access import Origin, check_model_url
 
 if TYPE_CHECKING:
@@ -109,12 +110,15 @@ class _Run:
                 wanted = min(self.per_chunk, self.target - self._expected())
                 self.in_flight_estimate += wanted
                 self.requests += 1
-                yield GenerationRequest(
-                    key=key, chunk=chunk, round=round_, task_type=self.project.task_type,
-                    language=self._language(chunk), n_examples=wanted,
-                    system_prompt=self.project.config.system_prompt,
-                    source_name=str(chunk.metadata.get("source_name") or ""),
-                )
+                yield self.request(key, chunk, round_, wanted)
+
+    def request(self, key: str, chunk: Chunk, round_: int, wanted: int) -> GenerationRequest:
+        """The request of `key` (also rebuilt from a batch's stored keys: services/batch_generation)."""
+        return GenerationRequest(
+            key=key, chunk=chunk, round=round_, task_type=self.project.task_type,
+            language=self._language(chunk), n_examples=wanted, system_prompt=self.project.config.system_prompt,
+            source_name=str(chunk.metadata.get("source_name") or ""),
+        )
 
     def _expected(self) -> int:
         return self.produced + self.in_flight_estimate + self.failed_estimate
@@ -131,8 +135,14 @@ class _Run:
         else:
             self.produced += len(examples)
         self.buffer.extend(examples)
-        if len(self.buffer) >= FLUSH_EVERY_EXAMPLES or time.monotonic() - self.last_flush > FLUSH_EVERY_S:
-            self.flush()
+
+    def due(self) -> bool:
+        """Whether the buffered examples (and the progress) should be written now."""
+        return len(self.buffer) >= FLUSH_EVERY_EXAMPLES or time.monotonic() - self.last_flush > FLUSH_EVERY_S
+
+    def persist(self) -> None:
+        """Write the buffered examples, then the progress (which raises if the job was cancelled)."""
+        self.flush()
         if self.context:
             self.context.progress(min(self.produced, self.target), self.target,
                                   f"{self.produced} examples from {self.requests} requests")
@@ -148,7 +158,7 @@ class _Run:
             self.buffer = []
         self.last_flush = time.monotonic()
 
-    async def drive(self, concurrency: int) -> None:
+    async def drive(self, concurrency: int | None) -> None:
         """Passes over `plan` until the target is met or no request is left to ask (a top-up after short answers)."""
         requests: dict[str, GenerationRequest] = {}
 
@@ -162,6 +172,10 @@ class _Run:
                 planned, produced = self.requests, self.produced
                 async for result in self.generator.generate(tracked(), concurrency=concurrency):
                     self.accept(result, requests.pop(result.key))
+                    if self.due():
+                        # in a thread: the event loop goes on reading answers meanwhile (a loop held by a
+                        # database write reads them late, and `auto` would take them for a server still busy)
+                        await asyncio.to_thread(self.persist)
                 if self.requests == planned or self.produced == produced:
                     break  # nothing left to ask (every chunk asked MAX_ROUNDS times), or a pass that gave nothing
         finally:
@@ -239,17 +253,26 @@ def generate(
         generator_settings.api_key = keys_service.stored_key(workspace, generator_type.key_provider,
                                                              owner_id=project.owner_id)
     instance = generator_type(generator_settings)
+    batch = BatchOptions.of(generator_settings)  # `batch`: through the provider's batch API, refused if it has none
+    batched = batch_generator(workspace, name, instance, preview=preview) if batch is not None else None
     prefix = PREVIEW_PREFIX if preview else GENERATE_PREFIX
     run = _Run(workspace, project, chunks, prefix=prefix,
                target=target or (10 if preview else config.num_examples_target),
                per_chunk=examples_per_chunk or config.examples_per_chunk, generator=instance, context=context)
     started = time.monotonic()
-    work = run.drive(generator_settings.concurrency)
+    batch_run = None if batch is None or batched is None else BatchRun(workspace, run, batched, batch, name=name,
+                                                                       model=generator_settings.model)
+    work = batch_run.drive() if batch_run else run.drive(generator_settings.fixed_concurrency)
     asyncio.run(context.cancellable(work) if context is not None else work)
     summary: dict[str, Any] = {
         "generator": name, "requests": run.requests, "failed_requests": run.failed, "new_examples": run.stored,
         "total_generated": run.produced, "seconds": round(time.monotonic() - started, 3),
         "usage": {key: round(value, 6) for key, value in run.usage.items()},
     }
+    if batch_run:  # the batches' ids; the usage's cost is the batch price
+        summary.update(batch_run.summary(), usage={**summary["usage"], "batch": True})
+    report = instance.concurrency_report()
+    if report is not None:
+        summary["concurrency"] = report
     run.settle(summary)  # raises, with these counts, when not one example came back
     return summary
