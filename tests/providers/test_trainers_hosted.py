@@ -10,6 +10,7 @@ import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -467,6 +468,26 @@ def test_anthropic_fine_tuning_is_refused_as_not_supported(finetune_workspace: W
     assert "`together`" in excinfo.value.message and "Amazon Bedrock" in excinfo.value.message
     assert excinfo.value.error_code == "NOT_SUPPORTED"
     assert fine_tunes.list_fine_tunes(ws)[1] == 0 and jobs.list_jobs(ws)[1] == 0
+
+
+def test_openai_takes_no_new_job_from_the_day_its_fine_tuning_ends(finetune_workspace: Workspace,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = finetune_workspace
+    for spec in (OPENAI, TOGETHER):
+        monkeypatch.setenv(spec.env_var, spec.key)
+    project_id = _project_with_examples(ws)
+    monkeypatch.setenv("FINETUNE_OPENAI_FINE_TUNING_ENDS", date.today().isoformat())  # the day has come
+    with hosted_server(FakeOpenAI(api_key=OPENAI.key, script=Script(steps=1))) as server:
+        with pytest.raises(FineTuningUnavailableError, match=f"since {date.today().isoformat()}") as refused:
+            fine_tunes.create_fine_tune(ws, project_id, trainer="openai", base_model=OPENAI.base_model,
+                                        options={"base_url": server.url, **FAST})
+        assert server.requests == []  # nothing uploaded, nothing created
+    assert "together" in refused.value.context["alternatives"]
+    assert fine_tunes.list_fine_tunes(ws)[1] == 0
+    monkeypatch.setenv("FINETUNE_OPENAI_FINE_TUNING_ENDS", (date.today() + timedelta(days=1)).isoformat())
+    with hosted_server(FakeOpenAI(api_key=OPENAI.key, script=Script(steps=1))) as server:
+        created = _create(ws, project_id, OPENAI, server)  # the day before: taken
+        assert fine_tunes.wait_for(ws, created.id, timeout_s=60).status is FineTuneStatus.COMPLETED
 
 
 def test_mistral_takes_no_new_job_and_names_the_trainers_that_would(finetune_workspace: Workspace,

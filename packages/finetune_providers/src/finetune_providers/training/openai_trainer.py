@@ -17,15 +17,26 @@ Method `supervised` (the dataset is SFT); hyperparameters `n_epochs` (alias `epo
 (https://platform.openai.com/docs/guides/direct-preference-optimization) sends
 `method: {type: dpo, dpo: {hyperparameters}}`, with `beta` as well, on the `openai-preference`
 export (`input.messages`, `preferred_output`, `non_preferred_output`: OpenAI's own DPO format).
+
+OpenAI is winding self-serve fine-tuning down (its deprecations page, 2026-05-07): organisations
+that never fine-tuned could not create jobs from 2026-05-07, those without recent fine-tuned-model
+use from 2026-07-02, and nobody from 2027-01-06. From that last day a new job is refused before
+anything is uploaded (409 PROVIDER_FINE_TUNING_UNAVAILABLE, naming the trainers that would take the
+dataset); `FINETUNE_OPENAI_FINE_TUNING_ENDS` (an ISO date) moves the day, should OpenAI move it. An
+organisation's own rights before that day are not checked: the shape of the answer of
+`GET /v1/fine_tuning/model_limits` is published nowhere this project could read, and a real job
+must not be refused on a guess; OpenAI's own refusal then ends the run in error with its message.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 
 from finetune_core.domain import FineTuneStatus
-from finetune_core.training import TrainingRun
+from finetune_core.training import FineTuneRequest, TrainingRun
 from pydantic import BaseModel, ConfigDict, Field
 
 from finetune_providers.training._hosted import (
@@ -64,6 +75,19 @@ class OpenAIHyperparameters(BaseModel):
     beta: Literal["auto"] | Annotated[float, Field(gt=0)] = "auto"  # DPO only
 
 
+FINE_TUNING_ENDS = date(2027, 1, 6)  # no new self-serve fine-tuning job at OpenAI from this day
+ENDS_SETTING = "FINETUNE_OPENAI_FINE_TUNING_ENDS"
+
+
+def fine_tuning_ends() -> date:
+    """The day OpenAI takes no new fine-tuning job: its announced one, or the setting's."""
+    value = os.environ.get(ENDS_SETTING, "").strip()
+    try:
+        return date.fromisoformat(value) if value else FINE_TUNING_ENDS
+    except ValueError:
+        return FINE_TUNING_ENDS
+
+
 class OpenAITrainer(HostedTrainer):
     name: ClassVar[str] = "openai"
     label: ClassVar[str] = "OpenAI"
@@ -77,6 +101,15 @@ class OpenAITrainer(HostedTrainer):
     suffix_max_chars: ClassVar[int] = 64
     training_methods: ClassVar[tuple[str, ...]] = ("sft", "dpo")
     dpo_hyperparameters: ClassVar[tuple[str, ...]] = ("beta",)
+
+    @classmethod
+    def refusal(cls, api_key: str | None, request: FineTuneRequest) -> str | None:
+        ends = fine_tuning_ends()
+        if date.today() >= ends:
+            return (f"OpenAI takes no new self-serve fine-tuning job since {ends.isoformat()} (its deprecations "
+                    "page); the jobs made before keep their status, and their models answer until their base model "
+                    "is retired")
+        return None
 
     def create_job(self, api: HostedApi, run: TrainingRun, files: UploadedFiles) -> str:
         method = "dpo" if self.settings.method == "dpo" else run.fine_tune.method or "supervised"
