@@ -211,6 +211,15 @@ def test_ollama_model_runs_the_openai_compatible_generator_with_the_owners_store
                           headers=alice.headers).get_json()
     assert previews["total"] == 3 and all(item["generator"] == "openai-compatible" for item in previews["items"])
 
+    auto = client.post(f"/api/projects/{project_id}/dataset/preview", headers=alice.headers,
+                       json={"ollama_model": "llama3.1:70b", "base_url": chat_server.url, "num_examples": 3,
+                             "concurrency": "auto"})
+    assert accepted(auto, workspace, "dataset_preview")["params"]["settings"]["concurrency"] == "auto"
+    for wrong in ("fast", 0, 2000):
+        refused = client.post(f"/api/projects/{project_id}/dataset/preview", headers=alice.headers,
+                              json={"ollama_model": "llama3.1:70b", "base_url": chat_server.url, "concurrency": wrong})
+        assert refused.status_code == 422, (wrong, refused.get_json())
+
 
 # --- datasets --------------------------------------------------------------------------------------------------
 
