@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from finetune_core import Workspace
 from finetune_core.domain import FineTuneStatus, JobStatus
-from finetune_core.errors import InvalidInputError
+from finetune_core.errors import InvalidInputError, NoPreferencePairsError
 from finetune_core.jobs.execute import execute_job
 from finetune_core.services import fine_tunes, jobs
 from kits.preference import HANDBOOK
@@ -139,7 +139,7 @@ def test_a_project_without_ranked_pairs_is_refused_at_creation_for_every_trainer
     ws = finetune_workspace
     project_id = _preference_project(ws, tmp_path, rank=False)  # generated, not ranked: no pair yet
     for trainer, base_model in (("local", "embedded"), ("openai", "gpt-4o-mini-2024-07-18")):
-        with pytest.raises(InvalidInputError, match="no ranked preference pair") as refused:
+        with pytest.raises(NoPreferencePairsError, match="no ranked preference pair") as refused:
             fine_tunes.create_fine_tune(ws, project_id, trainer=trainer, base_model=base_model,
                                         options={"method": "dpo"})  # openai: refused before its key is asked for
         assert refused.value.error_code == "NO_PREFERENCE_PAIRS"
@@ -151,7 +151,7 @@ def test_a_project_without_ranked_pairs_is_refused_at_creation_for_every_trainer
 def test_dpo_on_a_project_of_another_task_type_is_refused_saying_so(finetune_workspace: Workspace) -> None:
     ws = finetune_workspace
     project_id = add_chat_project(ws)  # a qa project of valid chats
-    with pytest.raises(InvalidInputError, match="is a qa project, and the option method='dpo' trains on ranked "
+    with pytest.raises(NoPreferencePairsError, match="is a qa project, and the option method='dpo' trains on ranked "
                                                 "preference pairs") as refused:
         fine_tunes.create_fine_tune(ws, project_id, trainer="local", base_model="embedded", options=DPO)
     assert refused.value.error_code == "NO_PREFERENCE_PAIRS" and refused.value.context["task_type"] == "qa"

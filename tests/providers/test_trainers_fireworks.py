@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from finetune_core import Workspace
 from finetune_core.domain import Example, FineTune, FineTuneStatus, JobStatus, Message
-from finetune_core.errors import InvalidApiKeyError, InvalidInputError
+from finetune_core.errors import InvalidApiKeyError, InvalidInputError, NoPreferencePairsError
 from finetune_core.jobs import InProcessRunner
 from finetune_core.jobs.execute import execute_job
 from finetune_core.services import fine_tunes, jobs, trainers
@@ -428,7 +428,7 @@ def test_a_dpo_fine_tuning_without_ranked_pairs_is_refused_before_anything_is_se
     monkeypatch.setenv("TOGETHER_API_KEY", OTHER_KEYS["TOGETHER_API_KEY"])
     project_id = _project_with_examples(ws)
     with hosted_server(FakeTogether(api_key=OTHER_KEYS["TOGETHER_API_KEY"])) as server:
-        with pytest.raises(InvalidInputError) as refused:
+        with pytest.raises(NoPreferencePairsError) as refused:
             fine_tunes.create_fine_tune(
                 ws, project_id, trainer="together", base_model="meta-llama/Meta-Llama-3.1-8B-Instruct",
                 options={"base_url": server.url, "method": "dpo", **FAST})

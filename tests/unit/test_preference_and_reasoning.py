@@ -24,7 +24,7 @@ from finetune_core.curation.validators import (
 )
 from finetune_core.domain import Chunk, Example, JobStatus, Message, ProjectConfig, TaskType
 from finetune_core.domain.task_fields import candidates_of, is_ranked, preference_pair, ranked
-from finetune_core.errors import InvalidInputError
+from finetune_core.errors import NoPreferencePairsError
 from finetune_core.export.base import ExportOptions
 from finetune_core.export.formats import (
     AlpacaExporter,
@@ -283,11 +283,11 @@ def test_dpo_lines_are_exact_and_carry_the_margin() -> None:
 def test_no_ranked_pair_is_a_clear_error(exporter: Any) -> None:
     examples = _ranked_examples()
     not_pairs = [examples[1], examples[2]]  # a tie and a qa example
-    with pytest.raises(InvalidInputError, match="no ranked preference pair") as raised:
+    with pytest.raises(NoPreferencePairsError, match="no ranked preference pair") as raised:
         list(exporter.records(not_pairs, ExportOptions()))
     assert raised.value.error_code == "NO_PREFERENCE_PAIRS"
     assert (raised.value.context["not_preference"], raised.value.context["ties"]) == (1, 1)
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(NoPreferencePairsError):
         list(exporter.records([], ExportOptions()))
 
 
@@ -401,7 +401,7 @@ def test_preference_end_to_end_offline(finetune_workspace: Workspace, tmp_path: 
     assert stats["validation_errors"]["preference_unranked"] == stats["total"]
     duplicates = stats["validation_errors"].get("duplicate", 0)  # the generator's rounds repeat a few, as for qa
     assert set(stats["validation_errors"]) <= {"preference_unranked", "duplicate"}
-    with pytest.raises(InvalidInputError, match="no ranked preference pair"):
+    with pytest.raises(NoPreferencePairsError, match="no ranked preference pair"):
         ws.export(project_id, "dpo", out=tmp_path / "early.jsonl")
     assert not (tmp_path / "early.jsonl").exists()
 

@@ -1,6 +1,7 @@
 """The preference exports over REST: `GET /api/datasets/{id}/export?format=dpo` (and `openai-preference`).
 
-A project without a ranked pair gets the one error body, 400 NO_PREFERENCE_PAIRS, not a 500 in the middle of a
+A project without a ranked pair gets the one error body, 409 NO_PREFERENCE_PAIRS (the request is fine, the data
+is not there yet), not a 500 in the middle of a
 stream: the export makes its first line before the response starts. Once the pairs are ranked (offline, by the
 grounding score) the same request streams them. Starting a DPO fine-tuning before that is refused the same way.
 """
@@ -33,12 +34,12 @@ def unranked(client: FlaskClient, alice: Account) -> str:
     return str(project["id"])
 
 
-def test_a_preference_export_without_ranked_pairs_is_a_400_error_body(client: FlaskClient, alice: Account,
+def test_a_preference_export_without_ranked_pairs_is_a_409_error_body(client: FlaskClient, alice: Account,
                                                                        unranked: str) -> None:
     for format in ("dpo", "openai-preference"):
         response = client.get(f"/api/datasets/{unranked}/export?format={format}", headers=alice.headers)
         assert response.mimetype == "application/json"
-        body = assert_error(response, 400, "NO_PREFERENCE_PAIRS")
+        body = assert_error(response, 409, "NO_PREFERENCE_PAIRS")
         assert body["detail"].startswith(f"no ranked preference pair to export as {format}")
         assert body["context"]["format"] == format and body["context"]["valid"] == 0
     chats = client.get(f"/api/datasets/{unranked}/export?format=openai", headers=alice.headers)
@@ -50,7 +51,7 @@ def test_a_dpo_fine_tuning_without_ranked_pairs_is_refused_at_start(client: Flas
     response = client.post(f"/api/projects/{unranked}/train/start", headers=alice.headers,
                            json={"trainer": "openai", "base_model": "gpt-4o-mini-2024-07-18",
                                  "options": {"method": "dpo"}})
-    assert "no ranked preference pair" in assert_error(response, 400, "NO_PREFERENCE_PAIRS")["detail"]
+    assert "no ranked preference pair" in assert_error(response, 409, "NO_PREFERENCE_PAIRS")["detail"]
 
 
 def test_ranked_pairs_stream_as_dpo_rows(client: FlaskClient, alice: Account, unranked: str,

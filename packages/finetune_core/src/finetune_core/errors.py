@@ -198,6 +198,13 @@ class EventAlreadyAppliedError(ConflictError):
     error_code = "EVENT_ALREADY_APPLIED"
 
 
+class NoPreferencePairsError(ConflictError):
+    """A preference export or a DPO fine-tuning of a project (or split) that holds no ranked, untied pair: the
+    request is fine, the data is not there yet (generate with task type preference, then rank the pairs)."""
+
+    error_code = "NO_PREFERENCE_PAIRS"
+
+
 class FineTuningUnavailableError(ConflictError):
     """The provider takes no new fine-tuning job (deprecated, or the account's rights ended); `context` holds its
     reason and the trainers that can take the same dataset now."""

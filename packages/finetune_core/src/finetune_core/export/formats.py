@@ -19,7 +19,8 @@ Preference pairs: `openai-preference` (OpenAI's preference/DPO fine-tuning file,
 read too) and `dpo` (TRL's conversational preference dataset) write one line per ranked pair: the prompt turns,
 the chosen answer and the rejected one. They skip every example that is not a ranked, untied pair (other task
 types, ties); unranked pairs never reach them (curation marks them invalid, `preference_unranked`). When nothing
-is left to write they raise InvalidInputError (`NO_PREFERENCE_PAIRS`) saying what they saw, leaving no file.
+is left to write they raise NoPreferencePairsError (409 `NO_PREFERENCE_PAIRS`) saying what they saw, leaving no
+file.
 The other formats write a ranked preference example as its question and chosen answer.
 """
 
@@ -30,7 +31,7 @@ from typing import Any
 
 from finetune_core.domain import Example, TaskType
 from finetune_core.domain.task_fields import MARGIN, is_preference, is_tie, preference_pair, reasoning_of
-from finetune_core.errors import InvalidInputError
+from finetune_core.errors import NoPreferencePairsError
 from finetune_core.export.base import ExportOptions
 
 Record = dict[str, Any]
@@ -187,12 +188,12 @@ class _PreferenceExporter:
             written += 1
             yield self.record(example, prompt[:last], *pair)
         if not written:
-            raise InvalidInputError(
+            raise NoPreferencePairsError(
                 f"no ranked preference pair to export as {self.name}: of {seen} valid examples, {other} are not "
                 f"preference examples and {ties} are ties (equal scores). Generate with task type 'preference', then "
                 f"rank the pairs: `finetune judge` with a chat model, or `--chat-model grounding` offline; unranked "
                 f"ones are invalid (preference_unranked) until then",
-                error_code="NO_PREFERENCE_PAIRS", format=self.name, valid=seen, not_preference=other, ties=ties)
+                format=self.name, valid=seen, not_preference=other, ties=ties)
 
     def record(self, example: Example, prompt: list[dict[str, str]], chosen: str, rejected: str) -> Record:
         raise NotImplementedError

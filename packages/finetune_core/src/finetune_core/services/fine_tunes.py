@@ -24,6 +24,7 @@ from finetune_core.errors import (
     JobAlreadyFinishedError,
     JobCancelledError,
     MissingApiKeyError,
+    NoPreferencePairsError,
 )
 from finetune_core.export.base import ExportOptions
 from finetune_core.services import billing, trainers
@@ -40,7 +41,6 @@ ACTIVE = tuple(status.value for status in FineTuneStatus if not status.finished)
 OBJECTIVE_OPTION = "method"  # the trainers' option naming the training objective: sft (default) or dpo
 PREFERENCE_OBJECTIVE = "dpo"
 PREFERENCE_EXPORT = "dpo"  # the exporter whose rows a DPO run trains on (the hosted ones upload the same pairs)
-NO_PREFERENCE_PAIRS = "NO_PREFERENCE_PAIRS"
 
 
 def trainer_class(workspace: WorkspacePort, name: str) -> type[Trainer]:
@@ -113,7 +113,8 @@ def create_fine_tune(workspace: WorkspacePort, project_id: str, *, trainer: str,
 
 
 def require_preference_pairs(workspace: WorkspacePort, project: Project, split: str = "train") -> None:
-    """InvalidInputError `NO_PREFERENCE_PAIRS` when the project's `split` has no ranked, untied preference pair.
+    """NoPreferencePairsError (409 `NO_PREFERENCE_PAIRS`) when the project's `split` has no ranked, untied
+    preference pair.
 
     The `dpo` exporter decides, stopped at the first row it would write: what a DPO run trains on and what this
     check accepts never disagree. A project of another task type is told so first.
@@ -127,15 +128,13 @@ def require_preference_pairs(workspace: WorkspacePort, project: Project, split: 
             close = getattr(records, "close", None)
             if close is not None:
                 close()
-    except InvalidInputError as exc:
-        if exc.error_code != NO_PREFERENCE_PAIRS:
-            raise
+    except NoPreferencePairsError as exc:
         task = "" if project.task_type is TaskType.PREFERENCE else (
             f"project '{project.name}' is a {project.task_type.value} project, and the option method='dpo' trains "
             f"on ranked preference pairs (create a project with task type 'preference'): ")
-        raise InvalidInputError(f"cannot fine-tune with method 'dpo': {task}{exc.message}", error_code=exc.error_code,
-                                **{**exc.context, "project_id": project.id, "task_type": project.task_type.value,
-                                   "split": split}) from None
+        raise NoPreferencePairsError(f"cannot fine-tune with method 'dpo': {task}{exc.message}",
+                                     **{**exc.context, "project_id": project.id,
+                                        "task_type": project.task_type.value, "split": split}) from None
 
 
 def dataset_writer(workspace: WorkspacePort, project_id: str) -> DatasetWriter:

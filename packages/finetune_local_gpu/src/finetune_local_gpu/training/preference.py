@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from finetune_core.errors import InvalidInputError, TrainingError
+from finetune_core.errors import NoPreferencePairsError, TrainingError
 from finetune_core.training import TrainingRun
 
 from finetune_local_gpu.training.hyperparameters import LocalHyperparameters
@@ -25,7 +25,6 @@ from finetune_local_gpu.training.model import load_model, lora_config, training_
 from finetune_local_gpu.training.runtime import Runtime
 
 PREFERENCE_FORMAT = "dpo"  # the core exporter of TRL's conversational preference rows
-NO_PREFERENCE_PAIRS = "NO_PREFERENCE_PAIRS"
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")  # `margin` is the exporter's, not a DPOTrainer input
 
 
@@ -43,9 +42,7 @@ def preference_pairs(run: TrainingRun, split: str) -> list[dict[str, Any]]:
     there is none; for another split, none."""
     try:
         return read_pairs(run.dataset_file(split, PREFERENCE_FORMAT))
-    except InvalidInputError as exc:
-        if exc.error_code != NO_PREFERENCE_PAIRS:
-            raise
+    except NoPreferencePairsError as exc:
         if split != "train":
             return []
         raise TrainingError(f"cannot train with method 'dpo': {exc.message}", error_code=exc.error_code,

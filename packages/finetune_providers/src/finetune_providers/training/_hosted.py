@@ -35,7 +35,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from finetune_core.domain import FineTuneStatus
-from finetune_core.errors import FinetuneError, InvalidInputError, JobCancelledError, TrainingError
+from finetune_core.errors import (
+    FinetuneError,
+    InvalidInputError,
+    JobCancelledError,
+    NoPreferencePairsError,
+    TrainingError,
+)
 from finetune_core.training import FineTuneRequest, Trainer, TrainingRun
 from pydantic import BaseModel
 
@@ -234,9 +240,7 @@ class HostedTrainer(Trainer):
     def _export(self, run: TrainingRun, split: str) -> Path | None:
         try:
             return run.dataset_file(split, self.dataset_format())
-        except InvalidInputError as exc:  # the preference export of a split without one ranked pair
-            if exc.error_code != "NO_PREFERENCE_PAIRS":
-                raise
+        except NoPreferencePairsError as exc:  # the preference export of a split without one ranked pair
             if split != "train":
                 return None  # the job trains without validation
             raise TrainingError(exc.message, error_code=exc.error_code, provider=self.label) from None
