@@ -20,6 +20,10 @@ Training, with gradient checkpointing, at batch size b and sequence length s:
                The logits dominate for large vocabularies: 14.7 GB of Llama-3.1-8B's 24.2 GB QLoRA estimate
                at b=4, s=2048. Without the model's shape (h, L, V) A is left out, and the caller says so.
 
+A run on its device (`run_training_bytes`, checked before a run loads its model): as above with the weights in
+the run's dtype (4 B on the CPU in fp32, 2 B in bf16/fp16) and, without gradient checkpointing (the CPU's
+default), every layer's activations kept (34·h·L per token instead of h·(2·L + 34)), scaled to the dtype.
+
 GPU sizes reported by nvidia-smi are in MiB, shown as GiB like the spec's `vram_total_gb: 24.0` for an
 RTX 4090 (24564 MiB); comparisons convert both sides to bytes.
 """
@@ -91,3 +95,18 @@ def largest_trainable_billions(method: str, vram_gib: float) -> int:
 
 def fits(estimate_gb: float, vram_gib: float) -> bool:
     return estimate_gb * GB <= vram_gib * GIB
+
+
+def run_training_bytes(num_parameters: int, shape: ModelShape | None, method: str, *, batch_size: int, seq_len: int,
+                       dtype_bytes: float = FP16_BYTES, checkpointing: bool = True) -> float:
+    """Training memory of one run in bytes, in its dtype and with or without gradient checkpointing (module doc)."""
+    adapters = ADAPTER_FRACTION * ADAPTER_BYTES
+    weights = {"full": FULL_TRAINING_BYTES, "lora": dtype_bytes + adapters, "qlora": NF4_BYTES + adapters}[method]
+    activations = 0.0
+    if shape is not None:
+        layers = 2 * shape.num_layers + RECOMPUTED_LAYER_BYTES if checkpointing \
+            else RECOMPUTED_LAYER_BYTES * shape.num_layers
+        per_token = (shape.hidden_size * layers * dtype_bytes / FP16_BYTES
+                     + (LOGIT_BYTES + dtype_bytes - FP16_BYTES) * shape.vocab_size)
+        activations = float(batch_size * seq_len * per_token)
+    return num_parameters * weights + activations

@@ -83,6 +83,10 @@ class LocalOptions(BaseModel):
     device: str | None = Field(None, pattern=DEVICE_PATTERN)  # None: cuda where available, else cpu
     resume_from: str | None = Field(None, min_length=1)  # a fine-tuning id whose last checkpoint to continue
     method: Objective = "sft"  # the training objective: supervised, or preference pairs (DPO)
+    # CPU runs: torch's intra-op threads; None: the cores free when the run starts (training.threads), or
+    # OMP_NUM_THREADS where the environment sets it
+    cpu_threads: int | None = Field(None, ge=1, le=4096)
+    ignore_memory_check: bool = False  # train even where the memory estimate exceeds the free memory (memory.py)
 
 
 def _problems(exc: ValidationError) -> str:

@@ -149,6 +149,7 @@ def training_arguments(hyperparameters: LocalHyperparameters, runtime: Runtime, 
         seed=hp.seed, data_seed=hp.seed, use_cpu=runtime.device == "cpu", bf16=runtime.bf16, fp16=runtime.fp16,
         activation_checkpointing=runtime.gradient_checkpointing, max_length=hp.max_seq_length,
         report_to="none", disable_tqdm=True,
+        **({"use_liger_kernel": True} if runtime.liger_kernel else {}),  # off: transformers' default, not passed
     )
 
 

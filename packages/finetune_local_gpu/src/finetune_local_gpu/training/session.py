@@ -9,6 +9,8 @@
                previous attempt died, else from the `resume_from` fine-tuning's last checkpoint when asked (one
                of the same base model, method and objective)
     completed: the adapter (or model) saved under final/, metrics.json written, the model registered
+Before the model loads, a run whose memory estimate exceeds the device's free memory is refused (`memory`), and a
+CPU run sets torch's threads to the cores free then (`threads`, restored after); both are in the `runtime` event.
 A CUDA out-of-memory ends the run with a TrainingError that says what to change.
 """
 
@@ -41,6 +43,7 @@ from finetune_local_gpu.training.artifacts import (
 from finetune_local_gpu.training.callbacks import RunReporter, reported_steps
 from finetune_local_gpu.training.data import Masking, build_dataset, ensure_chat_template, loss_masking, read_chats
 from finetune_local_gpu.training.hyperparameters import LocalHyperparameters, LocalOptions, stored_hyperparameters
+from finetune_local_gpu.training.memory import check_memory, longest_sequence
 from finetune_local_gpu.training.model import (
     load_model,
     load_tokenizer,
@@ -51,6 +54,7 @@ from finetune_local_gpu.training.model import (
 )
 from finetune_local_gpu.training.preference import dpo_trainer, preference_pairs
 from finetune_local_gpu.training.runtime import Runtime, require_4bit, resolve_runtime
+from finetune_local_gpu.training.threads import cpu_threads
 
 DATASET_FORMAT = "openai"  # {"messages": [...]} per line
 PREFERENCE_LOSS = "completion"  # what `assistant_only_loss` records for DPO: the chosen and rejected answers' tokens
@@ -67,8 +71,8 @@ def run_training(run: TrainingRun, hyperparameters: LocalHyperparameters, option
         require_4bit(runtime.device)  # again here: the worker may not be the host that accepted the request
     run.set_status(FineTuneStatus.PREPARING)
     try:
-        with long_lived_objects_frozen():
-            _train(run, files, method, hyperparameters, options, runtime)
+        with long_lived_objects_frozen(), cpu_threads(runtime.device, options.cpu_threads) as threads:
+            _train(run, files, method, hyperparameters, options, runtime, threads or {})
     except torch.cuda.OutOfMemoryError as exc:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -106,7 +110,7 @@ def _write_training_config(run: TrainingRun, files: RunFiles, method: str, hyper
 
 
 def _train(run: TrainingRun, files: RunFiles, method: str, hyperparameters: LocalHyperparameters,
-           options: LocalOptions, runtime: Runtime) -> None:
+           options: LocalOptions, runtime: Runtime, threads: dict[str, Any]) -> None:
     objective = options.method
     if objective == "dpo":
         train_rows, eval_rows = preference_pairs(run, "train"), preference_pairs(run, "eval")
@@ -119,6 +123,10 @@ def _train(run: TrainingRun, files: RunFiles, method: str, hyperparameters: Loca
     set_seed(hyperparameters.seed)
     tokenizer = load_tokenizer(run.fine_tune.base_model)
     default_template = ensure_chat_template(tokenizer)
+    memory = None if options.ignore_memory_check else check_memory(
+        base_model=run.fine_tune.base_model, method=method, objective=objective, hyperparameters=hyperparameters,
+        runtime=runtime, seq_len=longest_sequence(tokenizer, train_rows, hyperparameters.max_seq_length))
+    run.event("runtime", **runtime.as_dict(), **threads, **(memory or {}))
     model = load_model(run.fine_tune.base_model, method, runtime)
     masking: Masking | None = None  # DPO: trl scores the chosen and rejected answers' tokens only
     packing = False  # DPO pads each pair (trl has no padding-free DPO)
