@@ -295,6 +295,8 @@ class FakeTogether(FakeProvider):
 
     def route(self, request: Request) -> Reply:
         parts = request.path.strip("/").split("/")[1:]
+        if parts[:1] in (["hardware"], ["endpoints"], ["chat"]):
+            return self.serving(request, parts)
         if request.method == "POST" and parts == ["files", "upload"]:
             file_id = f"file-{len(self.files) + 1:04d}-together"
             self.files[file_id] = request
@@ -348,6 +350,61 @@ class FakeTogether(FakeProvider):
             found.append(event("job_complete", "Job finished"))
         return found
 
+    # --- dedicated endpoints (https://docs.together.ai/reference/createendpoint, ...) ------------------
+    HARDWARE: ClassVar[list[dict[str, Any]]] = [
+        {"object": "hardware", "id": "2x_nvidia_h100_80gb_sxm", "pricing": {"cents_per_minute": 13.3},
+         "specs": {"gpu_type": "h100-80gb", "gpu_link": "sxm", "gpu_memory": 80, "gpu_count": 2},
+         "availability": {"status": "available"}, "updated_at": "2025-01-01T00:00:00Z"},
+        {"object": "hardware", "id": "1x_nvidia_h100_80gb_sxm", "pricing": {"cents_per_minute": 6.65},
+         "specs": {"gpu_type": "h100-80gb", "gpu_link": "sxm", "gpu_memory": 80, "gpu_count": 1},
+         "availability": {"status": "available"}, "updated_at": "2025-01-01T00:00:00Z"},
+        {"object": "hardware", "id": "1x_nvidia_a100_80gb_sxm", "pricing": {"cents_per_minute": 4.0},
+         "specs": {"gpu_type": "a100-80gb", "gpu_link": "sxm", "gpu_memory": 80, "gpu_count": 1},
+         "availability": {"status": "unavailable"}, "updated_at": "2025-01-01T00:00:00Z"}]
+    STARTING_POLLS = 2  # GETs of an endpoint before it is STARTED
+
+    @property
+    def endpoints(self) -> dict[str, dict[str, Any]]:
+        return self.__dict__.setdefault("_endpoint_store", {})
+
+    @property
+    def chats(self) -> list[Request]:
+        return self.__dict__.setdefault("_chats", [])
+
+    def serving(self, request: Request, parts: list[str]) -> Reply:
+        if request.method == "GET" and parts == ["hardware"]:
+            return Reply(body={"object": "list", "data": self.HARDWARE})
+        if request.method == "POST" and parts == ["chat", "completions"]:
+            return chat_reply(self, request, {e["name"] for e in self.endpoints.values() if e["state"] == "STARTED"})
+        if request.method == "POST" and parts == ["endpoints"]:
+            body = request.json or {}
+            endpoint_id = f"endpoint-{len(self.endpoints) + 1:04d}"
+            self.endpoints[endpoint_id] = {
+                "object": "endpoint", "id": endpoint_id, "name": f"user/{body.get('model')}-{endpoint_id}",
+                "display_name": body.get("display_name"), "model": body.get("model"), "hardware": body.get("hardware"),
+                "type": "dedicated", "owner": "user", "state": "PENDING", "autoscaling": body.get("autoscaling"),
+                "created_at": "2025-01-01T00:00:00Z", "_polls": 0}
+            return Reply(body=_public(self.endpoints[endpoint_id]))
+        endpoint = self.endpoints.get(parts[1]) if len(parts) == 2 and parts[0] == "endpoints" else None
+        if endpoint is None:
+            return Reply(404, {"error": {"message": f"no route or endpoint {request.path}"}})
+        if request.method == "GET":
+            endpoint["_polls"] += 1
+            if endpoint["state"] in ("PENDING", "STARTING"):
+                endpoint["state"] = "STARTED" if endpoint["_polls"] >= self.STARTING_POLLS else "STARTING"
+            return Reply(body=_public(endpoint))
+        if request.method == "PATCH":
+            state = (request.json or {}).get("state")
+            if state == "STOPPED":
+                endpoint["state"] = "STOPPED"
+            elif state == "STARTED":
+                endpoint.update(state="PENDING", _polls=0)
+            return Reply(body=_public(endpoint))
+        if request.method == "DELETE":
+            del self.endpoints[parts[1]]
+            return Reply(body={})
+        return Reply(404, {"error": {"message": f"no route {request.path}"}})
+
     def checkpoints(self, job: Job) -> list[dict[str, Any]]:
         return [{"step": step, "path": f"s3://ckpt/{job.id}/{step}", "created_at": "2025-01-01T00:00:00Z",
                  "checkpoint_type": "final" if job.stage == "succeeded" and step == job.step else "intermediate"}
@@ -381,10 +438,15 @@ class FakeFireworks(FakeProvider):
         if request.path.startswith("/signed/"):  # object storage: the URL's signature, no key
             self.downloads.append(request)
             return self.metrics_file(request)
+        if request.path.startswith("/inference/"):  # https://api.fireworks.ai/inference/v1/chat/completions
+            return super().answer(Request(**{**request.__dict__, "path": "/v1/inference-chat"}))
         return super().answer(request)
 
     def route(self, request: Request) -> Reply:
         parts = request.path.strip("/").split("/")[1:]
+        if parts == ["inference-chat"] and request.method == "POST":
+            ready = {d["baseModel"] for d in self.deployments.values() if d["state"] == "READY"}
+            return chat_reply(self, request, ready)
         if parts == ["accounts"] and request.method == "GET":
             return Reply(body={"accounts": [{"name": f"accounts/{a}", "displayName": a, "state": "READY"}
                                             for a in self.accounts], "totalSize": len(self.accounts)})
@@ -398,6 +460,45 @@ class FakeFireworks(FakeProvider):
             return self._datasets(request, parent, resource, verb)
         if collection in self.ID_QUERY:
             return self._jobs(request, parent, collection, resource, verb)
+        if collection == "deployments":
+            return self._deployments(request, parent, resource)
+        return grpc_error(404, 5, f"no route {request.path}")
+
+    # --- deployments (https://docs.fireworks.ai/api-reference/create-deployment, ...) ------------------
+    CREATING_POLLS = 2  # GETs of a deployment before it is READY
+
+    @property
+    def deployments(self) -> dict[str, dict[str, Any]]:
+        return self.__dict__.setdefault("_deployment_store", {})
+
+    @property
+    def chats(self) -> list[Request]:
+        return self.__dict__.setdefault("_chats", [])
+
+    def _deployments(self, request: Request, parent: str, resource: str) -> Reply:
+        if request.method == "POST" and not resource:
+            deployment_id = request.query.get("deploymentId") or f"generated-{len(self.deployments) + 1}"
+            name = f"{parent}/deployments/{deployment_id}"
+            if name in self.deployments:
+                return grpc_error(409, 6, f"deployment {name} already exists")
+            body = request.json or {}
+            self.deployments[name] = {**body, "name": name, "state": "CREATING", "_polls": 0,
+                                      "status": {"code": "OK", "message": ""}, "createTime": "2025-01-01T00:00:00Z"}
+            return Reply(body=_public(self.deployments[name]))
+        deployment = self.deployments.get(f"{parent}/deployments/{resource}")
+        if deployment is None:
+            return grpc_error(404, 5, f"deployment {parent}/deployments/{resource} not found")
+        if request.method == "GET":
+            deployment["_polls"] += 1
+            if deployment["state"] == "CREATING" and deployment["_polls"] >= self.CREATING_POLLS:
+                deployment["state"] = "READY"
+            elif deployment["state"] == "DELETING":
+                del self.deployments[deployment["name"]]
+                return grpc_error(404, 5, f"deployment {deployment['name']} not found")
+            return Reply(body=_public(deployment))
+        if request.method == "DELETE":
+            deployment["state"] = "DELETING"
+            return Reply(body={})
         return grpc_error(404, 5, f"no route {request.path}")
 
     # --- datasets ---------------------------------------------------------------------------------
@@ -501,6 +602,23 @@ class FakeFireworks(FakeProvider):
         return Reply(raw="".join(json.dumps(line) + "\n" for line in lines).encode())
 
 
+def _public(resource: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in resource.items() if not key.startswith("_")}
+
+
+def chat_reply(provider: Any, request: Request, served: set[str]) -> Reply:
+    """A Chat Completions answer from a deployed model (recorded in `provider.chats`); 404 for one not served."""
+    provider.chats.append(request)
+    model = (request.json or {}).get("model")
+    if model not in served:
+        return Reply(404, {"error": {"message": f"Unable to access model {model}: not deployed",
+                                     "type": "invalid_request_error", "code": "model_not_available"}})
+    return Reply(body={"id": "chatcmpl-1", "object": "chat.completion", "created": 1735689600, "model": model,
+                       "choices": [{"index": 0, "message": {"role": "assistant", "content": f"Hello from {model}"},
+                                    "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11}})
+
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -528,6 +646,12 @@ class HostedServer:
                 server._handle(self)
 
             def do_POST(self) -> None:
+                server._handle(self)
+
+            def do_PATCH(self) -> None:
+                server._handle(self)
+
+            def do_DELETE(self) -> None:
                 server._handle(self)
 
         self.httpd = _QuietServer(("127.0.0.1", 0), Handler)

@@ -481,7 +481,7 @@ def test_llama_cpp_errors_fail_the_call() -> None:
 def test_the_chat_models_are_registered_with_their_key_providers() -> None:
     found = registries(refresh=True)
     expected = {"openai-compatible": "openai-compatible", "openai": "openai", "anthropic": "anthropic",
-                "mistral": "mistral", "llama-cpp": None}
+                "mistral": "mistral", "together": "together", "fireworks": "fireworks", "llama-cpp": None}
     assert set(expected) <= set(found.chat_models.names())
     for name, key_provider in expected.items():
         assert found.chat_models.owner(name) == "providers"

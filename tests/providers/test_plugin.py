@@ -10,7 +10,7 @@ from finetune_core.plugins import registries
 
 def test_the_entry_point_registers_every_provider_generator() -> None:
     generators = registries(refresh=True).generators
-    for name in ("openai-compatible", "openai", "anthropic", "mistral", "llama-cpp"):
+    for name in ("openai-compatible", "openai", "anthropic", "mistral", "together", "fireworks", "llama-cpp"):
         assert name in generators
         assert generators.owner(name) == "providers"
     assert "extractive" in generators  # the core's own generator is still there

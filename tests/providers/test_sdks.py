@@ -22,6 +22,7 @@ from finetune_providers._base import ProviderGenerator
 from finetune_providers.anthropic_sdk import AnthropicGenerator
 from finetune_providers.mistral_sdk import MistralGenerator
 from finetune_providers.openai_sdk import OpenAIGenerator
+from finetune_providers.openai_style_hosts import FireworksGenerator, TogetherGenerator
 from finetune_providers.testing import examples_text
 
 OPENAI_KEY = "sk-proj-TESTKEY0123456789abcdefghij"
@@ -128,6 +129,25 @@ def test_openai_wire_format_and_usage() -> None:
     assert all(not draft.errors and draft.evidence and draft.evidence in PASSAGE for draft in result.drafts)
     assert result.usage == {"requests": 1, "retries": 0, "rate_limited": 0, "input_tokens": 1000,
                             "output_tokens": 500, "cost_usd": pytest.approx((1000 * 0.15 + 500 * 0.60) / 1e6)}
+
+
+@pytest.mark.parametrize(("generator", "key", "url"), [
+    (TogetherGenerator, "tgp_v1_" + "k" * 40, "https://api.together.xyz/v1/chat/completions"),
+    (FireworksGenerator, "fw_" + "k" * 24, "https://api.fireworks.ai/inference/v1/chat/completions"),
+], ids=["together", "fireworks"])
+def test_together_and_fireworks_speak_chat_completions_at_their_own_url(generator: type[ProviderGenerator], key: str,
+                                                                        url: str) -> None:
+    provider = Provider(generator, key, url, _openai_ok, generator.name)
+    recorder = Recorder(provider)
+    (result,) = _run(_generator(provider, recorder, model="some/open-model", extra={"max_tokens": 300}), _request())
+    (sent,) = recorder.requests
+    assert str(sent.url) == url and sent.headers["authorization"] == f"Bearer {key}"
+    body = recorder.body()
+    assert body["model"] == "some/open-model" and body["max_tokens"] == 300
+    assert "max_completion_tokens" not in body and "response_format" not in body  # not every open model takes it
+    assert result.error is None and len(result.drafts) == 2
+    with pytest.raises(GenerationError, match="needs a model name"):
+        generator(GeneratorSettings(api_key=key))
 
 
 def test_openai_options_max_tokens_json_mode_and_reasoning_models() -> None:

@@ -132,6 +132,20 @@ RELAXED[("POST", "/api/projects/{project_id}/evaluate")] = {"positive_data_accep
     "an evaluation needs the project's chunks, and named models or a finished fine-tune (a project the stateful phase "
     "made has none of them): answered 400"))}
 
+NO_MEDIA_MODEL = ("no image or transcription model runs offline, and none is configured in this test: answered 503 "
+                  "NO_MODEL_CONFIGURED naming the setting (FINETUNE_IMAGE_MODEL, FINETUNE_TRANSCRIPTION_MODEL)")
+RELAXED[("POST", "/api/ai/images")] = {"not_a_server_error": Also((), NO_MEDIA_MODEL)}
+RELAXED[("POST", "/api/ai/subtitles")] = {"not_a_server_error": Also((), NO_MEDIA_MODEL),
+                                          "positive_data_acceptance": Also(("400", "503"), (
+    "exactly one of `audio_url` and `file_id`: a rule across two fields, answered 400; " + NO_MEDIA_MODEL))}
+RELAXED[("POST", "/api/studio/upload")] = {"positive_data_acceptance": Also(("415",), (
+    "the file's bytes must be video, audio or an image (read from its magic numbers), which JSON Schema cannot "
+    "state: answered 415"))}
+RELAXED[("POST", "/api/models/{model_id}/deployment")] = {"positive_data_acceptance": Also(("400", "409"), (
+    "only a Together or Fireworks fine-tune can be deployed (the run's models are entered by hand: 400 "
+    "NOT_SUPPORTED), and a deployment starts only once its estimated cost is confirmed (409 "
+    "DEPLOYMENT_COST_UNCONFIRMED)"))}
+
 # --- the outside world, on 127.0.0.1 ---------------------------------------------------------------------------
 
 @contextmanager

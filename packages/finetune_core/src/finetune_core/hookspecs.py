@@ -54,6 +54,11 @@ def finetune_register_chat_models(register: Register) -> None:
 
 
 @hookspec
+def finetune_register_model_hosts(register: Register) -> None:
+    """Register ModelHost instances (`finetune_core.serving`): who deploys a provider's fine-tunes, by provider name."""
+
+
+@hookspec
 def finetune_register_providers(register: Register) -> None:
     """Register ProviderSpec instances: the providers whose API keys the key store holds (openai, ...)."""
 
@@ -71,6 +76,11 @@ def finetune_register_job_types(register: Register) -> None:
 @hookspec
 def finetune_register_model_tools(register: Register) -> None:
     """Register a HardwareProbe, a ModelResolver or a ModelExporter (`finetune_core.model_tools`)."""
+
+
+@hookspec
+def finetune_register_media_models(register: Register) -> None:
+    """Register media model classes (`finetune_core.media`): SpeechModel, ImageModel, TranscriptionModel."""
 
 
 @hookspec

@@ -120,11 +120,13 @@ class Registries:
         self.exporters = collect("finetune_register_exporters", "exporter")
         self.trainers = collect("finetune_register_trainers", "trainer")
         self.chat_models = collect("finetune_register_chat_models", "chat model")
+        self.model_hosts = collect("finetune_register_model_hosts", "model host")
         self.providers = collect("finetune_register_providers", "provider")
         self.job_runners = collect("finetune_register_job_runners", "job runner")
         self.job_types = collect("finetune_register_job_types", "job type")
         self.model_tools = collect("finetune_register_model_tools", "model tool")
         self.payment_gateways = collect("finetune_register_payment_gateways", "payment gateway")
+        self.media_models = collect("finetune_register_media_models", "media model")
 
 
 _registries: Registries | None = None

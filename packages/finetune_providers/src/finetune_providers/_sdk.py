@@ -65,6 +65,8 @@ class StainlessClient(ProviderClient):
     stream_arguments: ClassVar[dict[str, Any]] = {}  # what a stream request sends besides `stream=True`
     _client: Any | None = None
 
+    default_base_url: ClassVar[str | None] = None  # None: the SDK's own (an OpenAI-style API elsewhere sets it)
+
     @abstractmethod
     def _create(self, sdk: Any) -> Callable[..., Awaitable[Any]]:
         """The SDK client's method that creates an answer (`sdk.chat.completions.create`)."""
@@ -98,7 +100,7 @@ class StainlessClient(ProviderClient):
             module = importlib.import_module(self.sdk_module)
             self._client = getattr(module, self.sdk_class)(
                 api_key=self.api_key,
-                base_url=self.settings.base_url or None,
+                base_url=self.settings.base_url or self.default_base_url,
                 max_retries=0,
                 timeout=self.settings.timeout_s,
                 http_client=httpx2_client(concurrency=self.slot_count, timeout_s=self.settings.timeout_s,

@@ -12,19 +12,27 @@ from finetune_core.hookspecs import Register, hookimpl
 from finetune_providers.accounts import PROVIDERS
 from finetune_providers.batches import AnthropicBatchGenerator, MistralBatchGenerator, OpenAIBatchGenerator
 from finetune_providers.chat_models import CHAT_MODELS
+from finetune_providers.hosting import MODEL_HOSTS
 from finetune_providers.llama_cpp_local import LlamaCppGenerator
+from finetune_providers.media import MEDIA_MODELS
 from finetune_providers.openai_compatible import OpenAICompatibleGenerator
+from finetune_providers.openai_style_hosts import (
+    FireworksChatModel,
+    FireworksGenerator,
+    TogetherChatModel,
+    TogetherGenerator,
+)
 from finetune_providers.stripe_billing import StripeGatewayFactory
 from finetune_providers.training import TRAINERS
 
 # `openai`, `anthropic`, `mistral` with their batch APIs (finetune_providers.batches); online, the SDK generators
 GENERATORS = (OpenAICompatibleGenerator, OpenAIBatchGenerator, AnthropicBatchGenerator, MistralBatchGenerator,
-              LlamaCppGenerator)
+              TogetherGenerator, FireworksGenerator, LlamaCppGenerator)
 
 
 @hookimpl
 def finetune_register_generators(register: Register) -> None:
-    """Register `openai-compatible`, `openai`, `anthropic`, `mistral` and `llama-cpp` (classes)."""
+    """Register `openai-compatible`, `openai`, `anthropic`, `mistral`, `together`, `fireworks` and `llama-cpp`."""
     for generator in GENERATORS:
         register(generator)
 
@@ -39,8 +47,15 @@ def finetune_register_providers(register: Register) -> None:
 @hookimpl
 def finetune_register_chat_models(register: Register) -> None:
     """Register a chat model (with streaming) per provider."""
-    for chat_model in CHAT_MODELS:
+    for chat_model in (*CHAT_MODELS, TogetherChatModel, FireworksChatModel):
         register(chat_model)
+
+
+@hookimpl
+def finetune_register_model_hosts(register: Register) -> None:
+    """Register the hosts of fine-tunes: `together` (dedicated endpoints) and `fireworks` (deployments)."""
+    for host in MODEL_HOSTS:
+        register(host)
 
 
 @hookimpl
@@ -54,3 +69,10 @@ def finetune_register_trainers(register: Register) -> None:
 def finetune_register_payment_gateways(register: Register) -> None:
     """Register the `stripe` payment gateway (Checkout, the customer portal, subscriptions, webhooks)."""
     register(StripeGatewayFactory())
+
+
+@hookimpl
+def finetune_register_media_models(register: Register) -> None:
+    """Register OpenAI's media models: openai-images, openai-speech, openai-transcription."""
+    for media_model in MEDIA_MODELS:
+        register(media_model)

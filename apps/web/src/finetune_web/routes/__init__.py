@@ -5,7 +5,20 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from finetune_web.routes import billing, chunks, cron, evaluations, jobs, models, openai_compat, projects, system
+from finetune_web.routes import (
+    billing,
+    chunks,
+    cron,
+    evaluations,
+    forum,
+    jobs,
+    media,
+    models,
+    openai_compat,
+    projects,
+    studio,
+    system,
+)
 from finetune_web.routes.accounts import api_keys, auth, gdpr, issued_keys, sessions, users
 from finetune_web.routes.conversations import agents, assistant, chats, messages
 from finetune_web.routes.datasets import datasets, project_dataset
@@ -19,3 +32,5 @@ BLUEPRINTS += [agents.blp, chats.blp, messages.blp, assistant.blp]
 BLUEPRINTS += [issued_keys.blp, openai_compat.blp]
 BLUEPRINTS += [evaluations.blp]
 BLUEPRINTS += [billing.blp, gdpr.blp, cron.blp]
+BLUEPRINTS += [media.blp, studio.blp]
+BLUEPRINTS += [forum.blp]

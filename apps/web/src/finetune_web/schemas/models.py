@@ -82,3 +82,24 @@ class ModelOut(BaseModel):
                    loss=_score(metrics, "loss"), status=model.status, dataset_id=model.project_id,
                    provider=model.provider, provider_model_id=model.provider_model_id,
                    fine_tune_id=model.fine_tune_id, metrics=model.metrics, created_at=model.created_at)
+
+
+class DeploymentCreate(BaseModel):
+    confirm_cost_per_hour: float | None = Field(
+        None, ge=0, allow_inf_nan=False,
+        description="the hourly cost you accept (at least the estimate); without it, 409 DEPLOYMENT_COST_UNCONFIRMED "
+                    "answers with the estimate and nothing is started")
+    hardware: str | None = Field(None, min_length=1, max_length=100,
+                                 description="the provider's hardware id (Together) or accelerator type (Fireworks)")
+
+
+class DeploymentOut(BaseModel):
+    model_id: str
+    state: str = Field(description="none, pending, ready, stopping, stopped or failed")
+    deployment_id: str | None = None
+    hardware: str | None = None
+    cost_per_hour: float | None = None
+    currency: str | None = None
+    chat_model: str | None = Field(None, description="the model name chats ask the provider for")
+    provider_state: str | None = None
+    message: str | None = None

@@ -1,4 +1,4 @@
-"""`finetune train`, `finetune fine-tunes ...`, `finetune models` and `finetune judge`."""
+"""`finetune train`, `finetune fine-tunes ...`, `finetune models [show|deploy|undeploy]` and `finetune judge`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from finetune_core.cli.common import (
 )
 from finetune_core.domain import FineTune, FineTuneStatus
 from finetune_core.errors import InvalidInputError
-from finetune_core.services import fine_tunes, jobs, projects, trainers
+from finetune_core.services import fine_tunes, jobs, model_hosting, projects, trainers
 
 project_option = click.option("--project", "project_ref", required=True, help="Project name or id.")
 
@@ -145,17 +145,63 @@ def cancel(fine_tune_id: str) -> None:
     emit(found, message=f"Cancel requested: {found.status.value}")
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--project", "project_ref", default=None, help="Only this project's.")
+@click.pass_context
 @handle_errors
-def models(project_ref: str | None) -> None:
-    """The fine-tuned models registered so far."""
+def models(ctx: click.Context, project_ref: str | None) -> None:
+    """The fine-tuned models registered so far; `deploy`, `undeploy` and `show` one of them."""
+    if ctx.invoked_subcommand is not None:
+        return
     workspace = state().workspace
     project_id = projects.get_project(workspace, project_ref).id if project_ref else None
     items, total = fine_tunes.list_models(workspace, project_id=project_id)
     rows = [(m.id, m.name, m.provider, m.base_model, m.provider_model_id or m.artifact_path) for m in items]
     emit({"items": items, "total": total},
          make_table(f"Models ({total})", ["id", "name", "provider", "base model", "model"], rows))
+
+
+def _emit_deployment(found: dict[str, Any], message: str) -> None:
+    cost = f"{found['cost_per_hour']:.2f} {found['currency']}/hour" if found["cost_per_hour"] is not None else "-"
+    emit(found, message=f"{message}: {found['state']} ({found['hardware'] or 'no hardware'}, {cost}; "
+                f"model {found['chat_model'] or '-'})")
+
+
+@models.command("show")
+@click.argument("model_id")
+@handle_errors
+def show_model(model_id: str) -> None:
+    """One model, with its deployment where its provider deploys models (Together, Fireworks)."""
+    workspace = state().workspace
+    model = fine_tunes.get_model(workspace, model_id)
+    hosted = model_hosting.hosted(workspace, model)
+    deployment = model_hosting.deployment(workspace, model_id, None) if hosted else None
+    rows = [(key, str(value)) for key, value in (("id", model.id), ("name", model.name), ("provider", model.provider),
+                                                 ("base model", model.base_model),
+                                                 ("model", model.provider_model_id or model.artifact_path),
+                                                 ("deployment", deployment["state"] if deployment else "-"))]
+    emit({"model": model, "deployment": deployment}, make_table(model.name, ["field", "value"], rows))
+
+
+@models.command("deploy")
+@click.argument("model_id")
+@click.option("--confirm-cost", type=float, default=None,
+              help="The hourly cost you accept; without it, the estimate is shown and nothing starts.")
+@click.option("--hardware", default=None, help="Together hardware id or Fireworks accelerator type.")
+@handle_errors
+def deploy(model_id: str, confirm_cost: float | None, hardware: str | None) -> None:
+    """Deploy a Together or Fireworks fine-tune (billed by the hour while it runs)."""
+    found = model_hosting.deploy(state().workspace, model_id, None, confirm_cost_per_hour=confirm_cost,
+                                 hardware=hardware)
+    _emit_deployment(found, "Deployment")
+
+
+@models.command("undeploy")
+@click.argument("model_id")
+@handle_errors
+def undeploy(model_id: str) -> None:
+    """Stop a model's deployment."""
+    _emit_deployment(model_hosting.undeploy(state().workspace, model_id, None), "Deployment")
 
 
 @click.command()

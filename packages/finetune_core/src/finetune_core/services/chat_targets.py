@@ -10,7 +10,8 @@
     "<model id>"          one of the owner's models (services/trained_models.py): a provider's fine-tune through
                           that provider's chat model, a local adapter through the embedded model with the adapter,
                           a model whose provider is a keyless chat model ("embedded") and no provider_model_id
-                          through that chat model's own model
+                          through that chat model's own model, a Together/Fireworks fine-tune through its
+                          deployment once ready (services/model_hosting.py; before: 409 MODEL_NOT_DEPLOYED)
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class ChatTarget:
     model: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     base_url: str | None = None
+    key_provider: str | None = None  # whose key to call with, when not the chat model's (a deployed fine-tune)
 
     @property
     def label(self) -> str:
@@ -62,6 +64,10 @@ def resolve(workspace: WorkspacePort, reference: str | None, owner_id: str | Non
             adapter = workspace.files.root / trained.artifact_path
             # the embedded chat model serves adapters of its own weights (trained with base_model "embedded")
             return ChatTarget(EMBEDDED, None, {"adapter": str(adapter), "base_model": trained.base_model})
+        if trained.provider in workspace.plugins.model_hosts:  # Together/Fireworks: once deployed
+            from finetune_core.services import model_hosting
+
+            return model_hosting.chat_target(workspace, trained, owner_id)
         if trained.provider in registered and trained.provider_model_id:
             return ChatTarget(trained.provider, trained.provider_model_id)
         if trained.provider in registered and registered.get(trained.provider).key_provider is None:
@@ -88,6 +94,7 @@ def build(workspace: WorkspacePort, target: ChatTarget, owner_id: str | None, **
         values["base_url"] = target.base_url
     if target.extra:
         values["extra"] = {**target.extra, **values.get("extra", {})}
-    if model_type.key_provider:
-        values["api_key"] = resolve_key(workspace, model_type.key_provider, owner_id=owner_id)
+    key_provider = target.key_provider or model_type.key_provider
+    if key_provider:
+        values["api_key"] = resolve_key(workspace, key_provider, owner_id=owner_id)
     return model_type(ChatSettings.model_validate(values))

@@ -13,6 +13,7 @@ An erasure is idempotent, in steps that a rerun of `erase_user` takes up whereve
    everything to find again on the rerun);
 4. their rows are deleted in one transaction, the user's row last (its sessions, subscription, checkout
    sessions, payments and consent go with it by cascade); the applied Stripe events keep their ids, unlinked.
+   Their forum topics are deleted with every comment on them, and their comments on others' topics too.
 A rerun once the user's row is gone does nothing. `finish_pending_erasures` reruns every marked one.
 """
 
@@ -132,6 +133,7 @@ def _delete_rows(workspace: WorkspacePort, user_id: str) -> None:
         uow.projects.delete_of(user_id)  # sources, documents, chunks, examples, jobs: by cascade
         uow.provider_keys.delete_of(user_id)
         uow.billing_events.forget_user(user_id)
+        uow.forum.delete_of(user_id)  # their forum topics (with every comment on them) and their comments
         uow.users.delete(user_id)  # sessions, subscription, checkout sessions, payments, consent: by cascade
 
 

@@ -137,6 +137,8 @@ def export_user_data(workspace: WorkspacePort, user_id: str) -> dict[str, Any]:
             "models": _dump(uow.models.search(owner_id=owner, limit=None)[0]),
             "agents": _dump(uow.agents.search(owner_id=owner, limit=None)[0]),
             "chats": chats,
+            "forum": {"topics": _dump(uow.forum.topics_of(user_id)),
+                      "comments": _dump(uow.forum.comments_of(user_id))},
         }
         prefixes = file_prefixes(uow, owner)
     data["files"] = list_files(workspace, prefixes)

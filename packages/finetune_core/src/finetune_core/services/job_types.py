@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from finetune_core.hookspecs import Register, hookimpl
 from finetune_core.jobs.handlers import JobHandler, JobType
-from finetune_core.services import attachments, exports, fine_tunes, judging, model_exports, pipeline, pipeline_order
+from finetune_core.services import (
+    attachments,
+    exports,
+    fine_tunes,
+    judging,
+    media,
+    model_exports,
+    pipeline,
+    pipeline_order,
+)
 from finetune_core.services.evaluation import EVALUATE_JOB, evaluate_job
 
 HANDLERS: dict[str, JobHandler] = {
@@ -32,6 +41,10 @@ HANDLERS: dict[str, JobHandler] = {
     # documents attached to agents and chats, outside the pipeline's order
     attachments.INDEX_JOB: attachments.index_job,
     EVALUATE_JOB: evaluate_job,  # models compared on the project's documents, outside the pipeline's order
+    # media of the owner's studio project (crealia), outside the pipeline's order
+    media.VOICE_JOB: media.voice_job,
+    media.IMAGE_JOB: media.image_job,
+    media.SUBTITLES_JOB: media.subtitles_job,
 }
 
 

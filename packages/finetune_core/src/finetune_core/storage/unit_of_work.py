@@ -26,6 +26,7 @@ from finetune_core.storage.repositories import (
     UsageQueries,
     UserRepository,
 )
+from finetune_core.storage.repositories.forum import ForumRepository
 
 
 class UnitOfWork:
@@ -56,3 +57,4 @@ class UnitOfWork:
         self.payments = PaymentRepository(session)
         self.billing_events = BillingEventRepository(session)
         self.consents = ConsentRepository(session)
+        self.forum = ForumRepository(session)

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Engine
 
 from finetune_core.storage import billing_tables  # noqa: F401  (its rows join the same metadata)
+from finetune_core.storage.forum_tables import include_name  # (and its rows join the same metadata)
 from finetune_core.storage.tables import Base
 
 engine: Engine = context.config.attributes["engine"]
@@ -18,6 +19,7 @@ with engine.begin() as connection:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
+        include_name=include_name,  # the forum's search index is outside the metadata
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
