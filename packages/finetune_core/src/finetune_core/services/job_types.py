@@ -20,6 +20,7 @@ from finetune_core.services import (
     model_exports,
     pipeline,
     pipeline_order,
+    studio_compose,
 )
 from finetune_core.services.evaluation import EVALUATE_JOB, evaluate_job
 
@@ -45,6 +46,7 @@ HANDLERS: dict[str, JobHandler] = {
     media.VOICE_JOB: media.voice_job,
     media.IMAGE_JOB: media.image_job,
     media.SUBTITLES_JOB: media.subtitles_job,
+    studio_compose.COMPOSE_JOB: studio_compose.compose_job,
 }
 
 
