@@ -13,9 +13,10 @@ from finetune_core.workspace import Workspace
 from finetune_web.routes import BLUEPRINTS
 from flask import Flask
 from flask.testing import FlaskClient
+from kits.fake_openai_media import tiny_png
 from kits.scripted_trainer import training_things
 from kits.web_api import Account, assert_error
-from kits.web_uploads import sources_things
+from kits.web_uploads import sources_things, upload_one
 
 OPENAI_KEY = "sk-" + "t3n4nt" * 6
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -23,7 +24,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/messages/<message_id>/feedback"): {"rating": 5},
 }
 QUERIES = {"/api/messages/stream/<chat_id>": "?message=hello"}  # a well-formed request, so only the id decides
-NOT_OWNED = {"plan_id"}  # names of things every user shares (the operator's plans), not ids of a user's
+# names of things every user shares, not ids of a user's: the operator's plans; forum topics, public by design
+# (reading one is open to all, and deleting another's answers 403: tests/web/test_forum.py)
+NOT_OWNED = {"plan_id", "topic_id"}
 
 
 def conversation_things(client: FlaskClient, alice: Account) -> dict[str, str]:
@@ -45,7 +48,9 @@ def alices_things(client: FlaskClient, alice: Account, workspace: Workspace) -> 
               **training_things(workspace, project["id"], alice.id)}
     issued = client.post("/api/apikeys", json={"model_id": things["model_id"], "name": "alice's key"},
                          headers=alice.headers).get_json()
-    return {**things, "key_id": issued["id"]}
+    upload = upload_one(client, alice, "/api/studio/upload", tiny_png(), "picture.png").get_json()
+    # `name`: the file of a studio output (Alice's curate job has none: Bob must get the same 404 as for one)
+    return {**things, "key_id": issued["id"], "upload_id": upload["id"], "name": "video.mp4"}
 
 
 def id_routes(app: Flask) -> list[tuple[str, str]]:
