@@ -60,8 +60,14 @@ def test_auto_settles_under_a_servers_capacity_with_few_429s_and_loses_nothing(
     assert report["mode"] == "auto" and report["rate_limited"] == limit.refused
     assert report["limit_found"] is not None and 6 < report["limit_found"] <= 9  # the client counts a little high
     assert 5 <= report["level"] <= 8
-    assert limit.refused <= 0.15 * limit.served  # a fixed 16 meets one 429 per success or more: see the bench
     assert limit.peak == 6
+    # beside a fixed guess of 16 against the same server: far fewer 429s (the bench measures it at scale)
+    fixed = CapacityLimit(6)
+    other = text_project(ws, "capacity-fixed", 40)
+    with chat_server(fixed) as server:
+        ws.generate(other, target=40 * 2 * 4, examples_per_chunk=2,
+                    settings={"base_url": server.url, "concurrency": 16, "extra": {**FAST_RETRIES, "max_retries": 30}})
+    assert limit.refused < fixed.refused / 2, (limit.refused, fixed.refused)
 
 
 def test_a_fixed_concurrency_keeps_todays_behaviour(finetune_workspace: Workspace) -> None:

@@ -42,7 +42,7 @@ from finetune_core.errors import GenerationError, InvalidInputError, ModelUnavai
 from finetune_core.serving import FAILED, PENDING, READY, STOPPED, STOPPING, CostEstimate, Deployment
 
 from finetune_providers._retry import RetryPolicy, TransientError
-from finetune_providers.training._http import HostedApi
+from finetune_providers.training import HostedApi
 
 TIMEOUT_S = 30.0
 

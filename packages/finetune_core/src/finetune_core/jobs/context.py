@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,6 +26,9 @@ class JobContext:
     heartbeat is refreshed at most every HEARTBEAT_S. A job logging every training step then costs one
     cheap read per step (the cancel flag), not two writes; a worker that dies loses its last half second
     of log lines at most, never a checkpoint's record.
+
+    A job may report from two threads (generation writes its results and progress off the event loop while
+    the loop reads the cancel flag): the writes take one lock, so events keep their order and their numbers.
     """
 
     EVENT_FLUSH_S = 0.5
@@ -41,44 +45,48 @@ class JobContext:
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._last_flush = time.monotonic()
         self._last_heartbeat = 0.0
+        self._lock = threading.RLock()
 
     def progress(self, done: float, total: float, message: str | None = None, *, force: bool = False) -> None:
         """Record progress (throttled), refresh the heartbeat, and raise if a cancel was requested."""
-        pct = round(100.0 * done / total, 2) if total else 100.0
-        now = time.monotonic()
-        if not force and now - self._last_write < self._min_interval_s and pct < 100.0:
-            return
-        self._last_write = now
-        with self.workspace.unit_of_work() as uow:
-            self._write_events(uow)
-            uow.jobs.update(self.job_id, progress_pct=min(pct, 100.0), heartbeat_at=utcnow())
-            self._last_heartbeat = now
-            if pct != self._last_pct:
-                data: dict[str, Any] = {"done": done, "total": total, "progress_pct": pct}
-                if message:
-                    data["message"] = message
-                uow.jobs.add_event(self.job_id, "progress", data)
-            cancel = uow.jobs.cancel_requested(self.job_id)
-        self._last_pct = pct
-        if cancel:
-            raise JobCancelledError("the job was cancelled", job_id=self.job_id)
+        with self._lock:
+            pct = round(100.0 * done / total, 2) if total else 100.0
+            now = time.monotonic()
+            if not force and now - self._last_write < self._min_interval_s and pct < 100.0:
+                return
+            self._last_write = now
+            with self.workspace.unit_of_work() as uow:
+                self._write_events(uow)
+                uow.jobs.update(self.job_id, progress_pct=min(pct, 100.0), heartbeat_at=utcnow())
+                self._last_heartbeat = now
+                if pct != self._last_pct:
+                    data: dict[str, Any] = {"done": done, "total": total, "progress_pct": pct}
+                    if message:
+                        data["message"] = message
+                    uow.jobs.add_event(self.job_id, "progress", data)
+                cancel = uow.jobs.cancel_requested(self.job_id)
+            self._last_pct = pct
+            if cancel:
+                raise JobCancelledError("the job was cancelled", job_id=self.job_id)
 
     def event(self, type: str, **data: Any) -> None:
         """Add an event to the job's log, in order: a `log` within EVENT_FLUSH_S, any other at once."""
-        self._events.append((type, data))
-        if (type != "log" or len(self._events) >= self.EVENT_BATCH
-                or time.monotonic() - self._last_flush >= self.EVENT_FLUSH_S):
-            self.flush()
+        with self._lock:
+            self._events.append((type, data))
+            if (type != "log" or len(self._events) >= self.EVENT_BATCH
+                    or time.monotonic() - self._last_flush >= self.EVENT_FLUSH_S):
+                self.flush()
 
     def log(self, message: str, **data: Any) -> None:
         self.event("log", message=message, **data)
 
     def flush(self) -> None:
         """Write the events not written yet (the runner calls it when the job ends)."""
-        if self._events:
-            with self.workspace.unit_of_work() as uow:
-                self._write_events(uow)
-        self._last_flush = time.monotonic()
+        with self._lock:
+            if self._events:
+                with self.workspace.unit_of_work() as uow:
+                    self._write_events(uow)
+            self._last_flush = time.monotonic()
 
     def _write_events(self, uow: UnitOfWork) -> None:
         events, self._events = self._events, []
@@ -88,18 +96,19 @@ class JobContext:
 
     def check_cancel(self) -> None:
         """Raise JobCancelledError if a cancel was requested; refresh the heartbeat now and then."""
-        now = time.monotonic()
-        due = bool(self._events) and now - self._last_flush >= self.EVENT_FLUSH_S
-        beat = now - self._last_heartbeat >= self.HEARTBEAT_S
-        with self.workspace.unit_of_work() as uow:
-            if due:
-                self._write_events(uow)
-            if beat:
-                uow.jobs.update(self.job_id, heartbeat_at=utcnow())
-                self._last_heartbeat = now
-            cancel = uow.jobs.cancel_requested(self.job_id)
-        if cancel:
-            raise JobCancelledError("the job was cancelled", job_id=self.job_id)
+        with self._lock:
+            now = time.monotonic()
+            due = bool(self._events) and now - self._last_flush >= self.EVENT_FLUSH_S
+            beat = now - self._last_heartbeat >= self.HEARTBEAT_S
+            with self.workspace.unit_of_work() as uow:
+                if due:
+                    self._write_events(uow)
+                if beat:
+                    uow.jobs.update(self.job_id, heartbeat_at=utcnow())
+                    self._last_heartbeat = now
+                cancel = uow.jobs.cancel_requested(self.job_id)
+            if cancel:
+                raise JobCancelledError("the job was cancelled", job_id=self.job_id)
 
     async def cancellable(self, work: Coroutine[Any, Any, T]) -> T:
         """Run `work` while reading the cancel flag every CANCEL_POLL_S: a cancel request cancels it and raises

@@ -16,11 +16,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from finetune_core.chat.base import ChatModel, ChatSettings
 from finetune_core.errors import NotFoundError
+from finetune_core.services.chat_target import ChatTarget as ChatTarget
 from finetune_core.services.keys import resolve_key
 from finetune_core.services.model_access import Origin, check_model_url
 
@@ -29,22 +29,6 @@ if TYPE_CHECKING:
 
 LOCAL_PROVIDER = "local"
 EMBEDDED = "embedded"  # the local-GPU plugin's chat model, which serves local adapters of its weights
-
-
-@dataclass(frozen=True)
-class ChatTarget:
-    """A resolved reference: the registered chat model's name and the settings it is built with."""
-
-    registry_name: str
-    model: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    base_url: str | None = None
-    key_provider: str | None = None  # whose key to call with, when not the chat model's (a deployed fine-tune)
-
-    @property
-    def label(self) -> str:
-        """How messages record the model that wrote them."""
-        return f"{self.registry_name}:{self.model}" if self.model else self.registry_name
 
 
 def resolve(workspace: WorkspacePort, reference: str | None, owner_id: str | None) -> ChatTarget:

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from finetune_core.domain import Job, JobStatus, Project
+from finetune_core.domain import Job, JobStatus
 from finetune_core.errors import InvalidInputError, NotFoundError
 from finetune_core.media import (
     ImageModel,
@@ -32,7 +32,14 @@ from finetune_core.media import (
 )
 from finetune_core.services import jobs
 from finetune_core.services import keys as keys_service
-from finetune_core.services import projects as projects_service
+from finetune_core.services.studio_space import (
+    PROJECT_NAME as PROJECT_NAME,
+)
+from finetune_core.services.studio_space import PURPOSE as PURPOSE
+from finetune_core.services.studio_space import is_studio as is_studio
+from finetune_core.services.studio_space import job_file_key as job_file_key
+from finetune_core.services.studio_space import studio_prefix as studio_prefix
+from finetune_core.services.studio_space import studio_project as studio_project
 from finetune_core.services.tenancy import owned_job
 from finetune_core.sources.fetch import SafeFetcher, check_url
 
@@ -41,8 +48,6 @@ if TYPE_CHECKING:
     from finetune_core.ports import WorkspacePort
 
 MB = 1024 * 1024
-PURPOSE = "studio"
-PROJECT_NAME = "Studio"
 VOICE_JOB, IMAGE_JOB, SUBTITLES_JOB = "media_voice", "media_image", "media_subtitles"
 MEDIA_JOBS = (VOICE_JOB, IMAGE_JOB, SUBTITLES_JOB)
 MAX_AUDIO_FETCH_BYTES = 100 * MB
@@ -51,35 +56,6 @@ AUDIO_FILE, IMAGE_FILE = "audio.mp3", "image.png"
 SUBTITLE_FILES = {"json": "subtitles.json", "srt": "subtitles.srt", "vtt": "subtitles.vtt"}
 MIME_TYPES = {"mp3": "audio/mpeg", "png": "image/png", "srt": "application/x-subrip", "vtt": "text/vtt",
               "json": "application/json", "mp4": "video/mp4", "webm": "video/webm"}
-
-
-# --- the owner's studio project ---------------------------------------------------------------------------------
-
-def is_studio(project: Project) -> bool:
-    return (project.config.model_extra or {}).get("purpose") == PURPOSE
-
-
-def studio_project(workspace: WorkspacePort, owner_id: str | None, *, create: bool = True) -> Project | None:
-    """The owner's studio project, made on first use when `create` (the oldest one if a race made two)."""
-    with workspace.unit_of_work() as uow:
-        projects, _ = uow.projects.search(owner_id=owner_id, limit=None)
-    found = [project for project in projects if is_studio(project) and project.owner_id == owner_id]
-    if found:
-        return min(found, key=lambda project: project.created_at)
-    if not create:
-        return None
-    return projects_service.create_project(workspace, PROJECT_NAME, description="media made and uploaded in the studio",
-                                           config={"purpose": PURPOSE}, owner_id=owner_id)
-
-
-def studio_prefix(project_id: str) -> str:
-    return f"{project_id}/studio"
-
-
-def job_file_key(job: Job, name: str) -> str:
-    if job.project_id is None:
-        raise NotFoundError("this job has no files", job_id=job.id)
-    return f"{studio_prefix(job.project_id)}/jobs/{job.id}/{name}"
 
 
 # --- models -----------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from finetune_core.serving import PENDING, READY, RUNNING, STOPPED, STOPPING, De
 
 if TYPE_CHECKING:
     from finetune_core.ports import WorkspacePort
-    from finetune_core.services.chat_targets import ChatTarget
+    from finetune_core.services.chat_target import ChatTarget
 
 KEY = "deployment"  # in TrainedModel.metrics
 CHAT_MODEL = "openai-compatible"  # the chat model that calls a deployment: both providers speak Chat Completions
@@ -96,7 +96,7 @@ def undeploy(workspace: WorkspacePort, model_id: str, owner_id: str | None) -> d
 
 def chat_target(workspace: WorkspacePort, model: TrainedModel, owner_id: str | None) -> ChatTarget:
     """The chat target of a deployed model; 409 MODEL_NOT_DEPLOYED until its deployment is ready."""
-    from finetune_core.services.chat_targets import ChatTarget
+    from finetune_core.services.chat_target import ChatTarget
 
     host: ModelHost = workspace.plugins.model_hosts.get(model.provider)
     current = stored(model)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from finetune_core.domain import utcnow
 from finetune_core.errors import FileTooLargeError, NotFoundError, UnsupportedFileTypeError
-from finetune_core.services.media import studio_prefix, studio_project
+from finetune_core.services.studio_space import studio_prefix, studio_project
 
 if TYPE_CHECKING:
     from finetune_core.ports import WorkspacePort

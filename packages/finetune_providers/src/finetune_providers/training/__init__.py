@@ -13,6 +13,7 @@ training objective: `sft` (default) or `dpo` (openai, together, fireworks; on th
 """
 
 from finetune_providers.training._hosted import HostedTrainer
+from finetune_providers.training._http import HostedApi
 from finetune_providers.training.anthropic_trainer import AnthropicTrainer
 from finetune_providers.training.fireworks_trainer import FireworksTrainer
 from finetune_providers.training.mistral_trainer import MistralTrainer
@@ -21,5 +22,5 @@ from finetune_providers.training.together_trainer import TogetherTrainer
 
 TRAINERS = (OpenAITrainer, MistralTrainer, TogetherTrainer, FireworksTrainer, AnthropicTrainer)
 
-__all__ = ["TRAINERS", "AnthropicTrainer", "FireworksTrainer", "HostedTrainer", "MistralTrainer", "OpenAITrainer",
-           "TogetherTrainer"]
+__all__ = ["TRAINERS", "AnthropicTrainer", "FireworksTrainer", "HostedApi", "HostedTrainer", "MistralTrainer",
+           "OpenAITrainer", "TogetherTrainer"]
