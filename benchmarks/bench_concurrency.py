@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_generation import FakeServer, _ChatProtocol, _response
+from bench_generation import FakeServer, _ChatProtocol, _response, launch_server
 from finetune_providers.testing import answer
 
 # --- the fake server (runs in a child process: `--serve`) ----------------------------------------------------------
@@ -126,14 +125,7 @@ async def _serve(latency: float, slots: int, noise: float) -> None:
 
 
 def start_server(latency: float, slots: int, noise: float) -> FakeServer:
-    process = subprocess.Popen([sys.executable, __file__, "--serve", "--latency", str(latency), "--slots", str(slots),
-                                "--noise", str(noise)], stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.startswith("PORT "):
-        process.kill()
-        raise RuntimeError(f"the fake server did not start: {line!r}")
-    return FakeServer(process, int(line.split()[1]))
+    return launch_server(__file__, "--latency", str(latency), "--slots", str(slots), "--noise", str(noise))
 
 
 # --- ours: the core's generation with openai-compatible -----------------------------------------------------------

@@ -179,15 +179,19 @@ class FakeServer:
         self.process.wait(timeout=10)
 
 
-def start_server(latency: float, rate_limit_every: int) -> FakeServer:
-    process = subprocess.Popen([sys.executable, __file__, "--serve", "--latency", str(latency),
-                                "--rate-limit-every", str(rate_limit_every)], stdout=subprocess.PIPE, text=True)
+def launch_server(script: str, *args: str) -> FakeServer:
+    """`script --serve ARGS` in a child process, once it has printed the port it listens on."""
+    process = subprocess.Popen([sys.executable, script, "--serve", *args], stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line.startswith("PORT "):
         process.kill()
         raise RuntimeError(f"the fake server did not start: {line!r}")
     return FakeServer(process, int(line.split()[1]))
+
+
+def start_server(latency: float, rate_limit_every: int) -> FakeServer:
+    return launch_server(__file__, "--latency", str(latency), "--rate-limit-every", str(rate_limit_every))
 
 
 # --- the client side: the core's generation with openai-compatible ------------------------------------------------

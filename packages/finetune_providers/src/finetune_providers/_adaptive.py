@@ -76,8 +76,6 @@ class _Test:
     probe: bool  # opened by a probe of the ceiling rather than by a refusal
     resume: int  # the limit to go back to if the refusals were noise
     llr: float = 0.0
-    sent: int = 0
-    refused: int = 0
     evidence: deque[int] = field(default_factory=deque)  # tickets sent at `level` or above since it opened
     outcomes: dict[int, Outcome] = field(default_factory=dict)  # their outcomes, read in the order sent
 
@@ -191,9 +189,7 @@ class ConcurrencyController:
             result = test.outcomes.pop(test.evidence.popleft())
             if result == "neither":
                 continue
-            test.sent += 1
             if result == "refused":
-                test.refused += 1
                 test.llr += math.log(self._q1(test.level) / self._p0(test.level))
             else:
                 test.llr += math.log((1.0 - self._q1(test.level)) / (1.0 - self._p0(test.level)))
@@ -218,13 +214,9 @@ class ConcurrencyController:
         unknown = sum(1 for ticket in test.evidence if ticket not in test.outcomes)
         base = test.llr + refused * refused_step + answered * answered_step
         if base + unknown * answered_step >= LIMIT_LLR:  # even if every outcome still out is an answer
-            test.sent += refused + answered
-            test.refused += refused
             self._limit_at(test)
             return True
         if base + unknown * refused_step <= NOISE_LLR:  # even if every outcome still out is a refusal
-            test.sent += refused + answered
-            test.refused += refused
             self._noise(test)
             return True
         return False
