@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 from finetune_core import Workspace
-from finetune_core.domain import Job, JobStatus
+from finetune_core.domain import JobStatus
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs import InProcessRunner
 from finetune_core.jobs.execute import execute_job
@@ -28,6 +27,7 @@ from finetune_core.services import jobs as jobs_service
 from finetune_core.services.batch_generation import BatchStore
 from finetune_core.testing import open_test_workspace
 from finetune_providers import PriceTable
+from kits.batch_runs import assert_exactly_once, messages, open_entries, orphaned_job
 from kits.chat_completions import generated, text_project
 from kits.fake_batches import (
     BatchScript,
@@ -104,25 +104,8 @@ def _online_keys(ws: Workspace, project_id: str, round_: int = 0) -> set[str]:
     return {f"gen:{chunk.id}:{round_}" for chunk in ws.chunks(project_id, limit=None)}
 
 
-def _assert_exactly_once(ws: Workspace, project_id: str) -> Counter[str]:
-    examples = generated(ws, project_id)
-    pairs = Counter((example.request_key, example.position) for example in examples)
-    assert [pair for pair, count in pairs.items() if count > 1] == []
-    return Counter(str(example.request_key) for example in examples if example.position >= 0)
 
 
-def _open_entries(ws: Workspace, project_id: str) -> list[dict[str, Any]]:
-    return BatchStore(ws, project_id, "gen:").load()
-
-
-def _orphan(ws: Workspace, project_id: str) -> Job:
-    [job] = [job for job in jobs_service.list_jobs(ws, project_id=project_id, type="dataset_generate")[0]
-             if job.status is JobStatus.RUNNING]
-    return job
-
-
-def _messages(ws: Workspace, job_id: str) -> list[str]:
-    return [str(event.data.get("message")) for event in jobs_service.events(ws, job_id)]
 
 
 # --- a whole batch -------------------------------------------------------------------------------
@@ -158,7 +141,7 @@ def test_a_batch_is_sent_once_polled_until_it_ends_and_every_result_is_stored_on
                    for line in batch.lines)
         assert {r.headers.get("x-api-key") or r.headers["authorization"].removeprefix("Bearer ")
                 for r in server.requests} == {provider.key}
-    assert _assert_exactly_once(ws, project_id) == dict.fromkeys(keys, 2)  # the online keys, 2 examples each
+    assert assert_exactly_once(ws, project_id) == dict.fromkeys(keys, 2)  # the online keys, 2 examples each
     assert summary["batches"] == [batch_id] and summary["requests"] == CHUNKS and summary["failed_requests"] == 0
     assert summary["total_generated"] == summary["new_examples"] == 2 * CHUNKS
     usage = summary["usage"]
@@ -167,8 +150,8 @@ def test_a_batch_is_sent_once_polled_until_it_ends_and_every_result_is_stored_on
     assert price is not None
     online = price.cost(usage["input_tokens"], usage["output_tokens"])
     assert usage["cost_usd"] == pytest.approx(online / 2, abs=1e-6)  # the batch price: half (rounded to 6 places)
-    assert _open_entries(ws, project_id) == []  # collected: nothing left for a rerun
-    assert f"{provider.generator}: batch {batch_id} sent: {CHUNKS} requests" in _messages(ws, job.id)
+    assert open_entries(ws, project_id) == []  # collected: nothing left for a rerun
+    assert f"{provider.generator}: batch {batch_id} sent: {CHUNKS} requests" in messages(ws, job.id)
 
 
 # --- crashes and resume ----------------------------------------------------------------------------
@@ -190,20 +173,20 @@ def test_a_worker_killed_mid_poll_resumes_the_same_batch_and_stores_every_result
     with batch_server(provider.fake(api_key=provider.key, batch_script=BatchScript(polls=3))) as server:
         with pytest.raises(WorkerDied):
             ws.generate(project_id, target=2 * CHUNKS, examples_per_chunk=2, settings=_settings(provider, server))
-        [entry] = _open_entries(ws, project_id)
+        [entry] = open_entries(ws, project_id)
         [batch_id] = server.provider.batches
         assert entry["id"] == batch_id and entry["state"] == "sent" and len(entry["requests"]) == CHUNKS
         assert generated(ws, project_id) == []
-        orphan = _orphan(ws, project_id)
+        orphan = orphaned_job(ws, project_id)
         time.sleep(0.05)  # the heartbeat goes stale: another worker may take the job
         assert execute_job(ws, orphan.id) is JobStatus.SUCCESS
         assert provider.creates(server) == 1  # polled again, never sent again
 
-    assert _assert_exactly_once(ws, project_id) == dict.fromkeys(_online_keys(ws, project_id), 2)
+    assert assert_exactly_once(ws, project_id) == dict.fromkeys(_online_keys(ws, project_id), 2)
     summary = jobs_service.get_job(ws, orphan.id).result_summary
     assert summary["batches"] == [batch_id] and summary["new_examples"] == 2 * CHUNKS
-    assert _open_entries(ws, project_id) == []
-    assert any(f"batch {batch_id} taken over from an earlier run" in m for m in _messages(ws, orphan.id))
+    assert open_entries(ws, project_id) == []
+    assert any(f"batch {batch_id} taken over from an earlier run" in m for m in messages(ws, orphan.id))
 
 
 def test_a_batch_gone_at_the_provider_fails_its_requests_and_the_next_run_sends_them_again(
@@ -226,14 +209,14 @@ def test_a_batch_gone_at_the_provider_fails_its_requests_and_the_next_run_sends_
         with pytest.raises(WorkerDied):
             ws.generate(project_id, target=2 * CHUNKS, examples_per_chunk=2, settings=settings)
         server.provider.batches.clear()  # deleted at the provider meanwhile: 404
-        orphan = _orphan(ws, project_id)
+        orphan = orphaned_job(ws, project_id)
         time.sleep(0.05)
         assert execute_job(ws, orphan.id) is JobStatus.FAILED  # not one example came back
         assert "is no longer found at OpenAI" in str(jobs_service.get_job(ws, orphan.id).error_message)
-        assert _open_entries(ws, project_id) == []
+        assert open_entries(ws, project_id) == []
         ws.generate(project_id, target=2 * CHUNKS, examples_per_chunk=2, settings=settings)
         assert OPENAI.creates(server) == 2
-    assert _assert_exactly_once(ws, project_id) == dict.fromkeys(_online_keys(ws, project_id), 2)
+    assert assert_exactly_once(ws, project_id) == dict.fromkeys(_online_keys(ws, project_id), 2)
 
 
 def test_a_rerun_after_a_crash_while_collecting_stores_only_the_results_left(
@@ -255,11 +238,11 @@ def test_a_rerun_after_a_crash_while_collecting_stores_only_the_results_left(
         with pytest.raises(WorkerDied):
             ws.generate(project_id, target=2 * CHUNKS, examples_per_chunk=2, settings=settings)
         stored = {example.id for example in generated(ws, project_id)}
-        assert len(stored) == 2 * CHUNKS and len(_open_entries(ws, project_id)) == 1
+        assert len(stored) == 2 * CHUNKS and len(open_entries(ws, project_id)) == 1
         job = ws.generate(project_id, target=2 * CHUNKS, examples_per_chunk=2, settings=settings)  # a new job
         assert provider.creates(server) == 1
     assert {example.id for example in generated(ws, project_id)} == stored
-    assert job.result_summary["new_examples"] == 0 and _open_entries(ws, project_id) == []
+    assert job.result_summary["new_examples"] == 0 and open_entries(ws, project_id) == []
 
 
 def test_a_worker_that_died_between_sending_the_batch_and_storing_its_id_finds_it_again(
@@ -279,10 +262,10 @@ def test_a_worker_that_died_between_sending_the_batch_and_storing_its_id_finds_i
     with batch_server(provider.fake(api_key=provider.key)) as server:
         with pytest.raises(WorkerDied):
             ws.generate(project_id, target=2 * CHUNKS, examples_per_chunk=2, settings=_settings(provider, server))
-        [entry] = _open_entries(ws, project_id)
+        [entry] = open_entries(ws, project_id)
         assert entry["id"] is None and entry["state"] == "sending" and entry["sent_before"] is True
         [batch_id] = server.provider.batches
-        orphan = _orphan(ws, project_id)
+        orphan = orphaned_job(ws, project_id)
         time.sleep(0.05)
         assert execute_job(ws, orphan.id) is JobStatus.SUCCESS
         assert provider.creates(server) == 1  # looked up, not sent again
@@ -290,10 +273,10 @@ def test_a_worker_that_died_between_sending_the_batch_and_storing_its_id_finds_i
         if provider in FILE_UPLOADS:
             assert len(server.calls("POST", "files")) == 1  # the file's id was kept before the batch was created
 
-    assert _assert_exactly_once(ws, project_id) == dict.fromkeys(_online_keys(ws, project_id), 2)
+    assert assert_exactly_once(ws, project_id) == dict.fromkeys(_online_keys(ws, project_id), 2)
     assert jobs_service.get_job(ws, orphan.id).result_summary["batches"] == [batch_id]
     assert (f"{provider.generator}: batch {batch_id} found again (sent before an interruption): {CHUNKS} requests"
-            in _messages(ws, orphan.id))
+            in messages(ws, orphan.id))
 
 
 # --- failed requests, cancel, refusals ---------------------------------------------------------------
@@ -319,7 +302,7 @@ def test_requests_the_batch_failed_are_failed_requests_that_the_next_run_sends_a
     sent_again = {line["custom_id"] for line in again.lines}
     assert sent_again == {provider_id(provider, key) for key in failed}  # only the failed ones
     assert second["failed_requests"] == 0 and second["new_examples"] == 2 * 2
-    assert _assert_exactly_once(ws, project_id) == dict.fromkeys(_online_keys(ws, project_id), 2)
+    assert assert_exactly_once(ws, project_id) == dict.fromkeys(_online_keys(ws, project_id), 2)
     assert not [e for e in generated(ws, project_id) if e.position == -1]
 
 
@@ -333,24 +316,24 @@ def test_cancel_cancels_the_remote_batch_and_the_next_run_collects_what_it_answe
             job = jobs_service.enqueue(ws, "dataset_generate", project_id=project_id, num_examples_target=2 * CHUNKS,
                                        examples_per_chunk=2, settings=settings)
             deadline = time.monotonic() + 60  # a bound, never a pace
-            while not any(entry.get("id") for entry in _open_entries(ws, project_id)):
+            while not any(entry.get("id") for entry in open_entries(ws, project_id)):
                 assert time.monotonic() < deadline, "no batch was sent"
                 time.sleep(0.02)
             jobs_service.cancel_job(ws, job.id)
             assert jobs_service.wait_for(ws, job.id, timeout_s=60, poll_s=0.02).status is JobStatus.CANCELLED
             [batch_id] = server.provider.batches
             assert server.provider.cancelled == [batch_id]
-            [entry] = _open_entries(ws, project_id)
+            [entry] = open_entries(ws, project_id)
             assert entry["state"] == "cancelling" and generated(ws, project_id) == []
-            assert f"{provider.generator}: batch {batch_id}: cancel requested" in _messages(ws, job.id)
+            assert f"{provider.generator}: batch {batch_id}: cancel requested" in messages(ws, job.id)
 
             rerun = ws.generate(project_id, target=2 * CHUNKS, examples_per_chunk=2, settings=settings)
             assert provider.creates(server) == 1  # the cancelled batch collected, not sent again
         summary = rerun.result_summary
         assert summary["batches"] == [batch_id]
         assert summary["new_examples"] == 2 * (CHUNKS // 2) and summary["failed_requests"] == CHUNKS // 2
-        _assert_exactly_once(ws, project_id)
-        assert _open_entries(ws, project_id) == []
+        assert_exactly_once(ws, project_id)
+        assert open_entries(ws, project_id) == []
     finally:
         ws.close()
 
@@ -361,7 +344,7 @@ def test_batch_is_refused_for_a_generator_without_a_batch_api_and_for_a_preview(
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI.key)
     project_id = text_project(ws, "refused", 2)  # openai-compatible: a local server, no batch API
     with pytest.raises(FinetuneError, match=r"the openai-compatible generator has no batch API.*"
-                                            r"\(anthropic, mistral, openai\)"):
+                                            r"\(anthropic, mistral, openai, together\)"):
         ws.generate(project_id, settings={"base_url": "http://127.0.0.1:9", "extra": {"batch": True}})
     with pytest.raises(FinetuneError, match="a preview is not sent as a batch"):
         ws.run_job("dataset_preview", project_id, num_examples=2, generator="openai",
@@ -390,7 +373,7 @@ def test_finetune_generate_batch_and_the_rest_body_pass_batch_through(
         [batch_id] = server.provider.batches
     summary = json.loads(done.output)
     assert summary["batches"] == [batch_id] and summary["usage"]["batch"] is True
-    assert _assert_exactly_once(ws, project_id) == dict.fromkeys(_online_keys(ws, project_id), 1)
+    assert assert_exactly_once(ws, project_id) == dict.fromkeys(_online_keys(ws, project_id), 1)
 
 
 def fake_label(provider: Provider) -> str:

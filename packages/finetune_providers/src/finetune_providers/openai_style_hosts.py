@@ -7,7 +7,8 @@ their base URL, with their own key (`TOGETHER_API_KEY`, `FIREWORKS_API_KEY`, or 
 completion cap goes as `max_tokens` (what both document); JSON mode is off unless asked for
 (`extra["json_mode"]`), as not every open model takes `response_format`. There is no default model: pass
 `--model` (e.g. `meta-llama/Llama-3.3-70B-Instruct-Turbo`, `accounts/fireworks/models/llama-v3p1-8b-instruct`).
-Their prices are not built in: `extra["prices"]` gives them. Batch generation is not offered for them here.
+Their prices are not built in: `extra["prices"]` gives them. Batch generation: `together` is registered as
+`batches.together_batch.TogetherBatchGenerator` (Together AI's Batch API); `fireworks` has none here.
 """
 
 from __future__ import annotations

@@ -10,24 +10,25 @@ from __future__ import annotations
 from finetune_core.hookspecs import Register, hookimpl
 
 from finetune_providers.accounts import PROVIDERS
-from finetune_providers.batches import AnthropicBatchGenerator, MistralBatchGenerator, OpenAIBatchGenerator
+from finetune_providers.batches import (
+    AnthropicBatchGenerator,
+    MistralBatchGenerator,
+    OpenAIBatchGenerator,
+    TogetherBatchGenerator,
+)
 from finetune_providers.chat_models import CHAT_MODELS
 from finetune_providers.hosting import MODEL_HOSTS
 from finetune_providers.llama_cpp_local import LlamaCppGenerator
 from finetune_providers.media import MEDIA_MODELS
 from finetune_providers.openai_compatible import OpenAICompatibleGenerator
-from finetune_providers.openai_style_hosts import (
-    FireworksChatModel,
-    FireworksGenerator,
-    TogetherChatModel,
-    TogetherGenerator,
-)
+from finetune_providers.openai_style_hosts import FireworksChatModel, FireworksGenerator, TogetherChatModel
 from finetune_providers.stripe_billing import StripeGatewayFactory
 from finetune_providers.training import TRAINERS
 
-# `openai`, `anthropic`, `mistral` with their batch APIs (finetune_providers.batches); online, the SDK generators
+# `openai`, `anthropic`, `mistral`, `together` with their batch APIs (finetune_providers.batches); online, the
+# SDK generators
 GENERATORS = (OpenAICompatibleGenerator, OpenAIBatchGenerator, AnthropicBatchGenerator, MistralBatchGenerator,
-              TogetherGenerator, FireworksGenerator, LlamaCppGenerator)
+              TogetherBatchGenerator, FireworksGenerator, LlamaCppGenerator)
 
 
 @hookimpl

@@ -101,8 +101,9 @@ class PreviewBody(GeneratorChoice):
 class GenerateBody(GeneratorChoice):
     num_examples_target: int | None = Field(None, ge=1, le=10_000_000, description="absent: the project's config")
     examples_per_chunk: int | None = Field(None, ge=1, le=100)
-    batch: bool = Field(False, description="through the provider's batch API (openai, anthropic, mistral): half the "
-                                           "price, answered within 24 hours; the job's summary names the batches")
+    batch: bool = Field(False, description="through the provider's batch API (openai, anthropic, mistral, "
+                                           "together): half the price, answered within 24 hours; the job's "
+                                           "summary names the batches")
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), **({"extra": {"batch": True}} if self.batch else {})}

@@ -150,8 +150,9 @@ def chunks(project_ref: str, source_id: str | None, limit: int, offset: int) -> 
 @click.option("--target", type=int, default=None, help="Number of examples wanted (default: project config).")
 @click.option("--per-chunk", type=int, default=None, help="Examples asked per chunk and round.")
 @click.option("--batch", is_flag=True, default=False,
-              help="Send the requests through the provider's batch API (openai, anthropic, mistral): half the price, "
-                   "answered within 24 hours; the command waits, and a rerun picks up a batch already sent.")
+              help="Send the requests through the provider's batch API (openai, anthropic, mistral, together): "
+                   "half the price, answered within 24 hours; the command waits, and a rerun picks up a batch "
+                   "already sent.")
 @handle_errors
 def generate(project_ref: str, generator: str | None, model: str | None, base_url: str | None,
              concurrency: int | str | None, rpm: float | None, tpm: float | None, api_key: str | None,
