@@ -6,7 +6,7 @@
                                      `verbose_json` out: task, language, duration, text, segments
     GET  /files/{name}               bytes put in `files` (an audio URL to fetch)
 
-Every request is kept in `requests` (path, headers, JSON body or form fields, file sizes).
+Every request is kept in `requests` (path, headers, JSON body or form fields, files: sizes, bytes and names).
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ class Seen:
     json: Any = None
     form: dict[str, str] = field(default_factory=dict)
     file_sizes: dict[str, int] = field(default_factory=dict)
+    file_contents: dict[str, bytes] = field(default_factory=dict)
+    file_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -108,6 +110,8 @@ def _handler(fake: FakeOpenAIMedia) -> type[BaseHTTPRequestHandler]:
                     payload = part.get_payload(decode=True) or b""
                     if part.get_filename():
                         seen.file_sizes[str(name)] = len(payload)
+                        seen.file_contents[str(name)] = payload
+                        seen.file_names[str(name)] = str(part.get_filename())
                     else:
                         seen.form[str(name)] = payload.decode()
             fake.requests.append(seen)

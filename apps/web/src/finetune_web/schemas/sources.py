@@ -189,7 +189,9 @@ class TranscriptBody(BaseModel):
 class TranscriptOut(BaseModel):
     status: Literal["success"] = "success"
     transcript: str
-    source: str = Field(description="youtube_transcript_api: the video's captions (no speech-to-text here)")
+    source: Literal["youtube_transcript_api", "whisper"] = Field(description=(
+        "youtube_transcript_api: the video's captions; whisper: its speech, transcribed by the configured "
+        "transcription model (no captions, FINETUNE_TRANSCRIPTION_MODEL set)"))
     video_id: str | None
     language: str | None
     paragraphs: list[str]

@@ -26,7 +26,7 @@ from youtube_transcript_api import (
 from finetune_core.domain import Document
 from finetune_core.errors import SourceLoadError
 from finetune_core.sources.base import FetchContext
-from finetune_core.sources.youtube_parsing import paragraphs, video_id
+from finetune_core.sources.youtube_parsing import NO_CAPTIONS, paragraphs, video_id
 
 REQUEST_TIMEOUT_S = 30.0
 
@@ -44,7 +44,8 @@ class _TimeoutAdapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
-def _default_session() -> requests.Session:
+def default_session() -> requests.Session:
+    """A session whose every request has a timeout: what reaches YouTube when no test session is given."""
     session = requests.Session()
     adapter = _TimeoutAdapter(REQUEST_TIMEOUT_S)
     session.mount("https://", adapter)
@@ -78,11 +79,13 @@ def fetch_transcript(url: str, ctx: FetchContext) -> Document:
     vid = video_id(url)
     if vid is None:
         raise SourceLoadError(f"'{url}' is not a YouTube video URL", url=url)
-    api = YouTubeTranscriptApi(http_client=ctx.requests_session or _default_session())
+    api = YouTubeTranscriptApi(http_client=ctx.requests_session or default_session())
     try:
         transcript = api.fetch(vid, languages=ctx.languages)
     except YouTubeTranscriptApiException as exc:
-        raise SourceLoadError(_message(exc, ctx.languages), url=url, video_id=vid) from None
+        captionless = isinstance(exc, TranscriptsDisabled | NoTranscriptFound)
+        raise SourceLoadError(_message(exc, ctx.languages), error_code=NO_CAPTIONS if captionless else None,
+                              url=url, video_id=vid) from None
     except requests.RequestException as exc:
         raise SourceLoadError(f"could not reach YouTube: {exc}", url=url, video_id=vid) from None
     except (ParseError, ValueError, KeyError) as exc:

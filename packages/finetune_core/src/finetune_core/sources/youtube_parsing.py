@@ -14,6 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 if TYPE_CHECKING:
     from youtube_transcript_api import FetchedTranscriptSnippet
 
+# SourceLoadError.error_code of a video that has no captions (none at all, or none in the languages asked for)
+NO_CAPTIONS = "NO_CAPTIONS"
 HOSTS = ("youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com", "youtu.be")
 PARAGRAPH_SECONDS = 60.0
 MAX_PARAGRAPH_SECONDS = 90.0
@@ -43,16 +45,21 @@ def video_id(url: str) -> str | None:
 
 def paragraphs(snippets: Iterable[FetchedTranscriptSnippet]) -> list[str]:
     """Snippets joined into paragraphs: closed at a sentence end after a minute, or after 90 s regardless."""
+    return timed_paragraphs((snippet.start, snippet.start + snippet.duration, snippet.text) for snippet in snippets)
+
+
+def timed_paragraphs(pieces: Iterable[tuple[float, float, str]]) -> list[str]:
+    """(start, end, text) pieces joined into paragraphs, as `paragraphs` joins caption snippets."""
     found: list[str] = []
     current: list[str] = []
     started: float | None = None
-    for snippet in snippets:
-        text = " ".join(snippet.text.split())
+    for start, end, raw in pieces:
+        text = " ".join(raw.split())
         if not text:
             continue
-        started = snippet.start if started is None else started
+        started = start if started is None else started
         current.append(text)
-        elapsed = snippet.start + snippet.duration - started
+        elapsed = end - started
         sentence_end = text.endswith(_SENTENCE_END)
         if (elapsed >= PARAGRAPH_SECONDS and sentence_end) or elapsed >= MAX_PARAGRAPH_SECONDS:
             found.append(" ".join(current))
