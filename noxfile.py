@@ -104,8 +104,10 @@ def bench(session: nox.Session) -> None:
     then bench_concurrency.py (`--concurrency auto` against a server of 32 slots, with and without 10 % random
     429s, and NVIDIA's Data Designer on the same servers, installed on first use in its own venv under .nox/:
     see benchmarks/bench_peer_data_designer.py), then bench_local_train.py (the local trainer over a bare trl
-    script), then bench_web.py (the REST API under load on loopback: example pages at 32 connections, server
-    memory while streaming an export), then
+    script: what the core adds to the same padded training, then, on the embedded model and the bundled samples,
+    its default padding-free batches over trl's padded ones in tokens/s, ~5 minutes), then bench_web.py (the
+    REST API under load on loopback: example pages at 32 connections, server memory while streaming an export),
+    then
     bench_chats.py (the embedded chat model's load time, first token and tokens/s on the CPU; GET /api/chats
     beside 32 streamed answers), then bench_inference.py (POST /v1/chat/completions on the embedded model with
     the openai client over transformers called directly in the same process: first token and tokens/s at 1 and
@@ -116,6 +118,8 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_generation.py")
     session.run("python", "benchmarks/bench_concurrency.py")
     session.run("python", "benchmarks/bench_local_train.py")
+    session.run("python", "benchmarks/bench_local_train.py", "--packing", "--embedded", "--epochs", "2",
+                "--repeats", "1")
     session.run("python", "benchmarks/bench_web.py")
     session.run("python", "benchmarks/bench_chats.py")
     session.run("python", "benchmarks/bench_inference.py")

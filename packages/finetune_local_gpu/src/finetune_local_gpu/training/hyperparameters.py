@@ -51,13 +51,17 @@ class LocalHyperparameters(BaseModel):
     bf16: bool | Auto = "auto"  # auto: on a GPU that has it
     fp16: bool | Auto = "auto"  # auto: on a CUDA GPU without bf16
     gradient_checkpointing: bool | Auto = "auto"  # auto: on a GPU (memory), off on the CPU (speed)
-    # Several examples in one row, each attending only to itself (padding-free, position ids restarting at 0 per
-    # example), loss still on the assistant turns; auto: on where that is exact (model.resolve_packing), else off.
-    # With packing a "row" of per_device_batch_size is a packed sequence of up to max_seq_length tokens holding as
-    # many whole examples as fit, so a step trains on more examples than per_device_batch_size, and an epoch has
-    # fewer steps. Off unless asked (true, or auto): on 2 CPU cores the embedded 135M model trained slower packed
-    # (0.85x tokens/s: sdpa computes each ~1,000-token packed row whole), and with the default max_seq_length a
-    # small dataset packs into a few rows, so the same epochs become a handful of optimizer steps. GPU figures to come.
+    # Padding-free batches: each step's examples (the batches padded training would make) end to end in one row,
+    # each attending only to itself (position ids restarting at 0 per example), nothing padded; on the CPU the prefix
+    # all of a batch's examples share (a system prompt) is computed once (training/padding_free.py). The same steps
+    # and loss as padded, less work; auto: on where that is exact (model.resolve_padding_free), else padded.
+    padding_free: bool | Auto = "auto"
+    # Packing: rows of up to max_seq_length tokens filled with as many whole examples as fit (best-fit decreasing),
+    # padding-free within each row. A "row" of per_device_batch_size is then a packed sequence, so a step trains on
+    # more examples than per_device_batch_size and an epoch has fewer, fuller steps: a small dataset packs into a
+    # few rows and the same epochs become a handful of optimizer steps, hence off unless asked (true, or auto: on
+    # where exact). On 2 CPU cores the embedded 135M model trained no faster per token packed than in
+    # padding-free batches (fuller rows, no fewer tokens).
     packing: bool | Auto = False
     # dpo: how far the trained model may move from the reference (the base model, adapter disabled); trl's default
     beta: float = Field(0.1, gt=0, le=100)
@@ -121,16 +125,19 @@ def parse_options(values: Mapping[str, Any]) -> LocalOptions:
 
 
 def check_objective(hyperparameters: Mapping[str, Any], parsed: LocalHyperparameters, objective: str) -> None:
-    """InvalidInputError for what the objective cannot use: `beta` asked for `sft`, packing asked for `dpo`."""
+    """InvalidInputError for what the objective cannot use: `beta` asked for `sft`, packing or padding_free
+    asked for `dpo`."""
     if objective != "dpo":
         misplaced = sorted(name for name in DPO_ONLY if name in hyperparameters)
         if misplaced:
             raise InvalidInputError(f"the Local hyperparameters {', '.join(map(repr, misplaced))} are for the option "
                                     f"method='dpo' only (this fine-tuning is method='{objective}')",
                                     hyperparameters=misplaced)
-    elif parsed.packing is True:
-        raise InvalidInputError("packing is for the option method='sft' only: a DPO run pads each pair (set packing "
-                                "to false or auto)", hyperparameter="packing")
+    else:
+        for name in ("packing", "padding_free"):
+            if getattr(parsed, name) is True:
+                raise InvalidInputError(f"{name} is for the option method='sft' only: a DPO run pads each pair (set "
+                                        f"{name} to false or auto)", hyperparameter=name)
 
 
 def stored_hyperparameters(parsed: LocalHyperparameters, objective: str) -> dict[str, Any]:

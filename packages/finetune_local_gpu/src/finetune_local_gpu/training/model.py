@@ -9,13 +9,15 @@ from finetune_core.errors import InvalidInputError, TrainingError
 
 from finetune_local_gpu.training.data import Masking
 from finetune_local_gpu.training.hyperparameters import LocalHyperparameters
+from finetune_local_gpu.training.packed_attention import PACKED_SDPA
 from finetune_local_gpu.training.runtime import Runtime
 
 EMBEDDED_BASES = ("embedded", "smollm2-135m")  # names of the embedded chat model's weights as a base model
 # Attention implementations that keep packed examples apart given position ids restarting at 0 and no attention
 # mask (trl's padding-free collator): sdpa and eager through transformers' masking_utils (a block-diagonal causal
-# mask from the position ids, `find_packed_sequence_indices`), flash attention through its varlen kernels.
-PACKED_ATTENTION = ("sdpa", "eager", "flash_attention_2", "flash_attention_3")
+# mask from the position ids, `find_packed_sequence_indices`), flash attention through its varlen kernels, and
+# ours on the CPU (packed_attention: each example's slice alone).
+PACKED_ATTENTION = ("sdpa", "eager", "flash_attention_2", "flash_attention_3", PACKED_SDPA)
 ATTENTION_LAYERS = ("full_attention", "sliding_attention", "chunked_attention")
 # Every masking mode keeps the loss on the assistant turns through trl's packing: trl builds each row's `labels`
 # (-100 outside the assistant turns, from `assistant_masks`, or ours in `labels` mode) before packing, and packs
@@ -99,13 +101,23 @@ def packing_unsupported(model: Any, masking: Masking) -> str | None:
 def resolve_packing(hyperparameters: LocalHyperparameters, model: Any, masking: Masking) -> bool:
     """`packing` decided for the loaded model: auto is on where it is exact; an explicit true where it is not is
     refused (InvalidInputError) rather than training examples that attend to each other."""
+    return _resolve(hyperparameters.packing, "packing", model, masking)
+
+
+def resolve_padding_free(hyperparameters: LocalHyperparameters, model: Any, masking: Masking, *,
+                         packing: bool) -> bool:
+    """`padding_free` decided for the loaded model, as `packing` is (packing is padding-free within its rows)."""
+    return packing or _resolve(hyperparameters.padding_free, "padding_free", model, masking)
+
+
+def _resolve(asked: bool | str, name: str, model: Any, masking: Masking) -> bool:
     reason = packing_unsupported(model, masking)
-    if hyperparameters.packing == "auto":
+    if asked == "auto":
         return reason is None
-    if hyperparameters.packing and reason is not None:
-        raise InvalidInputError(f"packing cannot be exact for {type(model).__name__}: {reason}; set packing to "
-                                f"false or auto", hyperparameter="packing")
-    return hyperparameters.packing
+    if asked and reason is not None:
+        raise InvalidInputError(f"{name} cannot be exact for {type(model).__name__}: {reason}; set {name} to "
+                                f"false or auto", hyperparameter=name)
+    return bool(asked)
 
 
 def lora_config(hyperparameters: LocalHyperparameters) -> Any:

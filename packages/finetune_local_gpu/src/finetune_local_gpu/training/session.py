@@ -2,8 +2,9 @@
 
     preparing: check the device (QLoRA: the 4-bit probe, on this host), read the train/eval chats (`sft`) or
                ranked preference pairs (`dpo`: none in the train split ends the run here, before any model),
-               load the tokenizer and the model, decide packing (auto: where it is exact for the model and
-               masking; never for `dpo`), save training_config.json (with the objective and packing decided)
+               load the tokenizer and the model, decide padding-free batches and packing (auto: where they are
+               exact for the model and masking; never for `dpo`; on the CPU each example's attention computed
+               alone, `packed_attention`), save training_config.json (with the objective and both decided)
     training:  trl's SFTTrainer, or DPOTrainer for the option method=dpo (`preference`), with peft LoRA on every
                linear layer (none for `full`), seeded; resumed from the last checkpoint of this run when a
                previous attempt died, else from the `resume_from` fine-tuning's last checkpoint when asked (one
@@ -50,8 +51,11 @@ from finetune_local_gpu.training.model import (
     lora_config,
     out_of_memory_advice,
     resolve_packing,
+    resolve_padding_free,
     sft_config,
 )
+from finetune_local_gpu.training.packed_attention import PACKED_SDPA, use_packed_sdpa
+from finetune_local_gpu.training.padding_free import PaddingFreeCollator
 from finetune_local_gpu.training.preference import dpo_trainer, preference_pairs
 from finetune_local_gpu.training.runtime import Runtime, require_4bit, resolve_runtime
 from finetune_local_gpu.training.threads import cpu_threads
@@ -96,14 +100,17 @@ def _resume_point(run: TrainingRun, files: RunFiles, options: LocalOptions) -> P
 
 
 def _write_training_config(run: TrainingRun, files: RunFiles, method: str, hyperparameters: LocalHyperparameters,
-                           runtime: Runtime, *, objective: str, masking: str, packing: bool, default_template: bool,
-                           examples: dict[str, int], resume: Path | None) -> None:
+                           runtime: Runtime, *, objective: str, masking: str, packing: bool, padding_free: bool,
+                           default_template: bool, attention: str | None, examples: dict[str, int],
+                           resume: Path | None) -> None:
     write_json(files.training_config, {
         "fine_tune_id": run.fine_tune.id, "method": method, "objective": objective,
         "base_model": run.fine_tune.base_model,
         "hyperparameters": stored_hyperparameters(hyperparameters, objective), "runtime": runtime.as_dict(),
         "seed": hyperparameters.seed, "assistant_only_loss": masking, "default_chat_template": default_template,
         "packing": packing,  # `packing` resolved: whether examples were packed in this run
+        "padding_free": padding_free,  # `padding_free` resolved (true with packing)
+        "attention": attention,  # the attention implementation trained with (packed_sdpa: packing on the CPU)
         "dataset": examples, "resumed_from": str(resume.relative_to(run.workspace.files.root)) if resume else None,
         "libraries": library_versions(), "written_at": utcnow().isoformat(),
     })
@@ -129,12 +136,17 @@ def _train(run: TrainingRun, files: RunFiles, method: str, hyperparameters: Loca
     run.event("runtime", **runtime.as_dict(), **threads, **(memory or {}))
     model = load_model(run.fine_tune.base_model, method, runtime)
     masking: Masking | None = None  # DPO: trl scores the chosen and rejected answers' tokens only
-    packing = False  # DPO pads each pair (trl has no padding-free DPO)
+    packing = padding_free = False  # DPO pads each pair (trl has no padding-free DPO)
     if objective != "dpo":
         masking = loss_masking(tokenizer)
         packing = resolve_packing(hyperparameters, model, masking)  # needs the loaded model's attention
+        padding_free = resolve_padding_free(hyperparameters, model, masking, packing=packing)
+        if padding_free and runtime.device == "cpu":
+            use_packed_sdpa(model)  # each packed example's attention alone, where that is exact (packed_attention)
     _write_training_config(run, files, method, hyperparameters, runtime, objective=objective,
-                           masking=masking or PREFERENCE_LOSS, packing=packing, default_template=default_template,
+                           masking=masking or PREFERENCE_LOSS, packing=packing, padding_free=padding_free,
+                           default_template=default_template,
+                           attention=getattr(model.config, "_attn_implementation", None),
                            resume=resume, examples={"train_examples": len(train_rows), "eval_examples": len(eval_rows)})
     reporter = RunReporter(run, reported_steps(run), objective)
     if masking is None:
@@ -143,7 +155,8 @@ def _train(run: TrainingRun, files: RunFiles, method: str, hyperparameters: Loca
                               train=train_rows, evaluation=eval_rows, callbacks=[reporter])
     else:
         trainer = _sft_trainer(model, tokenizer, method, hyperparameters, runtime, files, reporter,
-                               masking=masking, packing=packing, train_rows=train_rows, eval_rows=eval_rows)
+                               masking=masking, packing=packing, padding_free=padding_free, train_rows=train_rows,
+                               eval_rows=eval_rows)
     trainer.remove_callback(PrinterCallback)  # the events are the log; no dict printed per step
     run.check_cancel()  # a cancel asked while the model was loading
     what = f"{len(train_rows)} preference pairs (DPO)" if objective == "dpo" else f"{len(train_rows)} examples"
@@ -163,14 +176,18 @@ def _train(run: TrainingRun, files: RunFiles, method: str, hyperparameters: Loca
 
 
 def _sft_trainer(model: Any, tokenizer: Any, method: str, hyperparameters: LocalHyperparameters, runtime: Runtime,
-                 files: RunFiles, reporter: RunReporter, *, masking: Masking, packing: bool,
+                 files: RunFiles, reporter: RunReporter, *, masking: Masking, packing: bool, padding_free: bool,
                  train_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]]) -> Any:
     train_dataset = build_dataset(train_rows, tokenizer, masking)
     eval_dataset = build_dataset(eval_rows, tokenizer, masking) if eval_rows else None
+    collator = None  # trl's: padded batches, or padding-free rows with packing
+    if padding_free and not packing:
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        collator = PaddingFreeCollator(pad, share_prefix=model.config._attn_implementation == PACKED_SDPA)
     return SFTTrainer(
         model=model, args=sft_config(hyperparameters, runtime, files.root, masking=masking,
                                      evaluate=eval_dataset is not None, packing=packing),
-        train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=tokenizer,
+        train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=tokenizer, data_collator=collator,
         peft_config=None if method == "full" else lora_config(hyperparameters), callbacks=[reporter])
 
 
