@@ -152,10 +152,14 @@ class FakeOpenAI(FakeProvider):
     STATUS: ClassVar[dict[str, str]] = {"running": "running", "succeeded": "succeeded", "failed": "failed",
                                         "cancelling": "running", "cancelled": "cancelled"}
 
-    def __init__(self, *, api_key: str | None, script: Script | None = None, page_max: int = 4) -> None:
+    def __init__(self, *, api_key: str | None, script: Script | None = None, page_max: int = 4,
+                 forbidden: str | None = None) -> None:
         super().__init__(api_key=api_key, script=script)
         self.page_max = page_max  # the most events one page holds, whatever `limit` asks: the client must page
         self.events: dict[str, list[dict[str, Any]]] = {}
+        # set: GET /v1/fine_tuning/model_limits answers 403 with this message in OpenAI's error envelope (an
+        # organisation without fine-tuning rights); unset, the call is unknown here (404), as on servers without it
+        self.forbidden = forbidden
 
     def route(self, request: Request) -> Reply:
         parts = request.path.strip("/").split("/")[1:]  # without "v1"
@@ -164,6 +168,9 @@ class FakeOpenAI(FakeProvider):
             self.files[file_id] = request
             return Reply(body={"id": file_id, "object": "file", "purpose": request.form.get("purpose"),
                                "filename": request.files["file"][0], "bytes": len(request.files["file"][1])})
+        if request.method == "GET" and parts == ["fine_tuning", "model_limits"] and self.forbidden:
+            return Reply(403, {"error": {"message": self.forbidden, "type": "invalid_request_error",
+                                         "param": None, "code": "fine_tuning_not_available"}})
         if parts[:2] != ["fine_tuning", "jobs"]:
             return Reply(404, {"error": {"message": f"no route {request.path}"}})
         if request.method == "POST" and len(parts) == 2:

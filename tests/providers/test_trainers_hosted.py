@@ -307,7 +307,9 @@ def test_a_refused_key_fails_at_once_naming_the_provider_not_the_key(finetune_wo
     with hosted_server(provider.fake(api_key=provider.key)) as server:
         created = _create(ws, _project_with_examples(ws), provider, server)
         failed = fine_tunes.get_fine_tune(ws, created.id)
-        assert len(server.requests) == 1  # no retry of a refused key
+        # no retry of a refused key (OpenAI's rights asked first are not a refusal: 401 there leaves it to the job)
+        sent = [request for request in server.requests if request.path != "/v1/fine_tuning/model_limits"]
+        assert len(sent) == 1
     assert failed.status is FineTuneStatus.ERROR
     assert failed.error_message == (f"the {provider.label} key was refused (401); store another with "
                                     f"`finetune keys set {provider.trainer}` or set {provider.env_var}")
@@ -488,6 +490,28 @@ def test_openai_takes_no_new_job_from_the_day_its_fine_tuning_ends(finetune_work
     with hosted_server(FakeOpenAI(api_key=OPENAI.key, script=Script(steps=1))) as server:
         created = _create(ws, project_id, OPENAI, server)  # the day before: taken
         assert fine_tunes.wait_for(ws, created.id, timeout_s=60).status is FineTuneStatus.COMPLETED
+
+
+def test_openai_refusing_the_organisation_on_its_limits_call_is_a_409_before_any_upload(
+        finetune_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = finetune_workspace
+    for spec in (OPENAI, TOGETHER):
+        monkeypatch.setenv(spec.env_var, spec.key)
+    monkeypatch.setenv("FINETUNE_OPENAI_FINE_TUNING_ENDS", (date.today() + timedelta(days=30)).isoformat())
+    project_id = _project_with_examples(ws)
+    reason = "Fine-tuning is not available to organizations without recent fine-tuned model usage."
+    with hosted_server(FakeOpenAI(api_key=OPENAI.key, script=Script(steps=1), forbidden=reason)) as server:
+        with pytest.raises(FineTuningUnavailableError, match="without recent fine-tuned model usage") as refused:
+            fine_tunes.create_fine_tune(ws, project_id, trainer="openai", base_model=OPENAI.base_model,
+                                        options={"base_url": server.url, **FAST})
+        assert [(call.method, call.path) for call in server.requests] == [("GET", "/v1/fine_tuning/model_limits")]
+    assert refused.value.error_code == "PROVIDER_FINE_TUNING_UNAVAILABLE"
+    assert "together" in refused.value.context["alternatives"] and OPENAI.key not in str(refused.value.context)
+    assert fine_tunes.list_fine_tunes(ws)[1] == 0 and jobs.list_jobs(ws)[1] == 0
+    with hosted_server(FakeOpenAI(api_key=OPENAI.key, script=Script(steps=1))) as server:  # the call unknown: 404
+        created = _create(ws, project_id, OPENAI, server)
+        assert fine_tunes.wait_for(ws, created.id, timeout_s=60).status is FineTuneStatus.COMPLETED
+        assert server.calls("GET", "fine_tuning/model_limits") and server.calls("POST", "files")
 
 
 def test_mistral_takes_no_new_job_and_names_the_trainers_that_would(finetune_workspace: Workspace,

@@ -22,10 +22,15 @@ OpenAI is winding self-serve fine-tuning down (its deprecations page, 2026-05-07
 that never fine-tuned could not create jobs from 2026-05-07, those without recent fine-tuned-model
 use from 2026-07-02, and nobody from 2027-01-06. From that last day a new job is refused before
 anything is uploaded (409 PROVIDER_FINE_TUNING_UNAVAILABLE, naming the trainers that would take the
-dataset); `FINETUNE_OPENAI_FINE_TUNING_ENDS` (an ISO date) moves the day, should OpenAI move it. An
-organisation's own rights before that day are not checked: the shape of the answer of
-`GET /v1/fine_tuning/model_limits` is published nowhere this project could read, and a real job
-must not be refused on a guess; OpenAI's own refusal then ends the run in error with its message.
+dataset); `FINETUNE_OPENAI_FINE_TUNING_ENDS` (an ISO date) moves the day, should OpenAI move it.
+
+Before that day the organisation's own rights are asked for, also before any upload:
+`GET /v1/fine_tuning/model_limits` (OpenAI's help centre names the call). Its successful answer's shape is
+published nowhere this project could read, so only OpenAI's documented error envelope is relied on: a 403
+(`{"error": {"message", "type", "code"}}`) is OpenAI saying this organisation may not fine-tune, and the job is
+refused with its message. Anything else (a 200 whatever it holds, a 404 from a server without the call, an
+unreachable server) leaves the decision to the job's creation, where OpenAI's own refusal ends the run in
+error with its message: a real job is not refused on a guess.
 """
 
 from __future__ import annotations
@@ -35,10 +40,12 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 
+import httpx
 from finetune_core.domain import FineTuneStatus
 from finetune_core.training import FineTuneRequest, TrainingRun
 from pydantic import BaseModel, ConfigDict, Field
 
+from finetune_providers._retry import MAX_DETAIL_CHARS, error_detail, redact
 from finetune_providers.training._hosted import (
     HostedTrainer,
     MetricPoint,
@@ -53,6 +60,7 @@ from finetune_providers.training._hosted import (
     number,
 )
 from finetune_providers.training._http import HostedApi
+from finetune_providers.training._options import parse_options
 
 STATUSES = {
     "validating_files": FineTuneStatus.PREPARING,
@@ -62,6 +70,7 @@ STATUSES = {
     "failed": FineTuneStatus.ERROR,
     "cancelled": FineTuneStatus.CANCELLED,
 }
+FORBIDDEN = 403
 EVENTS_PAGE = 100
 MAX_EVENT_PAGES = 50  # a catch-up after a long pause reads at most this many pages
 
@@ -75,6 +84,8 @@ class OpenAIHyperparameters(BaseModel):
     beta: Literal["auto"] | Annotated[float, Field(gt=0)] = "auto"  # DPO only
 
 
+LIMITS_PATH = "fine_tuning/model_limits"
+LIMITS_TIMEOUT_S = 15.0
 FINE_TUNING_ENDS = date(2027, 1, 6)  # no new self-serve fine-tuning job at OpenAI from this day
 ENDS_SETTING = "FINETUNE_OPENAI_FINE_TUNING_ENDS"
 
@@ -86,6 +97,26 @@ def fine_tuning_ends() -> date:
         return date.fromisoformat(value) if value else FINE_TUNING_ENDS
     except ValueError:
         return FINE_TUNING_ENDS
+
+
+def organisation_refusal(base_url: str, api_key: str | None, *, timeout_s: float) -> str | None:
+    """OpenAI's reason this organisation may not fine-tune (its 403 on the limits call); None otherwise (see the
+    module doc: only the documented error envelope is read)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        with httpx.Client(base_url=base_url.rstrip("/") + "/", headers=headers, timeout=timeout_s) as client:
+            response = client.get(LIMITS_PATH)
+    except httpx.HTTPError:
+        return None  # unreachable now: the job's creation will tell
+    if response.status_code != FORBIDDEN:
+        return None
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    message, _ = error_detail(body)
+    detail = redact(" ".join(message.split()), api_key)[:MAX_DETAIL_CHARS]
+    return f"OpenAI does not let this organisation create fine-tuning jobs: {detail or 'forbidden (403)'}"
 
 
 class OpenAITrainer(HostedTrainer):
@@ -109,7 +140,10 @@ class OpenAITrainer(HostedTrainer):
             return (f"OpenAI takes no new self-serve fine-tuning job since {ends.isoformat()} (its deprecations "
                     "page); the jobs made before keep their status, and their models answer until their base model "
                     "is retired")
-        return None
+        settings = parse_options(cls.label, request.options, suffix_max_chars=cls.suffix_max_chars,
+                                 model=cls.options_model)
+        return organisation_refusal(settings.base_url or cls.default_base_url, api_key,
+                                    timeout_s=min(settings.timeout_s, LIMITS_TIMEOUT_S))
 
     def create_job(self, api: HostedApi, run: TrainingRun, files: UploadedFiles) -> str:
         method = "dpo" if self.settings.method == "dpo" else run.fine_tune.method or "supervised"
