@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 from finetune_core import Workspace
 from finetune_core.domain import Job, JobStatus
+from finetune_core.services import batch_generation
 from finetune_core.services import jobs as jobs_service
 from finetune_core.services.batch_generation import BatchStore
 from kits.chat_completions import generated
@@ -35,3 +37,21 @@ def orphaned_job(ws: Workspace, project_id: str) -> Job:
 def messages(ws: Workspace, job_id: str) -> list[str]:
     """The messages of a job's events, in order."""
     return [str(event.data.get("message")) for event in jobs_service.events(ws, job_id)]
+
+
+class WorkerDied(BaseException):
+    """Escapes every handler, as a killed worker would stop everything."""
+
+
+def die_at_first_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker dies at the first wait between polls (after the batch id was stored and polled once)."""
+    real_sleep = batch_generation._sleep
+    died: list[bool] = []
+
+    async def sleep(seconds: float) -> None:
+        if not died:
+            died.append(True)
+            raise WorkerDied
+        await real_sleep(seconds)
+
+    monkeypatch.setattr(batch_generation, "_sleep", sleep)

@@ -27,7 +27,7 @@ from finetune_core.services import jobs as jobs_service
 from finetune_core.services.batch_generation import BatchStore
 from finetune_core.testing import open_test_workspace
 from finetune_providers import PriceTable
-from kits.batch_runs import assert_exactly_once, messages, open_entries, orphaned_job
+from kits.batch_runs import WorkerDied, assert_exactly_once, die_at_first_poll, messages, open_entries, orphaned_job
 from kits.chat_completions import generated, text_project
 from kits.fake_batches import (
     BatchScript,
@@ -68,10 +68,6 @@ ANTHROPIC = Provider("anthropic", "claude-haiku-4-5", "ANTHROPIC_API_KEY", "sk-a
 MISTRAL = Provider("mistral", "mistral-small-latest", "MISTRAL_API_KEY", "0123456789abcdefghijklmnopqrstuv",
                    FakeMistralBatches, "batch/jobs", "batch/jobs", strip_v1=False)
 FILE_UPLOADS = (OPENAI, MISTRAL)  # the providers whose batch is an uploaded file
-
-
-class WorkerDied(BaseException):
-    """Escapes every handler, as a killed worker would stop everything."""
 
 
 @pytest.fixture(params=[pytest.param(OPENAI, id="openai"), pytest.param(ANTHROPIC, id="anthropic"),
@@ -159,16 +155,7 @@ def test_a_batch_is_sent_once_polled_until_it_ends_and_every_result_is_stored_on
 def test_a_worker_killed_mid_poll_resumes_the_same_batch_and_stores_every_result_once(
         crash_workspace: Workspace, provider: Provider, monkeypatch: pytest.MonkeyPatch) -> None:
     ws = crash_workspace
-    real_sleep = batch_generation._sleep
-    died: list[bool] = []
-
-    async def sleep(seconds: float) -> None:
-        if not died:
-            died.append(True)
-            raise WorkerDied  # after the id was stored and the batch polled once
-        await real_sleep(seconds)
-
-    monkeypatch.setattr(batch_generation, "_sleep", sleep)
+    die_at_first_poll(monkeypatch)
     project_id = _project(ws, provider)
     with batch_server(provider.fake(api_key=provider.key, batch_script=BatchScript(polls=3))) as server:
         with pytest.raises(WorkerDied):
@@ -193,16 +180,7 @@ def test_a_batch_gone_at_the_provider_fails_its_requests_and_the_next_run_sends_
         crash_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     ws = crash_workspace
     monkeypatch.setenv(OPENAI.env_var, OPENAI.key)
-    real_sleep = batch_generation._sleep
-    died: list[bool] = []
-
-    async def sleep(seconds: float) -> None:
-        if not died:
-            died.append(True)
-            raise WorkerDied
-        await real_sleep(seconds)
-
-    monkeypatch.setattr(batch_generation, "_sleep", sleep)
+    die_at_first_poll(monkeypatch)
     project_id = _project(ws, OPENAI)
     with batch_server(OPENAI.fake(api_key=OPENAI.key)) as server:
         settings = _settings(OPENAI, server)

@@ -23,12 +23,11 @@ from finetune_core.domain import Chunk, Job, JobStatus, TaskType
 from finetune_core.generation.base import GenerationRequest, GeneratorSettings
 from finetune_core.generation.batch import BatchTicket
 from finetune_core.jobs.execute import execute_job
-from finetune_core.services import batch_generation
 from finetune_core.services import jobs as jobs_service
 from finetune_core.services.batch_generation import BatchStore
 from finetune_core.testing import open_test_workspace
 from finetune_providers.batches import TogetherBatchGenerator
-from kits.batch_runs import messages, open_entries, orphaned_job
+from kits.batch_runs import WorkerDied, die_at_first_poll, messages, open_entries, orphaned_job
 from kits.chat_completions import generated, text_project
 from kits.fake_batches import BatchScript, batch_server
 from kits.fake_together_batches import FakeTogetherBatches
@@ -39,10 +38,6 @@ KEY = "tgp_v1_" + "b4tch" * 8
 PRICE = {"input": 0.88, "output": 0.88}  # USD per 1M tokens online (not built in: given as Together's users do)
 FAST = {"batch_poll_s": 0.01, "batch_poll_max_s": 0.05, "retry_initial_s": 0.01, "retry_max_s": 0.05}
 CHUNKS = 6
-
-
-class WorkerDied(BaseException):
-    """Escapes every handler, as a killed worker would stop everything."""
 
 
 @pytest.fixture(autouse=True)
@@ -156,16 +151,7 @@ def test_answers_read_in_another_order_than_sent_go_to_their_own_requests(finetu
 def test_a_worker_killed_mid_poll_resumes_the_same_batch_and_stores_every_result_once(
         crash_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     ws = crash_workspace
-    real_sleep = batch_generation._sleep
-    died: list[bool] = []
-
-    async def sleep(seconds: float) -> None:
-        if not died:
-            died.append(True)
-            raise WorkerDied  # after the id was stored and the batch polled once
-        await real_sleep(seconds)
-
-    monkeypatch.setattr(batch_generation, "_sleep", sleep)
+    die_at_first_poll(monkeypatch)
     project_id = _project(ws)
     with batch_server(FakeTogetherBatches(api_key=KEY, batch_script=BatchScript(polls=3))) as server:
         with pytest.raises(WorkerDied):
